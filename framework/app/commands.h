@@ -1,0 +1,26 @@
+#pragma once
+// The `cbtm` subcommands (each returns the process exit status).
+#include <string>
+#include <vector>
+
+#include "cbtm/plugin_host.h"
+
+namespace cbtm::app {
+
+/// Options shared by the pipeline subcommands.
+struct PipelineArgs {
+  std::string config;
+  std::string out;
+  std::vector<std::string> set;
+  std::vector<std::string> redo;
+  std::vector<int> experts;            // train --expert
+  std::vector<std::string> baselines;  // train --baseline
+  bool seed_only = false;              // train --seed
+  bool no_baselines = false;           // train --no-baselines
+};
+
+int run_pipeline(const std::string& command, const PipelineArgs& args, PluginHost& host);
+int print_config(const std::string& config, const std::vector<std::string>& set, PluginHost& host);
+int list_plugins(const PluginHost& host, const std::string& kind, bool markdown);
+
+}  // namespace cbtm::app

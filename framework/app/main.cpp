@@ -1,0 +1,73 @@
+// cbtm: the C-BTM host executable. Loads the built-in plugins, then runs a subcommand.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cbtm/error.h"
+#include "cbtm/version.h"
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"cbtm: Cluster-Branch-Train-Merge -- cluster a corpus, branch a seed LM into "
+               "one expert per cluster, train them independently, evaluate them as a sparse ensemble"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("cbtm ") + cbtm::kVersion);
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "debug logging");
+  app.add_flag("-q,--quiet", quiet, "warnings and errors only");
+
+  cbtm::app::PipelineArgs pa;
+  auto add_pipeline = [&](const char* name, const char* help) {
+    CLI::App* c = app.add_subcommand(name, help);
+    c->add_option("config", pa.config, "the run config (YAML)")->required()->check(CLI::ExistingFile);
+    c->add_option("--out,-o", pa.out, "output directory (created; reruns resume and skip finished stages)")->required();
+    c->add_option("--set", pa.set, "override a config key: --set clusterer.k=8 (repeatable)");
+    c->add_option("--redo", pa.redo,
+                  "recompute a finished stage and what depends on it: tokenizer, cluster, assign, seed, "
+                  "expert-NNN, experts, baseline-NAME, baselines, eval, all (repeatable)");
+    return c;
+  };
+  add_pipeline("run", "the whole pipeline: tokenizer, cluster, assign, seed, experts, baselines, eval");
+  add_pipeline("cluster", "Step 0: fit the embedder and the clusterer");
+  add_pipeline("assign", "train the tokenizer and write every training document's tokens to its cluster");
+  CLI::App* train = add_pipeline("train", "Steps 1-2: the seed LM, then the experts (branched from it) and the baselines");
+  train->add_option("--expert", pa.experts, "train only expert N (repeatable; for one job per expert)");
+  train->add_flag("--seed", pa.seed_only, "train only the seed LM");
+  train->add_option("--baseline", pa.baselines, "train only this baseline (repeatable)");
+  train->add_flag("--no-baselines", pa.no_baselines, "skip the baselines");
+  add_pipeline("eval", "Step 3: held-out perplexity of the baselines and the expert ensembles");
+
+  std::string config_file;
+  std::vector<std::string> config_set;
+  CLI::App* cfg = app.add_subcommand("config", "print the fully resolved config (every default filled in)");
+  cfg->add_option("config", config_file, "the run config (YAML)")->required()->check(CLI::ExistingFile);
+  cfg->add_option("--set", config_set, "override a config key (repeatable)");
+
+  std::string kind;
+  bool markdown = false;
+  CLI::App* plugins = app.add_subcommand("plugins", "list loaded plugins with their options, defaults and docs");
+  plugins->add_option("--kind", kind, "only this kind (embedder, clusterer, router, tokenizer, model, trainer, baseline)");
+  plugins->add_flag("--markdown", markdown, "print the config reference as Markdown (sections and plugins)");
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+  spdlog::set_level(verbose ? spdlog::level::debug : quiet ? spdlog::level::warn : spdlog::level::info);
+
+  try {
+    cbtm::PluginHost host;
+    host.load_builtin();
+    if (cfg->parsed()) return cbtm::app::print_config(config_file, config_set, host);
+    if (plugins->parsed()) return cbtm::app::list_plugins(host, kind, markdown);
+    for (const char* name : {"run", "cluster", "assign", "train", "eval"})
+      if (app.get_subcommand(name)->parsed()) return cbtm::app::run_pipeline(name, pa, host);
+  } catch (const cbtm::Error& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::critical("internal error: {}", e.what());
+    return 3;
+  }
+  return 1;
+}

@@ -1,0 +1,38 @@
+#include <cstdio>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "cbtm/pipeline/pipeline.h"
+#include "cbtm/pipeline/run_config.h"
+#include "commands.h"
+
+namespace cbtm::app {
+
+int run_pipeline(const std::string& command, const PipelineArgs& a, PluginHost& host) {
+  RunConfig cfg = RunConfig::load(a.config, a.set, host);
+  Pipeline p(host, std::move(cfg), a.out);
+  p.redo(std::set<std::string>(a.redo.begin(), a.redo.end()));
+  if (command == "run") p.run();
+  else if (command == "cluster") p.cluster();
+  else if (command == "assign") p.assign();
+  else if (command == "eval") p.eval();
+  else if (command == "train") {
+    const bool only_seed = a.seed_only;
+    const bool only_experts = !a.experts.empty();
+    const bool only_baselines = !a.baselines.empty();
+    if (only_seed || (!only_experts && !only_baselines)) p.train_seed();
+    if (!only_seed && !only_baselines) p.train_experts(std::vector<int32_t>(a.experts.begin(), a.experts.end()));
+    if (!only_seed && !only_experts && !a.no_baselines) p.train_baselines(a.baselines);
+  }
+  spdlog::info("{}: done ({})", command, a.out);
+  return 0;
+}
+
+int print_config(const std::string& config, const std::vector<std::string>& set, PluginHost& host) {
+  RunConfig cfg = RunConfig::load(config, set, host);
+  std::fputs(cfg.yaml().c_str(), stdout);
+  return 0;
+}
+
+}  // namespace cbtm::app

@@ -1,0 +1,44 @@
+#pragma once
+/// \file baseline.h
+/// Extension point: a model trained next to C-BTM at the same total token budget, from the
+/// same seed, and evaluated on the same held-out documents (dense, MoE, ...).
+///
+/// \code
+///   baselines:
+///     - {type: dense}
+/// \endcode
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cbtm/component.h"
+
+namespace cbtm {
+
+class Registry;
+class Trainer;
+class LanguageModel;
+
+/// What the pipeline hands a baseline.
+struct BaselineContext {
+  const Registry* registry = nullptr;
+  Trainer* trainer = nullptr;          ///< the trainer configured for the branch phase
+  std::string dir;                     ///< this baseline's own output directory
+  std::string seed_checkpoint;         ///< the seed LM every model starts from
+  std::vector<std::string> all_data;   ///< token-shard directories of every cluster
+  int64_t tokens = 0;                  ///< total training tokens (same as all experts together)
+  uint64_t seed = 0;
+  int32_t bos_id = 2;                  ///< document separator used when packing
+};
+
+class Baseline : public Component {
+ public:
+  static constexpr const char* kKind = "baseline";
+  /// Trains the baseline (resumable; returns at once when finished).
+  virtual void train(const BaselineContext& ctx) = 0;
+  /// The trained model, to be scored like an expert.
+  virtual std::unique_ptr<LanguageModel> model(const BaselineContext& ctx) = 0;
+};
+
+}  // namespace cbtm

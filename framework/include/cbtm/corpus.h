@@ -1,0 +1,58 @@
+#pragma once
+/// \file corpus.h
+/// Streaming JSONL corpus reader: one JSON object per line, plain or zstd-compressed
+/// (chosen by the `.zst` suffix). Bad lines (invalid JSON or UTF-8, a missing or non-string
+/// text field, empty text) are skipped and counted, or fail the run, per `on_bad_document`.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cbtm/document.h"
+
+namespace cbtm {
+
+struct CorpusOptions {
+  std::string text_field = "text";
+  std::string id_field = "id";
+  std::string on_bad_document = "skip";  ///< "skip" (count and warn) or "fail"
+  int64_t max_docs = 0;                  ///< stop after this many good documents (0: all)
+  int64_t skip_docs = 0;                 ///< discard this many good documents first
+};
+
+/// Counts kept while reading; `bad` maps a reason to its count.
+struct CorpusStats {
+  int64_t lines = 0;
+  int64_t docs = 0;
+  std::map<std::string, int64_t> bad;
+  std::string first_bad;  ///< "file:line: reason" of the first skipped line
+  int64_t bad_total() const;
+};
+
+class CorpusReader {
+ public:
+  /// Opens `path`; Error if it does not exist or cannot be read.
+  CorpusReader(const std::string& path, CorpusOptions options);
+  ~CorpusReader();
+  /// Reads the next good document; false at the end (or after max_docs).
+  bool next(Document& doc);
+  const CorpusStats& stats() const { return stats_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  bool next_line(std::string& line);
+  struct Source;
+  std::string path_;
+  std::string stem_;
+  CorpusOptions opt_;
+  CorpusStats stats_;
+  std::unique_ptr<Source> src_;
+};
+
+/// Reads a whole corpus (up to options.max_docs). Logs a summary of skipped lines; throws
+/// Error if no document is left ("corpus X has no usable documents").
+std::vector<Document> read_corpus(const std::string& path, const CorpusOptions& options);
+
+}  // namespace cbtm

@@ -1,0 +1,57 @@
+#pragma once
+/// \file language_model.h
+/// Extension point: a model architecture (kind "model"), which creates fresh checkpoints
+/// and loads checkpoints as LanguageModels for scoring.
+///
+/// A checkpoint is a directory in Hugging Face layout: `config.json` (with `model_type`,
+/// which names the architecture plugin, and a `cbtm` section) + `model.safetensors`.
+///
+/// \code
+///   auto lm = load_language_model(registry, "out/experts/expert-000/final");
+///   auto logp = lm->score({{2, 17, 99, 2}});  // log p of tokens 1..3
+/// \endcode
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cbtm/component.h"
+
+namespace cbtm {
+
+class Registry;
+
+/// A loaded model that scores token sequences. Implementations may batch and pad
+/// internally; score() may be called from one thread at a time.
+class LanguageModel {
+ public:
+  virtual ~LanguageModel();
+  /// For each sequence s: log p(s[t] | s[<t]) for t = 1 .. s.size()-1 (natural log).
+  /// Every sequence must be at most max_length() tokens.
+  virtual std::vector<std::vector<float>> score(
+      const std::vector<std::vector<int32_t>>& sequences) = 0;
+  virtual int64_t max_length() const = 0;
+  virtual int64_t parameters() const = 0;
+};
+
+class ModelArchitecture : public Component {
+ public:
+  static constexpr const char* kKind = "model";
+
+  /// Writes a randomly initialised checkpoint for `vocab_size` tokens into `dir`
+  /// (atomically), seeded by `seed`.
+  virtual void init_checkpoint(const std::string& dir, int32_t vocab_size,
+                               uint64_t seed) const = 0;
+  /// Loads a checkpoint written by this architecture (Error naming the file if truncated
+  /// or of another architecture).
+  virtual std::unique_ptr<LanguageModel> load(const std::string& dir) const = 0;
+  /// Parameters of a model with this configuration and vocabulary (for reports and FLOPs).
+  virtual int64_t parameters(int32_t vocab_size) const = 0;
+};
+
+/// Reads `dir/config.json`, creates the architecture it names (from its stored options)
+/// and loads the checkpoint.
+std::unique_ptr<LanguageModel> load_language_model(const Registry& registry,
+                                                   const std::string& dir);
+
+}  // namespace cbtm

@@ -1,0 +1,100 @@
+#pragma once
+/// \file evaluate.h
+/// Held-out perplexity: single models and routed sparse ensembles.
+///
+/// Protocol (the reference's): one document per row, [</s>, x1..xn, </s>] truncated to the
+/// model's length, every token but the first scored (so the end of the document is scored);
+/// perplexity = exp(total NLL / total scored tokens) over all documents. Bits per byte use
+/// the bytes of the scored tokens.
+///
+/// An ensemble routes every position of every document (router.h), then runs each expert
+/// only on the documents where some position gives it a non-zero weight, and mixes the
+/// experts' log-probabilities with mix_log_probs (ensemble.h).
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cbtm/document.h"
+#include "cbtm/matrix.h"
+
+namespace cbtm {
+
+class Tokenizer;
+class Router;
+class LanguageModel;
+
+struct EvalDoc {
+  std::string id;
+  std::string domain;
+  Document doc;                     ///< the source document (for metadata routers)
+  std::vector<int32_t> row;         ///< [bos, x1.., eos], truncated
+  std::vector<std::string> pieces;  ///< text of row[0..L-2]: the context pieces ("" for bos)
+  int64_t bytes = 0;                ///< bytes of the scored tokens
+};
+
+/// Tokenizes documents into rows of at most max_length tokens (>= 2).
+std::vector<EvalDoc> prepare_eval_docs(const std::vector<Document>& docs, const Tokenizer& tok,
+                                       int64_t max_length, const std::string& domain_field);
+
+struct PerplexityScore {
+  double nll = 0;
+  int64_t tokens = 0;
+  int64_t bytes = 0;
+  int64_t docs = 0;
+  void add(const std::vector<float>& logp, int64_t doc_bytes);
+  double ppl() const;
+  double bits_per_byte() const;
+  nlohmann::json to_json() const;
+};
+
+/// Overall and per-domain scores of one model or ensemble.
+struct ModelScore {
+  PerplexityScore all;
+  std::map<std::string, PerplexityScore> by_domain;
+  void add(const EvalDoc& d, const std::vector<float>& logp);
+  nlohmann::json to_json() const;
+};
+
+/// Scores every document with one model; optionally returns the per-token log-probs.
+ModelScore score_model(LanguageModel& lm, const std::vector<EvalDoc>& docs,
+                       std::vector<std::vector<float>>* logp_out = nullptr);
+
+class EnsembleEvaluator {
+ public:
+  EnsembleEvaluator(const std::vector<EvalDoc>& docs, int32_t experts);
+  /// Routes every document with `router` (in parallel) and remembers the weights.
+  void add(const std::string& name, const Router& router);
+  /// Runs every expert on the documents some ensemble needs it for; load(j) loads expert j
+  /// (experts are loaded one at a time and released after use).
+  void run(const std::function<std::unique_ptr<LanguageModel>(int32_t)>& load);
+
+  struct Result {
+    ModelScore score;
+    double mean_active_experts = 0;  ///< per document: experts with non-zero weight somewhere
+    double mean_token_experts = 0;   ///< per scored token: experts with non-zero weight
+    int64_t expert_doc_runs = 0;     ///< (expert, document) forward passes this ensemble needs
+  };
+  Result result(const std::string& name) const;
+  /// Expert j alone on every document (only if it ran on all of them).
+  bool has_standalone(int32_t j) const;
+  ModelScore standalone(int32_t j) const;
+  /// Per document, the best single expert chosen after the fact (an upper bound on top-1
+  /// routing); requires every expert to have run on every document.
+  bool has_oracle() const;
+  ModelScore oracle() const;
+
+ private:
+  const std::vector<EvalDoc>& docs_;
+  int32_t k_;
+  std::vector<std::string> names_;
+  std::map<std::string, std::vector<Matrix>> weights_;  // name -> per doc
+  std::vector<std::vector<std::vector<float>>> logp_;   // expert -> doc -> log-probs
+  std::vector<std::vector<bool>> ran_;                  // expert -> doc
+};
+
+}  // namespace cbtm

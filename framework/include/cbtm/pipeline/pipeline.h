@@ -1,0 +1,80 @@
+#pragma once
+/// \file pipeline.h
+/// The C-BTM pipeline over one output directory. Each stage is resumable and skipped when
+/// already finished with the same config (see run_dir.h):
+///
+///   tokenizer   train the tokenizer; tokenize the training corpus into tokens/all
+///   cluster     fit embedder + clusterer on `data.cluster_docs` documents (Step 0)
+///   assign      embed every training document, nearest centre, per-cluster token shards
+///   seed        the seed LM (pretrained on tokens/all for seed_lm.tokens)
+///   expert-NNN  branch: expert NNN from the seed, trained on cluster NNN (Steps 1-2)
+///   baseline-X  each baseline, from the seed, on tokens/all, same total tokens
+///   eval        held-out perplexity of the baselines and the expert ensembles (Step 3)
+///
+/// \code
+///   Pipeline p(host, RunConfig::load("configs/quickstart.yaml", {}, host), "out");
+///   p.run();                       // everything; or p.cluster(), p.assign(), ...
+/// \endcode
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cbtm/pipeline/run_config.h"
+#include "cbtm/pipeline/run_dir.h"
+
+namespace cbtm {
+
+class PluginHost;
+class Tokenizer;
+
+class Pipeline {
+ public:
+  /// Applies cfg.runtime process-wide and writes out/config.yaml.
+  Pipeline(PluginHost& host, RunConfig cfg, const std::string& out_dir);
+  ~Pipeline();
+
+  /// Stages to recompute even if finished ("cluster", "expert-002", "experts", "baselines",
+  /// "all", ...); everything that depends on them is recomputed too.
+  void redo(const std::set<std::string>& stages);
+
+  void tokenize();
+  void cluster();
+  void assign();   ///< runs tokenize() if needed; requires cluster()
+  void train_seed();
+  /// Trains the listed experts (all when empty); requires assign() and the seed.
+  void train_experts(const std::vector<int32_t>& which = {});
+  /// Trains the named baselines (all when empty); requires the seed.
+  void train_baselines(const std::vector<std::string>& which = {});
+  void eval();     ///< requires every expert and baseline
+  void run();      ///< every stage in order
+
+  /// Number of experts (clusterer k).
+  int32_t experts() const;
+  const RunDir& dir() const { return dir_; }
+  const RunConfig& config() const { return cfg_; }
+  /// Regenerates manifest.json from the stage records.
+  void write_manifest() const;
+
+ private:
+  // fingerprints (hash of the config sections a stage reads + its inputs' fingerprints)
+  std::string config_text(const std::string& stage) const;
+  std::string fp(const std::string& stage) const;
+  bool done(const std::string& stage) const;
+  void require_done(const std::string& stage, const std::string& how) const;
+  std::string seed_checkpoint() const;
+  std::unique_ptr<Tokenizer> load_tokenizer() const;
+
+  PluginHost& host_;
+  RunConfig cfg_;
+  RunDir dir_;
+  mutable std::set<std::string> redo_;  // "done:<stage>" marks a stage already redone
+};
+
+/// Stage name of expert j: "expert-007".
+std::string expert_stage(int32_t j);
+
+}  // namespace cbtm

@@ -1,0 +1,141 @@
+#pragma once
+/// \file run_config.h
+/// The run config: one YAML file (plus `--set key.path=value` overrides) that selects every
+/// component by `type:` and sets the pipeline's own sections. RunConfig::load validates the
+/// whole tree (framework sections and every plugin's options) and fills in defaults; the
+/// resolved tree is what `cbtm config` prints and what is written beside every artifact.
+///
+/// Top-level keys: plugins, seed, runtime, data, tokenizer, embedder, clusterer, model,
+/// seed_lm, branch, baselines, eval (see docs/config.md).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "cbtm/config_node.h"
+#include "cbtm/runtime.h"
+
+namespace cbtm {
+
+class PluginHost;
+
+/// `data:` -- the corpora and how much of them each stage reads.
+struct DataOptions {
+  std::string train;                      ///< required
+  std::string eval;                       ///< required
+  std::string text_field = "text";
+  std::string id_field = "id";
+  std::string domain_field = "domain";
+  std::string on_bad_document = "skip";
+  int64_t max_train_docs = 0;
+  int64_t tokenizer_docs = 20000;
+  int64_t cluster_docs = 0;
+
+  template <class V> void visit(V& v) {
+    v("train", train, "training corpus: JSONL, plain or .zst (relative paths: to the config file)");
+    v("eval", eval, "held-out corpus, never used for clustering or training");
+    v("text_field", text_field, "JSON field holding the document text");
+    v("id_field", id_field, "JSON field with a stable document id (else <file stem>:<line>)");
+    v("domain_field", domain_field, "metadata field for per-domain results ('' to disable)");
+    v("on_bad_document", on_bad_document,
+      "a line that is not valid JSON/UTF-8 or has no text: skip (count and warn) | fail");
+    v("max_train_docs", max_train_docs, "use only the first N training documents (0: all)");
+    v("tokenizer_docs", tokenizer_docs, "training documents the tokenizer learns from (0: all)");
+    v("cluster_docs", cluster_docs,
+      "training documents the embedder and clusterer are fitted on, 'one shard' (0: all)");
+  }
+  void validate() const;
+};
+
+/// `seed_lm:` -- the seed LM every expert is branched from.
+struct SeedLmOptions {
+  int64_t tokens = 0;
+  std::string init;
+  YAML::Node trainer;
+
+  template <class V> void visit(V& v) {
+    v("tokens", tokens, "pretraining budget in tokens on the whole training mix (0: none)");
+    v("init", init, "start from this checkpoint directory instead of a random initialisation");
+    v("trainer", trainer, "trainer component for pretraining ({type: lm, ...})");
+  }
+  void validate() const;
+};
+
+/// `branch:` -- training the experts (and baselines) after branching.
+struct BranchOptions {
+  int64_t tokens = 0;
+  std::string expert_batch = "split";
+  YAML::Node trainer;
+
+  template <class V> void visit(V& v) {
+    v("tokens", tokens,
+      "total training tokens after branching: each of the k experts gets tokens/k, "
+      "each baseline gets all of them (compute matching, paper A.2)");
+    v("expert_batch", expert_batch,
+      "split: an expert's batch is batch_size/k sequences, same number of steps as dense "
+      "(the paper: n/k GPUs per expert) | full: whole batch, k times fewer steps");
+    v("trainer", trainer, "trainer component for experts and baselines ({type: lm, ...})");
+  }
+  void validate() const;
+};
+
+/// `eval:` -- held-out perplexity.
+struct EvalOptions {
+  int64_t docs = 200;
+  int64_t max_length = 0;
+  bool seed_model = true;
+  YAML::Node ensembles;
+
+  template <class V> void visit(V& v) {
+    v("docs", docs, "held-out documents scored (the first N of data.eval; 0: all)");
+    v("max_length", max_length, "truncate documents to this many tokens (0: the model's limit)");
+    v("seed_model", seed_model, "also score the seed LM alone");
+    v("ensembles", ensembles,
+      "name -> router component; each is one C-BTM evaluation (e.g. top1: {type: "
+      "cluster_distance, temperature: 0.1, top_k: 1})");
+  }
+  void validate() const;
+};
+
+class RunConfig {
+ public:
+  /// Reads `file`, applies overrides ("a.b.c=value", value parsed as YAML), validates every
+  /// section and plugin option against the plugins loaded in `host` (loading the config's
+  /// `plugins:` first), and resolves defaults. Error names file, line and key on any problem.
+  static RunConfig load(const std::string& file, const std::vector<std::string>& overrides,
+                        PluginHost& host);
+  /// Same, from YAML text (file is used in messages only).
+  static RunConfig parse(const std::string& yaml, const std::string& file,
+                         const std::vector<std::string>& overrides, PluginHost& host);
+
+  /// The resolved tree (every default filled in).
+  const YAML::Node& resolved() const { return resolved_; }
+  /// A resolved sub-tree as a ConfigNode, e.g. node("clusterer"), node("seed_lm.trainer").
+  ConfigNode node(const std::string& path) const;
+  /// The resolved tree as YAML text.
+  std::string yaml() const;
+  /// Resolved YAML text of some top-level sections (for stage fingerprints).
+  std::string section_text(const std::vector<std::string>& keys) const;
+
+  const std::string& file() const { return file_; }
+  uint64_t seed = 1;
+  Runtime runtime;
+  DataOptions data;
+  SeedLmOptions seed_lm;
+  BranchOptions branch;
+  EvalOptions eval;
+  std::vector<std::string> plugins;
+  /// Names of eval.ensembles in order.
+  std::vector<std::string> ensemble_names;
+
+ private:
+  std::string file_;
+  YAML::Node resolved_;
+};
+
+/// Applies one "a.b.c=value" override to `root` (creating maps as needed; numeric path
+/// parts index lists). Error naming the override if it is malformed.
+void apply_override(YAML::Node& root, const std::string& assignment);
+
+}  // namespace cbtm

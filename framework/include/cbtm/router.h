@@ -1,0 +1,50 @@
+#pragma once
+/// \file router.h
+/// Extension point: the weight of each expert for the next token, given the context so far.
+///
+/// A document to score is the token row [</s>, x1, ..., xn(, </s>)]. The router receives
+/// the text piece of each context token (pieces[0] is "" for the leading </s>) and returns
+/// a pieces.size() x experts matrix whose row r holds the weights after seeing
+/// pieces[0..r] -- the weights used to predict token r+1. Rows sum to 1; zero entries mean
+/// the expert is not needed (and is not run) for that token.
+///
+/// \code
+///   auto router = registry.create<Router>(cfg.child("eval.ensembles.top2"));
+///   router->bind({&embedder, &clusterer, k});
+///   Matrix w = router->route(doc, pieces);
+/// \endcode
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cbtm/component.h"
+#include "cbtm/document.h"
+#include "cbtm/matrix.h"
+
+namespace cbtm {
+
+class Embedder;
+class Clusterer;
+
+/// What a router may use. Pointers stay valid for the router's lifetime.
+struct RoutingContext {
+  const Embedder* embedder = nullptr;    ///< the fitted embedder h(.)
+  const Clusterer* clusterer = nullptr;  ///< centres c_j, one per expert
+  int32_t experts = 0;                   ///< K; expert j was trained on cluster j
+};
+
+class Router : public Component {
+ public:
+  static constexpr const char* kKind = "router";
+
+  /// Called once before route().
+  virtual void bind(const RoutingContext& ctx) = 0;
+  /// Weights for every position of one document (see the file comment). Thread-safe.
+  virtual Matrix route(const Document& doc, const std::vector<std::string>& pieces) const = 0;
+};
+
+/// Keeps the `top_k` largest entries of each row (0 or >= cols: all), zeroes the rest, and
+/// renormalises the row to sum to 1. Ties keep the lower index.
+void keep_top_k(Matrix& weights, int32_t top_k);
+
+}  // namespace cbtm

@@ -1,0 +1,27 @@
+#pragma once
+/// \file runtime.h
+/// Process-wide execution settings (the `runtime:` config section), read by plugins that
+/// run models or parallel loops.
+#include <string>
+
+namespace cbtm {
+
+struct Runtime {
+  int threads = 0;              ///< worker threads; 0 = all cores
+  std::string device = "auto";  ///< auto | cpu | cuda
+  bool bf16 = true;             ///< bf16 autocast for model compute (CPU and GPU)
+
+  template <class V> void visit(V& v) {
+    v("threads", threads, "worker threads for math and data (0: all cores)");
+    v("device", device, "where models run: auto (GPU when available) | cpu | cuda");
+    v("bf16", bf16, "bf16 autocast for model training and evaluation");
+  }
+  void validate() const;
+  /// threads, or the number of cores when 0.
+  int resolved_threads() const;
+};
+
+/// The settings of this process (set once by the host from the config).
+Runtime& runtime();
+
+}  // namespace cbtm

@@ -1,0 +1,91 @@
+// Out-of-line destructors anchor each interface's vtable and type_info in the framework
+// library, so dynamic_cast works across plugin boundaries. Plus the interfaces' defaults.
+#include <algorithm>
+#include <numeric>
+
+#include "cbtm/baseline.h"
+#include "cbtm/clusterer.h"
+#include "cbtm/component.h"
+#include "cbtm/embedder.h"
+#include "cbtm/language_model.h"
+#include "cbtm/router.h"
+#include "cbtm/tokenizer.h"
+#include "cbtm/trainer.h"
+
+namespace cbtm {
+
+Component::~Component() = default;
+ContextEmbedder::~ContextEmbedder() = default;
+LanguageModel::~LanguageModel() = default;
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string out;
+  for (int32_t id : ids) out += piece(id);
+  return out;
+}
+
+// ---- Embedder::context default: re-embed the whole prefix -------------------------
+namespace {
+class RecomputingContext : public ContextEmbedder {
+ public:
+  explicit RecomputingContext(const Embedder& e) : e_(e) {}
+  void append(std::string_view bytes) override { text_.append(bytes); }
+  void current(float* out) override {
+    Matrix m = e_.embed({text_});
+    std::copy(m.data.begin(), m.data.end(), out);
+  }
+
+ private:
+  const Embedder& e_;
+  std::string text_;
+};
+}  // namespace
+
+std::unique_ptr<ContextEmbedder> Embedder::context() const {
+  return std::make_unique<RecomputingContext>(*this);
+}
+
+// ---- Clusterer::assign default: greedy nearest centre --------------------------------
+Assignment nearest_centers(const Matrix& x, const Matrix& c) {
+  Assignment a;
+  a.cluster.assign(static_cast<size_t>(x.rows), 0);
+  a.sqdist.assign(static_cast<size_t>(x.rows), 0.f);
+  if (c.rows == 0) return a;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < x.rows; ++i) {
+    float best = squared_distance(x.row(i), c.row(0), x.cols);
+    int32_t arg = 0;
+    for (int64_t j = 1; j < c.rows; ++j) {
+      const float d = squared_distance(x.row(i), c.row(j), x.cols);
+      if (d < best) {
+        best = d;
+        arg = static_cast<int32_t>(j);
+      }
+    }
+    a.cluster[i] = arg;
+    a.sqdist[i] = best;
+  }
+  return a;
+}
+
+Assignment Clusterer::assign(const Matrix& x) const { return nearest_centers(x, centers()); }
+
+// ---- routing helper ----------------------------------------------------------------
+void keep_top_k(Matrix& w, int32_t top_k) {
+  const int64_t K = w.cols;
+  std::vector<int64_t> idx(static_cast<size_t>(K));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    float* row = w.row(r);
+    if (top_k > 0 && top_k < K) {
+      std::iota(idx.begin(), idx.end(), 0);
+      std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return row[a] > row[b]; });
+      for (int64_t i = top_k; i < K; ++i) row[idx[i]] = 0.f;
+    }
+    double s = 0;
+    for (int64_t j = 0; j < K; ++j) s += row[j];
+    if (s > 0)
+      for (int64_t j = 0; j < K; ++j) row[j] = static_cast<float>(row[j] / s);
+  }
+}
+
+}  // namespace cbtm

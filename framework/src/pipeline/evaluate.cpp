@@ -1,0 +1,205 @@
+#include "cbtm/pipeline/evaluate.h"
+
+#include <cmath>
+#include <limits>
+
+#include <spdlog/spdlog.h>
+
+#include "cbtm/ensemble.h"
+#include "cbtm/error.h"
+#include "cbtm/language_model.h"
+#include "cbtm/progress.h"
+#include "cbtm/router.h"
+#include "cbtm/tokenizer.h"
+
+namespace cbtm {
+
+std::vector<EvalDoc> prepare_eval_docs(const std::vector<Document>& docs, const Tokenizer& tok,
+                                       int64_t max_length, const std::string& domain_field) {
+  if (max_length < 2) throw Error("evaluation needs rows of at least 2 tokens (max_length " + std::to_string(max_length) + ")");
+  std::vector<EvalDoc> out(docs.size());
+#pragma omp parallel for schedule(dynamic, 16)
+  for (int64_t i = 0; i < static_cast<int64_t>(docs.size()); ++i) {
+    EvalDoc& e = out[i];
+    e.doc = docs[i];
+    e.id = docs[i].id;
+    e.domain = domain_field.empty() ? "" : docs[i].field(domain_field);
+    e.row.push_back(tok.bos_id());
+    for (int32_t t : tok.encode(docs[i].text)) e.row.push_back(t);
+    e.row.push_back(tok.eos_id());
+    if (static_cast<int64_t>(e.row.size()) > max_length) e.row.resize(static_cast<size_t>(max_length));
+    e.pieces.reserve(e.row.size() - 1);
+    for (size_t t = 0; t + 1 < e.row.size(); ++t) e.pieces.push_back(t == 0 ? std::string() : tok.piece(e.row[t]));
+    for (size_t t = 1; t < e.row.size(); ++t) e.bytes += static_cast<int64_t>(tok.piece(e.row[t]).size());
+  }
+  return out;
+}
+
+// ---- scores ----------------------------------------------------------------------------
+void PerplexityScore::add(const std::vector<float>& logp, int64_t doc_bytes) {
+  for (float v : logp) nll -= v;
+  tokens += static_cast<int64_t>(logp.size());
+  bytes += doc_bytes;
+  ++docs;
+}
+double PerplexityScore::ppl() const { return tokens ? std::exp(nll / static_cast<double>(tokens)) : 0.0; }
+double PerplexityScore::bits_per_byte() const { return bytes ? nll / (static_cast<double>(bytes) * std::log(2.0)) : 0.0; }
+nlohmann::json PerplexityScore::to_json() const {
+  return {{"ppl", ppl()}, {"nll_per_token", tokens ? nll / static_cast<double>(tokens) : 0.0},
+          {"bits_per_byte", bits_per_byte()}, {"tokens", tokens}, {"bytes", bytes}, {"docs", docs}};
+}
+
+void ModelScore::add(const EvalDoc& d, const std::vector<float>& logp) {
+  all.add(logp, d.bytes);
+  if (!d.domain.empty()) by_domain[d.domain].add(logp, d.bytes);
+}
+nlohmann::json ModelScore::to_json() const {
+  nlohmann::json j = all.to_json();
+  if (!by_domain.empty()) {
+    nlohmann::json dom;
+    for (const auto& [k, v] : by_domain) dom[k] = v.to_json();
+    j["by_domain"] = dom;
+  }
+  return j;
+}
+
+namespace {
+std::vector<std::vector<float>> score_rows(LanguageModel& lm, const std::vector<EvalDoc>& docs,
+                                           const std::vector<size_t>& which) {
+  std::vector<std::vector<int32_t>> rows;
+  rows.reserve(which.size());
+  for (size_t i : which) rows.push_back(docs[i].row);
+  auto out = lm.score(rows);
+  if (out.size() != rows.size()) throw Error("model returned scores for " + std::to_string(out.size()) + " of " + std::to_string(rows.size()) + " documents");
+  for (size_t i = 0; i < out.size(); ++i)
+    if (out[i].size() + 1 != rows[i].size())
+      throw Error("model returned " + std::to_string(out[i].size()) + " log-probs for a row of " + std::to_string(rows[i].size()) + " tokens");
+  return out;
+}
+}  // namespace
+
+ModelScore score_model(LanguageModel& lm, const std::vector<EvalDoc>& docs,
+                       std::vector<std::vector<float>>* logp_out) {
+  std::vector<size_t> all(docs.size());
+  for (size_t i = 0; i < docs.size(); ++i) all[i] = i;
+  auto logp = score_rows(lm, docs, all);
+  ModelScore s;
+  for (size_t i = 0; i < docs.size(); ++i) s.add(docs[i], logp[i]);
+  if (logp_out) *logp_out = std::move(logp);
+  return s;
+}
+
+// ---- ensembles ---------------------------------------------------------------------------
+EnsembleEvaluator::EnsembleEvaluator(const std::vector<EvalDoc>& docs, int32_t experts)
+    : docs_(docs), k_(experts), logp_(static_cast<size_t>(experts)),
+      ran_(static_cast<size_t>(experts), std::vector<bool>(docs.size(), false)) {
+  for (auto& l : logp_) l.resize(docs.size());
+}
+
+void EnsembleEvaluator::add(const std::string& name, const Router& router) {
+  std::vector<Matrix> w(docs_.size());
+  std::string error;
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int64_t i = 0; i < static_cast<int64_t>(docs_.size()); ++i) {
+    try {
+      w[i] = router.route(docs_[i].doc, docs_[i].pieces);
+    } catch (const std::exception& e) {
+#pragma omp critical
+      error = e.what();
+    }
+  }
+  if (!error.empty()) throw Error("ensemble '" + name + "': routing failed: " + error);
+  for (size_t i = 0; i < docs_.size(); ++i)
+    if (w[i].rows != static_cast<int64_t>(docs_[i].pieces.size()) || w[i].cols != k_)
+      throw Error("ensemble '" + name + "': router returned a " + std::to_string(w[i].rows) + "x" + std::to_string(w[i].cols) +
+                  " matrix for a document of " + std::to_string(docs_[i].pieces.size()) + " positions and " + std::to_string(k_) + " experts");
+  names_.push_back(name);
+  weights_[name] = std::move(w);
+}
+
+void EnsembleEvaluator::run(const std::function<std::unique_ptr<LanguageModel>(int32_t)>& load) {
+  for (int32_t j = 0; j < k_; ++j) {
+    std::vector<size_t> need;
+    for (size_t i = 0; i < docs_.size(); ++i) {
+      if (ran_[j][i]) continue;
+      bool needed = false;
+      for (const auto& n : names_) {
+        for (const int32_t a : active_experts(weights_.at(n)[i])) needed = needed || a == j;
+        if (needed) break;
+      }
+      if (needed) need.push_back(i);
+    }
+    if (need.empty()) continue;
+    spdlog::info("[eval] expert {}: scoring {} of {} documents", j, need.size(), docs_.size());
+    auto lm = load(j);
+    auto out = score_rows(*lm, docs_, need);
+    for (size_t n = 0; n < need.size(); ++n) {
+      logp_[j][need[n]] = std::move(out[n]);
+      ran_[j][need[n]] = true;
+    }
+  }
+}
+
+EnsembleEvaluator::Result EnsembleEvaluator::result(const std::string& name) const {
+  auto it = weights_.find(name);
+  if (it == weights_.end()) throw std::logic_error("no ensemble " + name);
+  Result r;
+  int64_t positions = 0;
+  double token_experts = 0;
+  for (size_t i = 0; i < docs_.size(); ++i) {
+    const Matrix& w = it->second[i];
+    const auto active = active_experts(w);
+    std::vector<std::vector<float>> lp(static_cast<size_t>(k_));
+    for (int32_t j : active) {
+      if (!ran_[j][i]) throw std::logic_error("expert not run");
+      lp[j] = logp_[j][i];
+    }
+    r.score.add(docs_[i], mix_log_probs(lp, w));
+    r.mean_active_experts += static_cast<double>(active.size());
+    r.expert_doc_runs += static_cast<int64_t>(active.size());
+    for (int64_t t = 0; t < w.rows; ++t)
+      for (int64_t j = 0; j < w.cols; ++j) token_experts += w.at(t, j) > 0.f ? 1 : 0;
+    positions += w.rows;
+  }
+  if (!docs_.empty()) r.mean_active_experts /= static_cast<double>(docs_.size());
+  if (positions) r.mean_token_experts = token_experts / static_cast<double>(positions);
+  return r;
+}
+
+bool EnsembleEvaluator::has_standalone(int32_t j) const {
+  for (bool b : ran_[j])
+    if (!b) return false;
+  return !docs_.empty();
+}
+
+ModelScore EnsembleEvaluator::standalone(int32_t j) const {
+  ModelScore s;
+  for (size_t i = 0; i < docs_.size(); ++i) s.add(docs_[i], logp_[j][i]);
+  return s;
+}
+
+bool EnsembleEvaluator::has_oracle() const {
+  for (int32_t j = 0; j < k_; ++j)
+    if (!has_standalone(j)) return false;
+  return true;
+}
+
+ModelScore EnsembleEvaluator::oracle() const {
+  ModelScore s;
+  for (size_t i = 0; i < docs_.size(); ++i) {
+    int32_t best = 0;
+    double best_nll = std::numeric_limits<double>::infinity();
+    for (int32_t j = 0; j < k_; ++j) {
+      double nll = 0;
+      for (float v : logp_[j][i]) nll -= v;
+      if (nll < best_nll) {
+        best_nll = nll;
+        best = j;
+      }
+    }
+    s.add(docs_[i], logp_[best][i]);
+  }
+  return s;
+}
+
+}  // namespace cbtm

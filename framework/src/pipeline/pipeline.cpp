@@ -1,0 +1,192 @@
+// Pipeline: construction, stage bookkeeping (fingerprints, redo), ordering, manifest.
+// The stages themselves are in stage_data.cpp, stage_train.cpp and stage_eval.cpp.
+#include "cbtm/pipeline/pipeline.h"
+
+#include <omp.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "cbtm/artifact.h"
+#include "cbtm/error.h"
+#include "cbtm/fs.h"
+#include "cbtm/plugin_host.h"
+#include "cbtm/runtime.h"
+#include "cbtm/tokenizer.h"
+
+namespace fs = std::filesystem;
+
+namespace cbtm {
+
+std::string expert_stage(int32_t j) {
+  char b[32];
+  std::snprintf(b, sizeof b, "expert-%03d", j);
+  return b;
+}
+
+Pipeline::Pipeline(PluginHost& host, RunConfig cfg, const std::string& out_dir)
+    : host_(host), cfg_(std::move(cfg)), dir_(out_dir) {
+  runtime() = cfg_.runtime;
+  omp_set_num_threads(runtime().resolved_threads());
+  make_dirs(out_dir);
+  write_file_atomic(dir_.path("config.yaml"), cfg_.yaml());
+}
+
+Pipeline::~Pipeline() = default;
+
+int32_t Pipeline::experts() const {
+  YAML::Node k = cfg_.node("clusterer").node["k"];
+  if (!k) throw Error(cfg_.file() + ": clusterer '" + cfg_.node("clusterer").node["type"].as<std::string>() +
+                      "' has no option k (the number of experts)");
+  return k.as<int32_t>();
+}
+
+void Pipeline::redo(const std::set<std::string>& stages) { redo_ = stages; }
+
+// ---- fingerprints ----------------------------------------------------------------------
+namespace {
+const std::vector<std::string> kDataKeys = {"data.train", "data.text_field", "data.id_field",
+                                            "data.on_bad_document", "data.max_train_docs"};
+std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+}  // namespace
+
+static std::vector<std::string> upstream_of(const std::string& stage, int32_t k,
+                                            const std::vector<std::string>& baselines) {
+  if (stage == "assign") return {"tokenizer", "cluster"};
+  if (stage == "seed") return {"tokenizer"};
+  if (starts_with(stage, "expert-")) return {"seed", "assign"};
+  if (starts_with(stage, "baseline-")) return {"seed"};
+  if (stage == "eval") {
+    std::vector<std::string> u = {"tokenizer", "cluster"};
+    for (int32_t j = 0; j < k; ++j) u.push_back(expert_stage(j));
+    for (const auto& b : baselines) u.push_back("baseline-" + b);
+    return u;
+  }
+  return {};
+}
+
+static std::vector<std::string> baseline_names(const RunConfig& cfg) {
+  std::vector<std::string> out;
+  for (const auto& b : cfg.resolved()["baselines"]) out.push_back(b["type"].as<std::string>());
+  return out;
+}
+
+std::string Pipeline::config_text(const std::string& stage) const {
+  if (stage == "tokenizer") return cfg_.section_text(with(kDataKeys, {"data.tokenizer_docs", "tokenizer"}));
+  if (stage == "cluster") return cfg_.section_text(with(kDataKeys, {"data.cluster_docs", "embedder", "clusterer"}));
+  if (stage == "assign") return "";
+  if (stage == "seed") return cfg_.section_text({"seed", "model", "seed_lm"});
+  if (starts_with(stage, "expert-")) return cfg_.section_text({"seed", "branch"}) + "k: " + std::to_string(experts()) + "\n";
+  if (starts_with(stage, "baseline-")) {
+    const std::string name = stage.substr(9);
+    const auto names = baseline_names(cfg_);
+    for (size_t i = 0; i < names.size(); ++i)
+      if (names[i] == name) return cfg_.section_text({"seed", "branch", "baselines." + std::to_string(i)});
+    throw Error("no baseline '" + name + "' in the config (baselines: " + std::to_string(names.size()) + ")");
+  }
+  if (stage == "eval") return cfg_.section_text({"data.eval", "data.text_field", "data.domain_field", "eval"});
+  throw std::logic_error("unknown stage " + stage);
+}
+
+std::string Pipeline::fp(const std::string& stage) const {
+  std::string text = config_text(stage);
+  for (const auto& u : upstream_of(stage, experts(), baseline_names(cfg_))) {
+    nlohmann::json r = dir_.record(u);
+    if (r.is_null()) return "";  // an input is missing: this stage cannot be current
+    text += "input " + u + " " + r.value("run_id", "") + "\n";
+  }
+  return fingerprint(text);
+}
+
+bool Pipeline::done(const std::string& stage) const {
+  auto& redo = redo_;
+  const bool in_group = redo.count("all") || redo.count(stage) ||
+                        (starts_with(stage, "expert-") && redo.count("experts")) ||
+                        (starts_with(stage, "baseline-") && redo.count("baselines"));
+  if (in_group && !redo.count("done:" + stage)) {
+    redo.insert("done:" + stage);  // redo once per invocation
+    dir_.forget(stage);
+    return false;
+  }
+  const std::string f = fp(stage);
+  if (f.empty()) return false;
+  return dir_.finished(stage, f, config_text(stage));
+}
+
+void Pipeline::require_done(const std::string& stage, const std::string& how) const {
+  if (!done(stage))
+    throw Error("stage '" + stage + "' has not finished in " + dir_.root() + ": run `" + how + "` first");
+}
+
+std::string Pipeline::seed_checkpoint() const {
+  nlohmann::json r = dir_.record("seed");
+  if (r.is_null()) throw Error("the seed LM is not trained yet in " + dir_.root() + ": run `cbtm train --seed` first");
+  return dir_.path(r["summary"]["checkpoint"].get<std::string>());
+}
+
+std::unique_ptr<Tokenizer> Pipeline::load_tokenizer() const {
+  ArtifactReader r(dir_.tokenizer(), "tokenizer");
+  return r.load<Tokenizer>(host_.registry(), "tokenizer");
+}
+
+// ---- ordering ---------------------------------------------------------------------------
+void Pipeline::run() {
+  tokenize();
+  cluster();
+  assign();
+  train_seed();
+  train_experts();
+  train_baselines();
+  eval();
+}
+
+// ---- manifest -----------------------------------------------------------------------------
+void Pipeline::write_manifest() const {
+  nlohmann::json m;
+  m["format"] = "cbtm-manifest";
+  m["format_version"] = 1;
+  m["config"] = "config.yaml";
+  m["tokenizer"] = "tokenizer.safetensors";
+  m["clusterer"] = "clusterer.safetensors";
+  m["k"] = experts();
+  nlohmann::json seed = dir_.record("seed");
+  m["seed"] = seed.is_null() ? nlohmann::json(nullptr) : seed["summary"]["checkpoint"];
+  nlohmann::json experts_json = nlohmann::json::array();
+  nlohmann::json assign = dir_.record("assign");
+  for (int32_t j = 0; j < experts(); ++j) {
+    nlohmann::json e;
+    e["cluster"] = j;
+    e["data"] = fs::relative(dir_.cluster_data(j), dir_.root()).string();
+    if (!assign.is_null() && assign["summary"].contains("clusters")) {
+      e["docs"] = assign["summary"]["clusters"][j]["docs"];
+      e["data_tokens"] = assign["summary"]["clusters"][j]["tokens"];
+    }
+    nlohmann::json r = dir_.record(expert_stage(j));
+    e["trained"] = !r.is_null();
+    if (!r.is_null()) {
+      e["checkpoint"] = r["summary"]["checkpoint"];
+      e["train_tokens"] = r["summary"]["tokens"];
+      e["steps"] = r["summary"]["steps"];
+    }
+    experts_json.push_back(e);
+  }
+  m["experts"] = experts_json;
+  nlohmann::json bl = nlohmann::json::array();
+  for (const auto& name : baseline_names(cfg_)) {
+    nlohmann::json b;
+    b["name"] = name;
+    b["dir"] = "baselines/" + name;
+    b["trained"] = !dir_.record("baseline-" + name).is_null();
+    bl.push_back(b);
+  }
+  m["baselines"] = bl;
+  write_file_atomic(dir_.manifest(), m.dump(2) + "\n");
+}
+
+}  // namespace cbtm

@@ -1,0 +1,76 @@
+#include "cbtm/pipeline/results_table.h"
+
+#include <cstdio>
+#include <set>
+#include <vector>
+
+namespace cbtm {
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+std::string pad(const std::string& s, size_t w, bool right = false) {
+  if (s.size() >= w) return s;
+  return right ? std::string(w - s.size(), ' ') + s : s + std::string(w - s.size(), ' ');
+}
+
+}  // namespace
+
+std::string format_results(const nlohmann::json& r) {
+  const nlohmann::json& models = r.at("models");
+  double dense = 0;
+  for (const auto& m : models)
+    if (m.value("role", "") == "dense") dense = m["ppl"].get<double>();
+  std::string out;
+  const auto& ev = r.at("eval");
+  out += "held-out: " + std::to_string(ev.value("docs", 0)) + " documents, " + std::to_string(ev.value("tokens", 0)) +
+         " scored tokens; training tokens after branching: " + std::to_string(r.value("branch_tokens", 0)) +
+         " (k=" + std::to_string(r.value("k", 0)) + ", " + std::to_string(r.value("tokens_per_expert", 0)) + " per expert)\n\n";
+  size_t w = 22;
+  for (const auto& m : models) w = std::max(w, m["name"].get<std::string>().size() + 2);
+  out += pad("model", w) + pad("ppl", 10, true) + pad("bits/byte", 11, true) + pad("vs dense", 10, true) +
+         pad("experts/token", 15, true) + "\n";
+  out += std::string(w + 46, '-') + "\n";
+  for (const auto& m : models) {
+    const double ppl = m["ppl"].get<double>();
+    out += pad(m["name"].get<std::string>(), w) + pad(fmt("%.3f", ppl), 10, true) +
+           pad(fmt("%.4f", m["bits_per_byte"].get<double>()), 11, true) +
+           pad(dense > 0 ? fmt("%.3f", ppl / dense) : "-", 10, true) +
+           pad(m.contains("mean_token_experts") ? fmt("%.2f", m["mean_token_experts"].get<double>()) : "1", 15, true) + "\n";
+  }
+  // per-domain perplexity
+  std::set<std::string> domains;
+  for (const auto& m : models)
+    if (m.contains("by_domain"))
+      for (auto it = m["by_domain"].begin(); it != m["by_domain"].end(); ++it) domains.insert(it.key());
+  if (!domains.empty()) {
+    std::vector<const nlohmann::json*> cols;
+    for (const auto& m : models)
+      if (m.value("role", "") != "expert") cols.push_back(&m);
+    out += "\nper-domain perplexity\n";
+    out += pad("domain", 16) + pad("docs", 6, true);
+    for (const auto* m : cols) out += pad((*m)["name"].get<std::string>(), std::max<size_t>(12, (*m)["name"].get<std::string>().size() + 2), true);
+    out += "\n";
+    for (const auto& d : domains) {
+      int64_t docs = 0;
+      std::string line;
+      for (const auto* m : cols) {
+        const size_t cw = std::max<size_t>(12, (*m)["name"].get<std::string>().size() + 2);
+        if ((*m).contains("by_domain") && (*m)["by_domain"].contains(d)) {
+          docs = (*m)["by_domain"][d]["docs"].get<int64_t>();
+          line += pad(fmt("%.3f", (*m)["by_domain"][d]["ppl"].get<double>()), cw, true);
+        } else {
+          line += pad("-", cw, true);
+        }
+      }
+      out += pad(d, 16) + pad(std::to_string(docs), 6, true) + line + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace cbtm

@@ -1,0 +1,109 @@
+#include "cbtm/pipeline/run_dir.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <sstream>
+
+#include <unistd.h>
+
+#include "cbtm/error.h"
+#include "cbtm/fs.h"
+
+namespace fs = std::filesystem;
+
+namespace cbtm {
+
+RunDir::RunDir(std::string root) : root_(std::move(root)) {}
+
+std::string RunDir::path(const std::string& rel) const { return (fs::path(root_) / rel).string(); }
+
+std::string RunDir::cluster_data(int32_t c) const {
+  char b[32];
+  std::snprintf(b, sizeof b, "clusters/cluster-%03d", c);
+  return path(b);
+}
+
+std::string RunDir::expert_dir(int32_t c) const {
+  char b[32];
+  std::snprintf(b, sizeof b, "experts/expert-%03d", c);
+  return path(b);
+}
+
+std::string fingerprint(const std::string& text) {
+  // 64-bit FNV-1a: stable across builds and platforms.
+  uint64_t h = 14695981039346656037ull;  // FNV offset basis
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
+  return b;
+}
+
+namespace {
+std::string record_path(const RunDir& d, const std::string& stage) {
+  return d.path("stages/" + stage + ".json");
+}
+
+std::vector<std::string> lines_of(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+}  // namespace
+
+nlohmann::json RunDir::record(const std::string& stage) const {
+  const std::string p = record_path(*this, stage);
+  if (!fs::exists(p)) return nullptr;
+  try {
+    return nlohmann::json::parse(read_file(p));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(p + ": corrupt stage record (" + e.what() + "); delete it to redo the stage");
+  }
+}
+
+bool RunDir::finished(const std::string& stage, const std::string& fp,
+                      const std::string& config_text) const {
+  nlohmann::json r = record(stage);
+  if (r.is_null()) return false;
+  if (r.value("fingerprint", "") == fp) return true;
+  // Same config, other inputs (an input stage was recomputed): simply recompute this one.
+  if (r.value("config", "") == config_text) return false;
+  std::string diff;
+  const auto before = lines_of(r.value("config", ""));
+  const auto now = lines_of(config_text);
+  for (size_t i = 0; i < std::max(before.size(), now.size()); ++i) {
+    const std::string a = i < before.size() ? before[i] : "", b = i < now.size() ? now[i] : "";
+    if (a != b) diff += "\n    was: " + a + "\n    now: " + b;
+  }
+  throw Error(root_ + " holds a finished '" + stage + "' stage made with a different config:" + diff +
+              "\n  Use a new --out directory, or pass --redo " + stage +
+              " to recompute it (and everything that depends on it).");
+}
+
+void RunDir::finish(const std::string& stage, const std::string& fp, const std::string& config_text,
+                    const nlohmann::json& summary) const {
+  nlohmann::json r;
+  r["stage"] = stage;
+  r["fingerprint"] = fp;
+  r["config"] = config_text;
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  r["finished_at"] = buf;
+  r["run_id"] = fingerprint(std::string(buf) + std::to_string(::getpid()) + fp +
+                            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  r["summary"] = summary;
+  write_file_atomic(record_path(*this, stage), r.dump(2) + "\n");
+}
+
+void RunDir::forget(const std::string& stage) const {
+  std::error_code ec;
+  fs::remove(record_path(*this, stage), ec);
+}
+
+}  // namespace cbtm

@@ -1,0 +1,136 @@
+// The eval stage: held-out perplexity of baselines, the seed, each expert and the C-BTM
+// ensembles; writes results.json and prints the tables.
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cbtm/artifact.h"
+#include "cbtm/baseline.h"
+#include "cbtm/clusterer.h"
+#include "cbtm/corpus.h"
+#include "cbtm/embedder.h"
+#include "cbtm/error.h"
+#include "cbtm/fs.h"
+#include "cbtm/language_model.h"
+#include "cbtm/pipeline/evaluate.h"
+#include "cbtm/pipeline/pipeline.h"
+#include "cbtm/pipeline/results_table.h"
+#include "cbtm/plugin_host.h"
+#include "cbtm/router.h"
+#include "cbtm/tokenizer.h"
+#include "cbtm/trainer.h"
+#include "cbtm/version.h"
+
+namespace cbtm {
+
+void Pipeline::eval() {
+  const int32_t k = experts();
+  for (int32_t j = 0; j < k; ++j)
+    require_done(expert_stage(j), "cbtm train CONFIG --out " + dir_.root());
+  for (const auto& b : cfg_.resolved()["baselines"])
+    require_done("baseline-" + b["type"].as<std::string>(), "cbtm train CONFIG --out " + dir_.root());
+  if (done("eval")) {
+    spdlog::info("[eval] finished earlier; results in {}", dir_.results());
+    spdlog::info("\n{}", format_results(nlohmann::json::parse(read_file(dir_.results()))));
+    return;
+  }
+  write_manifest();
+  const Registry& reg = host_.registry();
+  const auto& d = cfg_.data;
+  auto tok = load_tokenizer();
+  ArtifactReader art(dir_.clusterer(), "clusterer");
+  auto emb = art.load<Embedder>(reg, "embedder");
+  auto cl = art.load<Clusterer>(reg, "clusterer");
+
+  CorpusOptions co;
+  co.text_field = d.text_field;
+  co.id_field = d.id_field;
+  co.on_bad_document = d.on_bad_document;
+  co.max_docs = cfg_.eval.docs;
+  const std::vector<Document> raw = read_corpus(d.eval, co);
+
+  // Every model in a run shares the architecture; its length limit bounds the rows.
+  const std::string seed_ckpt = seed_checkpoint();
+  auto seed_lm = load_language_model(reg, seed_ckpt);
+  int64_t max_len = seed_lm->max_length();
+  if (cfg_.eval.max_length > 0) max_len = std::min(max_len, cfg_.eval.max_length);
+  const auto docs = prepare_eval_docs(raw, *tok, max_len, d.domain_field);
+  int64_t scored = 0;
+  for (const auto& e : docs) scored += static_cast<int64_t>(e.row.size()) - 1;
+  spdlog::info("[eval] {} held-out documents ({} scored tokens, rows of at most {} tokens)", docs.size(), scored, max_len);
+
+  nlohmann::json models = nlohmann::json::array();
+  auto add_model = [&](const std::string& name, const std::string& role, const ModelScore& s, nlohmann::json extra = {}) {
+    nlohmann::json m = s.to_json();
+    m["name"] = name;
+    m["role"] = role;
+    for (auto it = extra.begin(); it != extra.end(); ++it) m[it.key()] = it.value();
+    models.push_back(m);
+    spdlog::info("[eval] {:<24} ppl {:.3f}", name, s.all.ppl());
+  };
+
+  // Baselines.
+  const YAML::Node bl = cfg_.resolved()["baselines"];
+  for (size_t i = 0; i < bl.size(); ++i) {
+    const std::string name = bl[i]["type"].as<std::string>();
+    auto baseline = reg.create<Baseline>(cfg_.node("baselines." + std::to_string(i)));
+    auto trainer = reg.create<Trainer>(cfg_.node("branch.trainer"));
+    BaselineContext ctx;
+    ctx.registry = &reg;
+    ctx.trainer = trainer.get();
+    ctx.dir = dir_.baseline_dir(name);
+    ctx.seed_checkpoint = seed_ckpt;
+    ctx.all_data = {dir_.path("tokens/all")};
+    ctx.tokens = cfg_.branch.tokens;
+    ctx.seed = cfg_.seed * 1000003ull;
+    ctx.bos_id = tok->bos_id();
+    auto lm = baseline->model(ctx);
+    add_model(name, name == "dense" ? "dense" : "baseline", score_model(*lm, docs));
+  }
+  if (cfg_.eval.seed_model) add_model("seed", "seed", score_model(*seed_lm, docs));
+  seed_lm.reset();
+
+  // C-BTM ensembles.
+  RoutingContext rctx;
+  rctx.embedder = emb.get();
+  rctx.clusterer = cl.get();
+  rctx.experts = k;
+  EnsembleEvaluator ev(docs, k);
+  std::vector<std::unique_ptr<Router>> routers;
+  for (const auto& name : cfg_.ensemble_names) {
+    routers.push_back(reg.create<Router>(cfg_.node("eval.ensembles." + name)));
+    routers.back()->bind(rctx);
+    ev.add(name, *routers.back());
+  }
+  const nlohmann::json manifest = nlohmann::json::parse(read_file(dir_.manifest()));
+  ev.run([&](int32_t j) { return load_language_model(reg, dir_.path(manifest["experts"][j]["checkpoint"].get<std::string>())); });
+  for (const auto& name : cfg_.ensemble_names) {
+    const auto r = ev.result(name);
+    nlohmann::json extra = {{"router", YAML::Dump(cfg_.node("eval.ensembles." + name).node)},
+                            {"mean_active_experts", r.mean_active_experts},
+                            {"mean_token_experts", r.mean_token_experts},
+                            {"expert_doc_runs", r.expert_doc_runs}};
+    add_model("c-btm " + name, "ensemble", r.score, extra);
+  }
+  if (ev.has_oracle()) add_model("best expert (oracle)", "oracle", ev.oracle());
+  for (int32_t j = 0; j < k; ++j)
+    if (ev.has_standalone(j)) add_model("expert " + std::to_string(j) + " alone", "expert", ev.standalone(j));
+
+  nlohmann::json results;
+  results["format"] = "cbtm-results";
+  results["format_version"] = 1;
+  results["cbtm_version"] = kVersion;
+  results["k"] = k;
+  results["branch_tokens"] = cfg_.branch.tokens;
+  results["tokens_per_expert"] = cfg_.branch.tokens / k;
+  results["seed_tokens"] = cfg_.seed_lm.tokens;
+  results["eval"] = {{"docs", docs.size()}, {"tokens", scored}, {"max_length", max_len}, {"file", d.eval}};
+  results["models"] = models;
+  results["config"] = cfg_.yaml();
+  write_file_atomic(dir_.results(), results.dump(2) + "\n");
+  dir_.finish("eval", fp("eval"), config_text("eval"), {{"results", "results.json"}});
+  spdlog::info("[eval] results -> {}\n\n{}", dir_.results(), format_results(results));
+}
+
+}  // namespace cbtm

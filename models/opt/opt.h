@@ -1,0 +1,125 @@
+#pragma once
+/// \file opt.h
+/// An OPT-style decoder-only transformer in LibTorch (the architecture of Zhang et al. 2022,
+/// as in Hugging Face's OPTForCausalLM with do_layer_norm_before=True):
+///   token embedding + learned positional embedding (OPT offset of 2) ->
+///   n_layers x [pre-LN self-attention (q,k,v,out with biases) + dropout + residual,
+///               pre-LN FFN fc1 -> ReLU -> fc2 + dropout + residual] ->
+///   final LayerNorm -> logits through the tied token embedding.
+/// Dropout (`dropout`) everywhere except the embeddings; attention-probability dropout is
+/// `attention_dropout` (0 in OPT).
+///
+/// Checkpoints are directories in Hugging Face layout (config.json + model.safetensors with
+/// OPT's tensor names), so transformers' OPTForCausalLM can open them.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "cbtm/error.h"
+#include "cbtm/options.h"
+
+namespace cbtm::models {
+
+/// Prefix of every tensor name in a checkpoint: HF key = kOptTensorPrefix + parameter name.
+inline constexpr const char* kOptTensorPrefix = "model.decoder.";
+/// Version of the "cbtm" section that save_checkpoint writes into config.json.
+inline constexpr int kOptCheckpointVersion = 1;
+
+class OptDecoderLayerImpl;  // one pre-LN block (opt_layers.h)
+
+struct OptConfig {
+  int64_t vocab_size = 0;  ///< set from the tokenizer, not the YAML
+  int64_t d_model = 256;
+  int64_t n_layers = 4;
+  int64_t n_heads = 4;
+  int64_t d_ff = 1024;
+  int64_t max_positions = 512;
+  double dropout = 0.1;
+  double attention_dropout = 0.0;
+  double init_std = 0.02;
+
+  template <class V> void visit(V& v) {
+    v("d_model", d_model, "hidden size (OPT hidden_size)");
+    v("n_layers", n_layers, "transformer blocks");
+    v("n_heads", n_heads, "attention heads (must divide d_model)");
+    v("d_ff", d_ff, "feed-forward inner size (OPT ffn_dim)");
+    v("max_positions", max_positions, "longest sequence the model accepts");
+    v("dropout", dropout, "dropout on attention and FFN outputs (not embeddings)");
+    v("attention_dropout", attention_dropout, "dropout on attention probabilities");
+    v("init_std", init_std, "std of the normal initialisation of weights");
+  }
+  /// Throws OptionError (naming the key) unless n_heads divides d_model, sizes are
+  /// positive, 0 <= dropout, attention_dropout < 1 and init_std > 0. vocab_size may be 0
+  /// (not yet known) here; OptLM requires it positive.
+  void validate() const;
+};
+
+class OptLMImpl : public torch::nn::Module {
+ public:
+  explicit OptLMImpl(const OptConfig& config);
+  /// tokens: [B, T] int64 (T <= max_positions) -> logits [B, T, vocab] (float; bf16 under
+  /// autocast). Causal; right padding never affects earlier positions.
+  torch::Tensor forward(const torch::Tensor& tokens);
+  /// The final-LayerNorm output [B, T, d_model] (what forward() feeds to the tied head).
+  torch::Tensor hidden_states(const torch::Tensor& tokens);
+  /// Tied output head: hidden [..., d_model] -> logits [..., vocab].
+  torch::Tensor logits(const torch::Tensor& hidden);
+  /// Deterministic OPT initialisation: N(0, init_std) weights, zero biases, unit LayerNorm.
+  void init_weights(uint64_t seed);
+  const OptConfig& config() const { return config_; }
+
+ private:
+  OptConfig config_;
+  // submodules are registered under OPT's Hugging Face names (see opt.cpp)
+  torch::nn::Embedding embed_tokens_{nullptr};
+  torch::nn::Embedding embed_positions_{nullptr};  ///< max_positions + 2 rows (OPT offset)
+  std::vector<std::shared_ptr<OptDecoderLayerImpl>> layers_;  ///< registered as "layers.{i}"
+  torch::nn::LayerNorm final_layer_norm_{nullptr};
+};
+TORCH_MODULE(OptLM);
+
+/// Writes `dir` atomically: config.json (Hugging Face OPTConfig keys plus a "cbtm" object
+/// holding {format: "cbtm-checkpoint", format_version, options: {type: opt, ...}} and
+/// `extra`) and model.safetensors (F32, OPT tensor names, lm_head tied and omitted).
+void save_checkpoint(OptLM& model, const std::string& dir,
+                     const nlohmann::json& extra = nlohmann::json::object());
+/// Loads a checkpoint written by save_checkpoint (or a Hugging Face OPT checkpoint with
+/// do_layer_norm_before=true). Error naming the file on truncation or mismatched shapes.
+/// Accepts F32, BF16 and F16 tensors; the model is returned on the CPU in eval mode.
+OptLM load_checkpoint(const std::string& dir);
+/// The OptConfig recorded in dir/config.json (Hugging Face keys; Error naming the file and
+/// key if one is missing or describes a variant OptLM does not implement).
+OptConfig read_config(const std::string& dir);
+/// The "cbtm" object of dir/config.json (format, format_version, options and the `extra`
+/// given to save_checkpoint), or an empty object for a plain Hugging Face checkpoint.
+nlohmann::json read_checkpoint_extra(const std::string& dir);
+
+/// Trainable parameters (tied embedding counted once).
+int64_t count_parameters(const OptConfig& c);
+/// Training FLOPs per the paper's A.2: 96 l h^2 T (1 + s/(6h) + V/(16 l h)).
+double training_flops(const OptConfig& c, int64_t seq_len, int64_t tokens);
+
+/// The device models run on: CUDA when runtime().device allows and it is available.
+torch::Device model_device();
+
+/// RAII bf16 autocast for the current device when runtime().bf16 is set (works with
+/// LibTorch 1.13's CPU autocast API and 2.x's device-generic one).
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(torch::Device device, bool enabled);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  torch::Device device_;
+  bool enabled_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kFloat;
+};
+
+}  // namespace cbtm::models

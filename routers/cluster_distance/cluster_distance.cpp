@@ -1,0 +1,76 @@
+// Router "cluster_distance": the paper's eq. 3,
+//   w_j  ∝  top-k[ exp(-||h(x_<t) - c_j||^2 / T) ],
+// recomputed after every context token with the embedder's incremental context embedding.
+//
+// The empty context (before the first word, or while every word so far is a stop word) is
+// embedded like any other text: as the embedding of no terms (the zero vector, after the
+// embedder's normaliser), so it is routed by its distance to each centre.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "cbtm/clusterer.h"
+#include "cbtm/embedder.h"
+#include "cbtm/error.h"
+#include "cbtm/plugin.h"
+#include "cbtm/router.h"
+
+namespace cbtm {
+
+class ClusterDistanceRouter : public Router {
+ public:
+  struct Options {
+    double temperature = 0.1;
+    int top_k = 0;
+    template <class V> void visit(V& v) {
+      v("temperature", temperature, "T of eq. 3: lower sharpens the weights (paper: 0.1)");
+      v("top_k", top_k, "keep the k most likely experts per token, renormalised (0: all)");
+    }
+    void validate() const {
+      require(temperature > 0, "temperature", "must be > 0");
+      require(top_k >= 0, "top_k", "must be >= 0 (0 keeps every expert)");
+    }
+  };
+  explicit ClusterDistanceRouter(const Options& o) : opt_(o) {}
+
+  void bind(const RoutingContext& ctx) override {
+    if (!ctx.embedder || !ctx.clusterer) throw Error("router cluster_distance needs a fitted embedder and clusterer");
+    if (ctx.clusterer->centers().rows != ctx.experts)
+      throw Error("router cluster_distance: " + std::to_string(ctx.clusterer->centers().rows) + " centres for " +
+                  std::to_string(ctx.experts) + " experts");
+    ctx_ = ctx;
+  }
+
+  Matrix route(const Document&, const std::vector<std::string>& pieces) const override {
+    const Matrix& c = ctx_.clusterer->centers();
+    const int64_t k = c.rows;
+    Matrix w(static_cast<int64_t>(pieces.size()), k);
+    auto context = ctx_.embedder->context();
+    std::vector<float> h(static_cast<size_t>(c.cols));
+    std::vector<double> logit(static_cast<size_t>(k));
+    for (size_t t = 0; t < pieces.size(); ++t) {
+      context->append(pieces[t]);
+      context->current(h.data());
+      double mx = -INFINITY;
+      for (int64_t j = 0; j < k; ++j) {
+        logit[j] = -static_cast<double>(squared_distance(h.data(), c.row(j), c.cols)) / opt_.temperature;
+        mx = std::max(mx, logit[j]);
+      }
+      float* row = w.row(static_cast<int64_t>(t));
+      for (int64_t j = 0; j < k; ++j) row[j] = static_cast<float>(std::exp(logit[j] - mx));
+    }
+    keep_top_k(w, opt_.top_k);  // also normalises each row
+    return w;
+  }
+
+ private:
+  Options opt_;
+  RoutingContext ctx_;
+};
+
+}  // namespace cbtm
+
+CBTM_PLUGIN_LIBRARY(registry) {
+  registry.add(cbtm::make_plugin<cbtm::ClusterDistanceRouter>(
+      "cluster_distance", "paper eq. 3: softmax of -squared distance to each cluster centre / T, top-k"));
+}

@@ -1,0 +1,66 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <random>
+
+#include "cbtm/ensemble.h"
+#include "cbtm/error.h"
+#include "cbtm/router.h"
+
+TEST_CASE("ensemble: mixing equals the direct formula log sum_j w_j p_j") {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0.01f, 1.f);
+  const int K = 4, T = 7;
+  std::vector<std::vector<float>> lp(K, std::vector<float>(T));
+  cbtm::Matrix w(T, K);
+  for (int t = 0; t < T; ++t) {
+    float s = 0;
+    for (int j = 0; j < K; ++j) s += (w.at(t, j) = u(rng));
+    for (int j = 0; j < K; ++j) w.at(t, j) /= s;
+    for (int j = 0; j < K; ++j) lp[j][t] = std::log(u(rng)) * 3;
+  }
+  auto mixed = cbtm::mix_log_probs(lp, w);
+  for (int t = 0; t < T; ++t) {
+    double p = 0;
+    for (int j = 0; j < K; ++j) p += w.at(t, j) * std::exp(static_cast<double>(lp[j][t]));
+    CHECK(mixed[t] == Approx(std::log(p)).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("ensemble: one expert with weight 1 equals that expert; inactive experts need no scores") {
+  cbtm::Matrix w(3, 3);
+  for (int t = 0; t < 3; ++t) w.at(t, 1) = 1.f;
+  std::vector<std::vector<float>> lp = {{}, {-1.5f, -0.25f, -7.f}, {}};
+  CHECK(cbtm::mix_log_probs(lp, w) == std::vector<float>{-1.5f, -0.25f, -7.f});
+  CHECK(cbtm::active_experts(w) == std::vector<int32_t>{1});
+  w.at(1, 2) = 0.5f;
+  w.at(1, 1) = 0.5f;
+  CHECK(cbtm::active_experts(w) == std::vector<int32_t>{1, 2});
+  CHECK_THROWS_AS(cbtm::mix_log_probs(lp, w), cbtm::Error);  // expert 2 has weight but no scores
+  // extreme log-probs stay finite (log-space mixing)
+  cbtm::Matrix h(1, 2, 0.5f);
+  auto m = cbtm::mix_log_probs({{-1000.f}, {-1001.f}}, h);
+  CHECK(m[0] == Approx(-1000.f + std::log(0.5 * (1 + std::exp(-1.0)))).epsilon(1e-6));
+}
+
+TEST_CASE("keep_top_k keeps the largest weights and renormalises") {
+  cbtm::Matrix w(2, 4);
+  const float row0[] = {0.1f, 0.4f, 0.2f, 0.3f};
+  const float row1[] = {0.25f, 0.25f, 0.25f, 0.25f};
+  for (int j = 0; j < 4; ++j) {
+    w.at(0, j) = row0[j];
+    w.at(1, j) = row1[j];
+  }
+  cbtm::Matrix w2 = w;
+  cbtm::keep_top_k(w2, 2);
+  CHECK(w2.at(0, 0) == 0.f);
+  CHECK(w2.at(0, 1) == Approx(0.4 / 0.7));
+  CHECK(w2.at(0, 3) == Approx(0.3 / 0.7));
+  CHECK(w2.at(0, 2) == 0.f);
+  CHECK(w2.at(1, 0) == Approx(0.5));  // ties keep the lower index
+  CHECK(w2.at(1, 1) == Approx(0.5));
+  CHECK(w2.at(1, 2) == 0.f);
+  cbtm::Matrix w0 = w;
+  cbtm::keep_top_k(w0, 0);  // 0 keeps all
+  CHECK(w0.at(0, 2) == Approx(0.2));
+}

@@ -1,0 +1,100 @@
+#include <catch2/catch.hpp>
+
+#include "cbtm/pipeline/run_config.h"
+#include "support/test_support.h"
+
+namespace {
+const char* kMinimal =
+    "data:\n"
+    "  train: train.jsonl\n"
+    "  eval: eval.jsonl\n"
+    "branch:\n"
+    "  tokens: 1000\n";
+
+cbtm::RunConfig parse(const std::string& y, const std::vector<std::string>& set = {}) {
+  return cbtm::RunConfig::parse(y, "/cfg/run.yaml", set, cbtm::test::plugins());
+}
+std::string error_of(const std::string& y, const std::vector<std::string>& set = {}) {
+  try {
+    parse(y, set);
+  } catch (const cbtm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("run config: defaults are resolved for every section and component") {
+  auto c = parse(kMinimal);
+  const YAML::Node r = c.resolved();
+  CHECK(r["data"]["train"].as<std::string>() == "/cfg/train.jsonl");  // relative to the config file
+  CHECK(r["tokenizer"]["type"].as<std::string>() == "bpe");
+  CHECK(r["embedder"]["type"].as<std::string>() == "tfidf");
+  CHECK(r["clusterer"]["type"].as<std::string>() == "balanced_kmeans");
+  CHECK(r["clusterer"]["k"]);  // plugin defaults are filled in
+  CHECK(r["model"]["type"].as<std::string>() == "opt");
+  CHECK(r["seed_lm"]["trainer"]["type"].as<std::string>() == "lm");
+  CHECK(r["branch"]["expert_batch"].as<std::string>() == "split");
+  CHECK(r["baselines"][0]["type"].as<std::string>() == "dense");
+  CHECK(c.ensemble_names == std::vector<std::string>{"all", "top1", "top2"});
+  CHECK(r["eval"]["ensembles"]["top1"]["top_k"].as<int>() == 1);
+  CHECK(r["eval"]["ensembles"]["top1"]["temperature"].as<double>() == 0.1);
+  // the resolved YAML parses back to the same resolved config
+  auto again = cbtm::RunConfig::parse(c.yaml(), "/cfg/run.yaml", {}, cbtm::test::plugins());
+  CHECK(again.yaml() == c.yaml());
+}
+
+TEST_CASE("run config: --set overrides, including new keys and list items") {
+  auto c = parse(kMinimal, {"clusterer.k=3", "eval.ensembles.top1.temperature=0.5", "baselines.0.type=dense",
+                            "data.eval=/abs/e.jsonl", "runtime.threads=1"});
+  CHECK(c.resolved()["clusterer"]["k"].as<int>() == 3);
+  CHECK(c.resolved()["eval"]["ensembles"]["top1"]["temperature"].as<double>() == 0.5);
+  CHECK(c.data.eval == "/abs/e.jsonl");
+  CHECK(c.runtime.threads == 1);
+  CHECK(error_of(kMinimal, {"clusterer.k"}).find("expected key.path=value") != std::string::npos);
+  CHECK(error_of(kMinimal, {"baselines.3.type=dense"}).find("past the end") != std::string::npos);
+}
+
+TEST_CASE("run config: errors name file, line, key and plugin") {
+  std::string e = error_of(std::string(kMinimal) + "clusterer:\n  type: balanced_kmeans\n  kay: 4\n");
+  CHECK(e.find("/cfg/run.yaml:8:3") != std::string::npos);
+  CHECK(e.find("clusterer.kay") != std::string::npos);
+  CHECK(e.find("clusterer 'balanced_kmeans'") != std::string::npos);
+
+  e = error_of(std::string(kMinimal) + "embedder: {type: word2vec}\n");
+  CHECK(e.find("unknown embedder 'word2vec'") != std::string::npos);
+  CHECK(e.find("tfidf") != std::string::npos);
+
+  e = error_of(std::string(kMinimal) + "clustr: {}\n");
+  CHECK(e.find("/cfg/run.yaml:6:1") != std::string::npos);
+  CHECK(e.find("unknown top-level key") != std::string::npos);
+
+  e = error_of("data:\n  train: a\n  eval: b\nbranch:\n  tokens: 10\n  expert_batch: half\n");
+  CHECK(e.find("/cfg/run.yaml:6:17") != std::string::npos);
+  CHECK(e.find("branch.expert_batch") != std::string::npos);
+
+  e = error_of("data:\n  train: a\nbranch: {tokens: 5}\n");
+  CHECK(e.find("data.eval") != std::string::npos);
+  CHECK(e.find("required") != std::string::npos);
+
+  e = error_of("data: {train: a, eval: b}\nbranch: {tokens: 5}\n  bad indent: [\n");
+  CHECK(e.find("/cfg/run.yaml:") != std::string::npos);
+  CHECK(e.find("YAML syntax error") != std::string::npos);
+
+  e = error_of(std::string(kMinimal) + "eval:\n  ensembles:\n    top1: {type: cluster_distance, temperature: -1}\n");
+  CHECK(e.find("eval.ensembles.top1.temperature") != std::string::npos);
+  CHECK(e.find("must be > 0") != std::string::npos);
+
+  e = error_of(std::string(kMinimal) + "seed_lm:\n  trainer: {type: lm, learning_rate: 1}\n");
+  CHECK(e.find("seed_lm.trainer.learning_rate") != std::string::npos);
+  CHECK(e.find("trainer 'lm'") != std::string::npos);
+}
+
+TEST_CASE("run config: apply_override builds missing maps") {
+  YAML::Node root = YAML::Load("a: {b: 1}");
+  cbtm::apply_override(root, "a.c.d=[1, 2]");
+  cbtm::apply_override(root, "x=hello");
+  CHECK(root["a"]["b"].as<int>() == 1);
+  CHECK(root["a"]["c"]["d"][1].as<int>() == 2);
+  CHECK(root["x"].as<std::string>() == "hello");
+}
