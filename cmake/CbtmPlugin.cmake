@@ -30,7 +30,12 @@ function(cbtm_use_torch_pch target)
   if(NOT TARGET cbtm_torch_pch)
     return()
   endif()
-  target_precompile_headers(${target} REUSE_FROM cbtm_torch_pch)
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "EXECUTABLE")
+    target_precompile_headers(${target} REUSE_FROM cbtm_torch_pch_exe)
+  else()
+    target_precompile_headers(${target} REUSE_FROM cbtm_torch_pch)
+  endif()
 endfunction()
 
 # Adds every immediate subdirectory of the current source dir that has a CMakeLists.txt

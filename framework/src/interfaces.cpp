@@ -6,6 +6,7 @@
 #include "cbtm/baseline.h"
 #include "cbtm/clusterer.h"
 #include "cbtm/component.h"
+#include "cbtm/error.h"
 #include "cbtm/embedder.h"
 #include "cbtm/language_model.h"
 #include "cbtm/router.h"
@@ -47,10 +48,13 @@ std::unique_ptr<ContextEmbedder> Embedder::context() const {
 
 // ---- Clusterer::assign default: greedy nearest centre --------------------------------
 Assignment nearest_centers(const Matrix& x, const Matrix& c) {
+  if (c.rows == 0) throw Error("cannot assign points: the clusterer has no centres (fit or load it first)");
+  if (x.cols != c.cols)
+    throw Error("cannot assign " + std::to_string(x.cols) + "-dimensional points to " + std::to_string(c.cols) +
+                "-dimensional centres");
   Assignment a;
   a.cluster.assign(static_cast<size_t>(x.rows), 0);
   a.sqdist.assign(static_cast<size_t>(x.rows), 0.f);
-  if (c.rows == 0) return a;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < x.rows; ++i) {
     float best = squared_distance(x.row(i), c.row(0), x.cols);

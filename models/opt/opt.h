@@ -60,6 +60,8 @@ struct OptConfig {
 
 class OptLMImpl : public torch::nn::Module {
  public:
+  /// Builds the model, initialised as by init_weights(0). Error if `config` is invalid or
+  /// vocab_size is not positive.
   explicit OptLMImpl(const OptConfig& config);
   /// tokens: [B, T] int64 (T <= max_positions) -> logits [B, T, vocab] (float; bf16 under
   /// autocast). Causal; right padding never affects earlier positions.

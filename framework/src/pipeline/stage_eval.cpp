@@ -30,6 +30,11 @@ void Pipeline::eval() {
     require_done(expert_stage(j), "cbtm train CONFIG --out " + dir_.root());
   for (const auto& b : cfg_.resolved()["baselines"])
     require_done("baseline-" + b["type"].as<std::string>(), "cbtm train CONFIG --out " + dir_.root());
+  // Evaluation is cheap and writes only results.json: new eval settings simply re-evaluate.
+  if (!dir_.record("eval").is_null() && dir_.record("eval").value("config", "") != config_text("eval")) {
+    spdlog::info("[eval] evaluation settings changed; re-evaluating");
+    dir_.forget("eval");
+  }
   if (done("eval")) {
     spdlog::info("[eval] finished earlier; results in {}", dir_.results());
     spdlog::info("\n{}", format_results(nlohmann::json::parse(read_file(dir_.results()))));

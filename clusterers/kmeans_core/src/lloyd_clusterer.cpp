@@ -1,0 +1,29 @@
+// balanced_kmeans / kmeans clusterers; see lloyd_clusterer.h.
+#include "kmeans_core/lloyd_clusterer.h"
+
+#include <utility>
+
+#include "cbtm/runtime.h"
+#include "kmeans_core/checks.h"
+
+namespace cbtm::kmeans {
+
+LloydClusterer::LloydClusterer(std::string plugin, bool balanced, const Options& options)
+    : CentroidClusterer(std::move(plugin), options.k), balanced_(balanced), options_(options) {}
+
+void LloydClusterer::fit(const Matrix& x) {
+  check_fit_input(x, options_.k, owner());
+  LloydOptions o;
+  o.k = options_.k;
+  o.balanced = balanced_;
+  o.init = options_.init;
+  o.max_iters = options_.max_iters;
+  o.tol = options_.tol;
+  o.seed = options_.seed;
+  o.threads = runtime().resolved_threads();
+  o.label = plugin();
+  last_ = lloyd(x, o);
+  set_centers(last_.centers);
+}
+
+}  // namespace cbtm::kmeans

@@ -1,0 +1,48 @@
+#pragma once
+/// \file randomized_svd.h
+/// Seeded randomized truncated SVD of a sparse matrix (Halko, Martinsson & Tropp 2011,
+/// Alg. 4.4), as scikit-learn's TruncatedSVD(algorithm="randomized") computes it: a
+/// Gaussian test matrix with `oversamples` extra columns, `power_iters` power iterations
+/// with the columns renormalised after every product (CholeskyQR where scikit-learn uses
+/// LU), the range of the transpose when rows < cols, an orthonormal basis (CholeskyQR2),
+/// the exact SVD of the small projected matrix, and signs fixed so that the
+/// largest-magnitude entry of every component is positive. Same seed, input and thread
+/// count -> the same result (other thread counts differ by float rounding in the BLAS).
+/// Dense algebra runs in LibTorch (float32 GEMMs); the header is torch-free.
+///
+/// \code
+///   SvdResult svd = randomized_svd(x, {/*components=*/100});
+///   svd.components.row(0);        // first right singular vector (x.cols floats)
+///   svd.singular_values[0];
+/// \endcode
+#include <cstdint>
+#include <vector>
+
+#include "cbtm/matrix.h"
+#include "sparse_matrix.h"
+
+namespace cbtm::tfidf {
+
+struct RandomizedSvdOptions {
+  int64_t components = 100;  ///< singular triplets wanted (1 .. min(rows, cols))
+  int64_t oversamples = 10;  ///< extra random columns (clipped to min(rows, cols))
+  int64_t power_iters = 5;   ///< power iterations
+  uint64_t seed = 0;         ///< seed of the Gaussian test matrix
+  int threads = 1;           ///< OpenMP and LibTorch threads
+};
+
+struct SvdResult {
+  std::vector<float> singular_values;  ///< descending, `components` values
+  Matrix components;                   ///< components x cols: right singular vectors as rows
+};
+
+/// Approximate top singular values and right singular vectors of `a`. Error if
+/// components is not in 1 .. min(a.rows, a.cols). Sets LibTorch's (process-wide) intra-op
+/// thread count to `threads` while it runs.
+SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& options);
+
+/// rows x cols standard normal values (row-major); value i depends only on (seed, i), so
+/// the result does not depend on the thread count.
+std::vector<float> gaussian_matrix(int64_t rows, int64_t cols, uint64_t seed, int threads);
+
+}  // namespace cbtm::tfidf

@@ -1,0 +1,152 @@
+#include "word_stream.h"
+
+#include "unicode.h"
+
+namespace cbtm::tfidf {
+namespace {
+
+constexpr char32_t kCapitalSigma = 0x3A3;
+// Byte flags for ASCII: word character, case-ignorable, cased.
+constexpr uint8_t kWord = 1, kIgnorable = 2, kCasedFlag = 4;
+
+struct AsciiTable {
+  uint8_t flags[128] = {};
+  AsciiTable() {
+    for (char32_t c = 0; c < 128; ++c)
+      flags[c] = (unicode::is_word(c) ? kWord : 0) |
+                 (unicode::is_case_ignorable(c) ? kIgnorable : 0) |
+                 (unicode::is_cased(c) ? kCasedFlag : 0);
+  }
+};
+const AsciiTable& ascii() {
+  static const AsciiTable t;
+  return t;
+}
+
+}  // namespace
+
+bool WordStream::idle() const {
+  return need_ == 0 && word_len_ == 0 && pending_.empty() && held_.empty();
+}
+
+void WordStream::feed(std::string_view bytes, std::vector<std::string>& out) {
+  const uint8_t* flags = ascii().flags;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const unsigned char b = static_cast<unsigned char>(bytes[i]);
+    if (need_ > 0) {
+      if (b >= lo_ && b <= hi_) {
+        cp_ = (cp_ << 6) | (b & 0x3F);
+        lo_ = 0x80;
+        hi_ = 0xBF;
+        if (--need_ == 0) code_point(cp_, out);
+        continue;
+      }
+      need_ = 0;  // truncated sequence: one non-word character, then re-read b
+      invalid(out);
+    }
+    if (b < 0x80) {  // ASCII fast path
+      const uint8_t f = flags[b];
+      if (!(f & kIgnorable)) {
+        if (!pending_.empty()) resolve_sigmas(!(f & kCasedFlag), out);
+        prev_cased_ = (f & kCasedFlag) != 0;
+      }
+      if (f & kWord) {
+        word_.push_back(static_cast<char>(b >= 'A' && b <= 'Z' ? b + 32 : b));
+        ++word_len_;
+      } else if (word_len_ > 0) {
+        end_word(out);
+      }
+      continue;
+    }
+    lo_ = 0x80;
+    hi_ = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) {
+      need_ = 1;
+      cp_ = b & 0x1F;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      need_ = 2;
+      cp_ = b & 0x0F;
+      if (b == 0xE0) lo_ = 0xA0;  // no overlong forms
+      if (b == 0xED) hi_ = 0x9F;  // no surrogates
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      need_ = 3;
+      cp_ = b & 0x07;
+      if (b == 0xF0) lo_ = 0x90;
+      if (b == 0xF4) hi_ = 0x8F;  // <= U+10FFFF
+    } else {
+      invalid(out);  // stray continuation byte, C0, C1, F5..FF
+    }
+  }
+}
+
+void WordStream::finish(std::vector<std::string>& out) {
+  if (need_ > 0) {
+    need_ = 0;
+    invalid(out);
+  }
+  if (!pending_.empty()) resolve_sigmas(true, out);  // end of text: final form
+  if (word_len_ > 0) end_word(out);
+  prev_cased_ = false;
+  lo_ = 0x80;
+  hi_ = 0xBF;
+}
+
+void WordStream::code_point(char32_t c, std::vector<std::string>& out) {
+  const bool ignorable = unicode::is_case_ignorable(c);
+  const bool cased = !ignorable && unicode::is_cased(c);
+  if (!ignorable && !pending_.empty()) resolve_sigmas(!cased, out);
+  if (c == kCapitalSigma) {
+    // Python: final form iff preceded by a cased letter (skipping case-ignorables) and
+    // not followed by one. The look-behind is known now; the look-ahead is pending.
+    if (prev_cased_) pending_.emplace_back(held_.size(), word_.size());
+    prev_cased_ = true;
+    word_.append("\xCF\x83");  // small sigma; patched to final sigma if it ends a word
+    ++word_len_;
+    return;
+  }
+  if (!ignorable) prev_cased_ = cased;
+  char32_t low[2];
+  const int n = unicode::to_lower(c, low);
+  for (int k = 0; k < n; ++k) {
+    if (unicode::is_word(low[k])) {
+      unicode::append_utf8(word_, low[k]);
+      ++word_len_;
+    } else if (word_len_ > 0) {
+      end_word(out);
+    }
+  }
+}
+
+void WordStream::invalid(std::vector<std::string>& out) {
+  // Not a character Python would see; treated as a non-word, non-cased character.
+  if (!pending_.empty()) resolve_sigmas(true, out);
+  prev_cased_ = false;
+  if (word_len_ > 0) end_word(out);
+}
+
+void WordStream::end_word(std::vector<std::string>& out) {
+  const size_t slot = held_.size();
+  if (word_len_ >= 2) {
+    if (pending_.empty())
+      out.push_back(std::move(word_));
+    else
+      held_.push_back(std::move(word_));
+  } else {
+    // A one-character word is dropped, with its undecided sigma if it is one.
+    while (!pending_.empty() && pending_.back().first == slot) pending_.pop_back();
+  }
+  word_.clear();
+  word_len_ = 0;
+}
+
+void WordStream::resolve_sigmas(bool final_form, std::vector<std::string>& out) {
+  for (const auto& [slot, offset] : pending_) {
+    std::string& w = slot < held_.size() ? held_[slot] : word_;
+    w[offset + 1] = static_cast<char>(final_form ? 0x82 : 0x83);  // U+03C2 or U+03C3
+  }
+  pending_.clear();
+  for (auto& w : held_) out.push_back(std::move(w));
+  held_.clear();
+}
+
+}  // namespace cbtm::tfidf

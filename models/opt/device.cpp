@@ -1,0 +1,81 @@
+// Where models run, and bf16 autocast as an RAII guard over LibTorch 1.13 and 2.x.
+#include <ATen/autocast_mode.h>
+
+#include "cbtm/runtime.h"
+#include "opt/opt.h"
+
+// LibTorch 2.4 replaced the per-device autocast functions by device-generic ones.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define CBTM_AUTOCAST_GENERIC 1
+#else
+#define CBTM_AUTOCAST_GENERIC 0
+#endif
+
+namespace cbtm::models {
+
+torch::Device model_device() {
+  const std::string& want = runtime().device;
+  if (want == "cpu") return torch::kCPU;
+  const bool have_cuda = torch::cuda::is_available();
+  if (want == "cuda" && !have_cuda)
+    throw Error("runtime.device is 'cuda' but no CUDA device is available to LibTorch");
+  if (want != "cuda" && want != "auto")
+    throw Error("runtime.device: unknown device '" + want + "' (auto | cpu | cuda)");
+  return have_cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+namespace {
+bool autocast_enabled(torch::DeviceType t) {
+#if CBTM_AUTOCAST_GENERIC
+  return at::autocast::is_autocast_enabled(t);
+#else
+  return t == torch::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+void set_autocast_enabled(torch::DeviceType t, bool on) {
+#if CBTM_AUTOCAST_GENERIC
+  at::autocast::set_autocast_enabled(t, on);
+#else
+  if (t == torch::kCUDA) at::autocast::set_enabled(on);
+  else at::autocast::set_cpu_enabled(on);
+#endif
+}
+at::ScalarType autocast_dtype(torch::DeviceType t) {
+#if CBTM_AUTOCAST_GENERIC
+  return at::autocast::get_autocast_dtype(t);
+#else
+  return t == torch::kCUDA ? at::autocast::get_autocast_gpu_dtype()
+                           : at::autocast::get_autocast_cpu_dtype();
+#endif
+}
+void set_autocast_dtype(torch::DeviceType t, at::ScalarType dtype) {
+#if CBTM_AUTOCAST_GENERIC
+  at::autocast::set_autocast_dtype(t, dtype);
+#else
+  if (t == torch::kCUDA) at::autocast::set_autocast_gpu_dtype(dtype);
+  else at::autocast::set_autocast_cpu_dtype(dtype);
+#endif
+}
+}  // namespace
+
+AutocastGuard::AutocastGuard(torch::Device device, bool enabled)
+    : device_(device), enabled_(enabled && (device.is_cpu() || device.is_cuda())) {
+  if (!enabled_) return;
+  const torch::DeviceType t = device_.type();
+  prev_enabled_ = autocast_enabled(t);
+  prev_dtype_ = autocast_dtype(t);
+  set_autocast_enabled(t, true);
+  set_autocast_dtype(t, at::kBFloat16);
+  at::autocast::increment_nesting();
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!enabled_) return;
+  const torch::DeviceType t = device_.type();
+  // As Python's torch.autocast: the cast-weight cache lives until the outermost exit.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  set_autocast_enabled(t, prev_enabled_);
+  set_autocast_dtype(t, prev_dtype_);
+}
+
+}  // namespace cbtm::models

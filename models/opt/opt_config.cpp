@@ -1,0 +1,38 @@
+// OptConfig validation and the closed-form size / cost of an OPT model.
+#include "opt/opt.h"
+
+namespace cbtm::models {
+
+void OptConfig::validate() const {
+  require(vocab_size >= 0, "vocab_size", "must be >= 0");
+  require(d_model > 0, "d_model", "must be positive");
+  require(n_layers > 0, "n_layers", "must be positive");
+  require(n_heads > 0, "n_heads", "must be positive");
+  require(d_model % n_heads == 0, "n_heads",
+          "must divide d_model (" + std::to_string(d_model) + "), got " +
+              std::to_string(n_heads));
+  require(d_ff > 0, "d_ff", "must be positive");
+  require(max_positions > 0, "max_positions", "must be positive");
+  require(dropout >= 0.0 && dropout < 1.0, "dropout", "must be in [0, 1)");
+  require(attention_dropout >= 0.0 && attention_dropout < 1.0, "attention_dropout",
+          "must be in [0, 1)");
+  require(init_std > 0.0, "init_std", "must be positive");
+}
+
+int64_t count_parameters(const OptConfig& c) {
+  const int64_t d = c.d_model, f = c.d_ff;
+  const int64_t embeddings = c.vocab_size * d + (c.max_positions + 2) * d;
+  const int64_t attention = 4 * (d * d + d);
+  const int64_t ffn = (d * f + f) + (f * d + d);
+  const int64_t norms = 2 * (2 * d);
+  return embeddings + c.n_layers * (attention + ffn + norms) + 2 * d;  // + final LayerNorm
+}
+
+double training_flops(const OptConfig& c, int64_t seq_len, int64_t tokens) {
+  const double l = static_cast<double>(c.n_layers), h = static_cast<double>(c.d_model);
+  const double s = static_cast<double>(seq_len), V = static_cast<double>(c.vocab_size);
+  return 96.0 * l * h * h * static_cast<double>(tokens) *
+         (1.0 + s / (6.0 * h) + V / (16.0 * l * h));
+}
+
+}  // namespace cbtm::models

@@ -1,0 +1,102 @@
+// Batched scoring of token sequences with an OptLM.
+#include "opt_language_model.h"
+
+#include <algorithm>
+#include <mutex>
+#include <numeric>
+
+#include "cbtm/runtime.h"
+
+namespace cbtm::models {
+
+OptLanguageModel::OptLanguageModel(OptLM model, torch::Device device)
+    : model_(std::move(model)), device_(device) {
+  static std::once_flag threads_set;
+  std::call_once(threads_set, [] { torch::set_num_threads(runtime().resolved_threads()); });
+  model_->to(device_);
+  model_->eval();
+}
+
+std::vector<std::vector<float>> OptLanguageModel::score(
+    const std::vector<std::vector<int32_t>>& sequences) {
+  const OptConfig& c = model_->config();
+  std::vector<std::vector<float>> out(sequences.size());
+  std::vector<size_t> order;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const auto& s = sequences[i];
+    if (static_cast<int64_t>(s.size()) > c.max_positions)
+      throw Error("OPT model: sequence " + std::to_string(i) + " has " +
+                  std::to_string(s.size()) + " tokens, more than max_positions " +
+                  std::to_string(c.max_positions));
+    for (int32_t t : s)
+      if (t < 0 || t >= c.vocab_size)
+        throw Error("OPT model: sequence " + std::to_string(i) + " has token id " +
+                    std::to_string(t) + ", outside the vocabulary of " +
+                    std::to_string(c.vocab_size));
+    if (s.size() >= 2) order.push_back(i);  // shorter ones have nothing to score
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return sequences[a].size() > sequences[b].size();
+  });
+  size_t begin = 0;
+  while (begin < order.size()) {
+    const int64_t longest = static_cast<int64_t>(sequences[order[begin]].size());
+    const size_t rows = static_cast<size_t>(std::max<int64_t>(1, kBatchTokens / longest));
+    const size_t end = std::min(order.size(), begin + rows);
+    score_batch(sequences, order, begin, end, out);
+    begin = end;
+  }
+  return out;
+}
+
+void OptLanguageModel::score_batch(const std::vector<std::vector<int32_t>>& sequences,
+                                   const std::vector<size_t>& order, size_t begin, size_t end,
+                                   std::vector<std::vector<float>>& out) {
+  const int64_t B = static_cast<int64_t>(end - begin);
+  const int64_t T = static_cast<int64_t>(sequences[order[begin]].size());
+  // Right-padded token rows, the flat (row * T + t) index of every scored position, and
+  // its target token.
+  torch::Tensor tokens = torch::full({B, T}, kPadId, torch::kLong);
+  auto tok = tokens.accessor<int64_t, 2>();
+  std::vector<int64_t> rows, targets;
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& s = sequences[order[begin + b]];
+    for (size_t t = 0; t < s.size(); ++t) tok[b][t] = s[t];
+    for (size_t t = 0; t + 1 < s.size(); ++t) {
+      rows.push_back(b * T + static_cast<int64_t>(t));
+      targets.push_back(s[t + 1]);
+    }
+  }
+  const int64_t n = static_cast<int64_t>(rows.size());
+  torch::Tensor logp;
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor hidden;
+    {
+      // The transformer body may run in bf16; the tied head and log_softmax run in fp32, so
+      // reported log-probabilities carry no bf16 rounding of the logits.
+      AutocastGuard autocast(device_, runtime().bf16);
+      hidden = model_->hidden_states(tokens.to(device_));
+    }
+    const torch::Tensor flat = hidden.to(torch::kFloat).reshape({B * T, hidden.size(2)});
+    const torch::Tensor row_idx = torch::tensor(rows, torch::kLong).to(device_);
+    const torch::Tensor tgt = torch::tensor(targets, torch::kLong).to(device_);
+    const int64_t chunk = std::max<int64_t>(1, kLogitElements / model_->config().vocab_size);
+    std::vector<torch::Tensor> parts;
+    for (int64_t r = 0; r < n; r += chunk) {
+      const int64_t m = std::min(chunk, n - r);
+      const torch::Tensor h = flat.index_select(0, row_idx.narrow(0, r, m));
+      const torch::Tensor lp = torch::log_softmax(model_->logits(h), -1);
+      parts.push_back(lp.gather(1, tgt.narrow(0, r, m).unsqueeze(1)).squeeze(1));
+    }
+    logp = torch::cat(parts).to(torch::kCPU, torch::kFloat).contiguous();
+  }
+  const float* v = logp.data_ptr<float>();
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& s = sequences[order[begin + b]];
+    out[order[begin + b]].assign(v, v + (s.size() - 1));
+    v += s.size() - 1;
+  }
+}
+
+}  // namespace cbtm::models

@@ -1,0 +1,39 @@
+#pragma once
+/// \file opt_language_model.h
+/// A loaded OptLM behind the cbtm::LanguageModel interface (used by the "opt" plugin).
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "cbtm/language_model.h"
+#include "opt/opt.h"
+
+namespace cbtm::models {
+
+/// Scores sequences with an OptLM on `device`: sorts them by length, packs them into
+/// right-padded batches of at most kBatchTokens tokens (pad id 1), runs under no-grad and
+/// (when runtime().bf16) bf16 autocast, and gathers log_softmax (float32) of each target.
+class OptLanguageModel : public LanguageModel {
+ public:
+  static constexpr int64_t kBatchTokens = 16384;  ///< padded tokens per forward pass
+  static constexpr int64_t kLogitElements = int64_t(1) << 25;  ///< rows x vocab per head chunk
+  static constexpr int64_t kPadId = 1;
+
+  OptLanguageModel(OptLM model, torch::Device device);
+  std::vector<std::vector<float>> score(
+      const std::vector<std::vector<int32_t>>& sequences) override;
+  int64_t max_length() const override { return model_->config().max_positions; }
+  int64_t parameters() const override { return count_parameters(model_->config()); }
+
+ private:
+  /// Scores sequences[order[begin..end)] (longest first) into out.
+  void score_batch(const std::vector<std::vector<int32_t>>& sequences,
+                   const std::vector<size_t>& order, size_t begin, size_t end,
+                   std::vector<std::vector<float>>& out);
+
+  OptLM model_;
+  torch::Device device_;
+};
+
+}  // namespace cbtm::models

@@ -1,0 +1,82 @@
+// OPT's attention and decoder layer (see opt_layers.h).
+#include "opt_layers.h"
+
+#include <cmath>
+#include <limits>
+
+namespace cbtm::models {
+
+namespace {
+constexpr double kLayerNormEps = 1e-5;
+
+torch::nn::Linear make_linear(int64_t in, int64_t out) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(true));
+}
+torch::nn::LayerNorm make_layer_norm(int64_t d) {
+  return torch::nn::LayerNorm(
+      torch::nn::LayerNormOptions({d}).eps(kLayerNormEps).elementwise_affine(true));
+}
+}  // namespace
+
+torch::Tensor apply_layer_norm(const torch::nn::LayerNorm& ln, const torch::Tensor& x) {
+  return torch::layer_norm(x, ln->options.normalized_shape(), ln->weight, ln->bias,
+                           ln->options.eps());
+}
+
+// ---- attention ------------------------------------------------------------------
+
+OptAttentionImpl::OptAttentionImpl(int64_t d_model, int64_t n_heads, double attention_dropout)
+    : n_heads_(n_heads), head_dim_(d_model / n_heads), attention_dropout_(attention_dropout) {
+  k_proj = register_module("k_proj", make_linear(d_model, d_model));
+  v_proj = register_module("v_proj", make_linear(d_model, d_model));
+  q_proj = register_module("q_proj", make_linear(d_model, d_model));
+  out_proj = register_module("out_proj", make_linear(d_model, d_model));
+}
+
+torch::Tensor OptAttentionImpl::forward(const torch::Tensor& x) {
+  const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
+  auto heads = [&](const torch::Tensor& t) {  // [B, T, D] -> [B, H, T, hd]
+    return t.view({B, T, n_heads_, head_dim_}).transpose(1, 2);
+  };
+  torch::Tensor q = heads(apply_linear(q_proj, x));
+  torch::Tensor k = heads(apply_linear(k_proj, x));
+  torch::Tensor v = heads(apply_linear(v_proj, x));
+  const double p = is_training() ? attention_dropout_ : 0.0;
+#if TORCH_VERSION_MAJOR >= 2
+  // Default scale is head_dim^-0.5, as OPT's scaling of q.
+  torch::Tensor o = at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true);
+#else
+  q = q * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B, H, T, T]
+  const torch::Tensor future =
+      torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
+          .triu(1);
+  scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());
+  torch::Tensor probs = torch::softmax(scores, -1);
+  if (p > 0.0) probs = torch::dropout(probs, p, /*train=*/true);
+  torch::Tensor o = torch::matmul(probs, v);
+#endif
+  o = o.transpose(1, 2).reshape({B, T, D});
+  return apply_linear(out_proj, o);
+}
+
+// ---- decoder layer ----------------------------------------------------------------
+
+OptDecoderLayerImpl::OptDecoderLayerImpl(const OptConfig& c) : dropout_(c.dropout) {
+  self_attn = register_module("self_attn", OptAttention(c.d_model, c.n_heads, c.attention_dropout));
+  self_attn_layer_norm = register_module("self_attn_layer_norm", make_layer_norm(c.d_model));
+  fc1 = register_module("fc1", make_linear(c.d_model, c.d_ff));
+  fc2 = register_module("fc2", make_linear(c.d_ff, c.d_model));
+  final_layer_norm = register_module("final_layer_norm", make_layer_norm(c.d_model));
+}
+
+torch::Tensor OptDecoderLayerImpl::forward(const torch::Tensor& x) {
+  const bool train = is_training();
+  torch::Tensor h = self_attn->forward(apply_layer_norm(self_attn_layer_norm, x));
+  torch::Tensor y = x + torch::dropout(h, dropout_, train);
+  h = torch::relu(apply_linear(fc1, apply_layer_norm(final_layer_norm, y)));
+  h = apply_linear(fc2, h);
+  return y + torch::dropout(h, dropout_, train);
+}
+
+}  // namespace cbtm::models

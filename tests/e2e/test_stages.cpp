@@ -1,0 +1,80 @@
+// The stage subcommands one at a time (as one job per stage or per expert would run them),
+// a killed training job resuming from its checkpoint, and the plugins/config commands.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "cbtm/fs.h"
+#include "cli_runner.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using cbtm::test::cbtm_cli;
+using nlohmann::json;
+
+TEST_CASE("e2e: stage subcommands in order, one expert per invocation, and resume after a kill") {
+  cbtm::test::TempDir t("e2e-stages");
+  const std::string cfg = cbtm::test::tiny_config();
+  const std::string out = " --out " + t / "out";
+
+  auto r = cbtm_cli("train " + cfg + out + " --expert 0");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("cbtm assign") != std::string::npos);  // names the missing stage
+
+  r = cbtm_cli("assign " + cfg + out);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("cbtm cluster") != std::string::npos);
+
+  REQUIRE(cbtm_cli("cluster " + cfg + out).status == 0);
+  CHECK(fs::exists(t / "out/clusterer.safetensors"));
+  REQUIRE(cbtm_cli("assign " + cfg + out).status == 0);
+  CHECK(fs::exists(t / "out/clusters/assignments.tsv"));
+
+  r = cbtm_cli("train " + cfg + out + " --expert 1");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("--seed") != std::string::npos);
+
+  // Kill the seed's training once its first checkpoint exists; the rerun resumes from it.
+  REQUIRE(cbtm::test::cbtm_kill_when("train " + cfg + out + " --seed", t / "out/seed/step-*", 300));
+  CHECK_FALSE(fs::exists(t / "out/seed/final"));
+  r = cbtm_cli("train " + cfg + out + " --seed");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("resum") != std::string::npos);
+  CHECK(fs::exists(t / "out/seed/final/model.safetensors"));
+
+  REQUIRE(cbtm_cli("train " + cfg + out + " --expert 1").status == 0);
+  json m = json::parse(cbtm::read_file(t / "out/manifest.json"));
+  CHECK(m["experts"][0]["trained"] == false);
+  CHECK(m["experts"][1]["trained"] == true);
+  r = cbtm_cli("eval " + cfg + out);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("expert-000") != std::string::npos);
+  REQUIRE(cbtm_cli("train " + cfg + out + " --expert 0 --no-baselines").status == 0);
+  REQUIRE(cbtm_cli("train " + cfg + out + " --baseline dense").status == 0);
+  r = cbtm_cli("eval " + cfg + out);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(fs::exists(t / "out/results.json"));
+  m = json::parse(cbtm::read_file(t / "out/manifest.json"));
+  CHECK(m["experts"][0]["trained"] == true);
+}
+
+TEST_CASE("e2e: `cbtm plugins` lists every kind with options; `cbtm config` resolves defaults") {
+  auto r = cbtm_cli("plugins");
+  REQUIRE(r.status == 0);
+  for (const std::string s : {"tokenizer bpe", "embedder tfidf", "clusterer balanced_kmeans", "clusterer kmeans",
+                              "clusterer random", "router cluster_distance", "model opt", "trainer lm", "baseline dense"})
+    CHECK(r.output.find(s) != std::string::npos);
+  CHECK(r.output.find("temperature") != std::string::npos);
+  r = cbtm_cli("plugins --markdown");
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("## `data`") != std::string::npos);
+  r = cbtm_cli("config " + cbtm::test::tiny_config() + " --set clusterer.k=5");
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("k: 5") != std::string::npos);
+  CHECK(r.output.find("temperature: 0.1") != std::string::npos);
+  CHECK(r.output.find("expert_batch: split") != std::string::npos);
+}

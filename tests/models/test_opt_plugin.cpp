@@ -1,0 +1,111 @@
+// The "opt" model-architecture plugin, loaded from the plugin directory.
+#include <catch2/catch.hpp>
+
+#include "cbtm/fs.h"
+#include "cbtm/language_model.h"
+#include "cbtm/runtime.h"
+#include "opt/opt.h"
+#include "opt_test_util.h"
+#include "support/test_support.h"
+
+using namespace cbtm;
+
+namespace {
+
+std::unique_ptr<ModelArchitecture> make_arch(const std::string& yaml) {
+  ConfigNode node{YAML::Load(yaml), "model", "test.yaml"};
+  return test::plugins().registry().create<ModelArchitecture>(node);
+}
+
+const char* kYaml =
+    "{type: opt, d_model: 32, n_layers: 2, n_heads: 4, d_ff: 64, max_positions: 24}";
+
+/// Restores runtime().bf16 on scope exit.
+struct Bf16Setting {
+  bool saved = runtime().bf16;
+  explicit Bf16Setting(bool on) { runtime().bf16 = on; }
+  ~Bf16Setting() { runtime().bf16 = saved; }
+};
+
+/// log p(s[t] | s[<t]) for t >= 1, straight from OptLM's logits.
+std::vector<float> direct_scores(models::OptLM& m, const std::vector<int32_t>& s) {
+  torch::NoGradGuard g;
+  const torch::Tensor tokens = torch::tensor(std::vector<int64_t>(s.begin(), s.end()));
+  const torch::Tensor lp = torch::log_softmax(m->forward(tokens.unsqueeze(0))[0], -1);
+  std::vector<float> out;
+  for (size_t t = 1; t < s.size(); ++t) out.push_back(lp[t - 1][s[t]].item<float>());
+  return out;
+}
+
+std::vector<int32_t> seq(int n, int start) {
+  std::vector<int32_t> s{2};
+  for (int i = 1; i < n; ++i) s.push_back((start + 7 * i) % 50);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("plugin 'opt' creates, loads and scores checkpoints", "[opt][plugin]") {
+  Bf16Setting fp32(false);
+  test::TempDir tmp("opt-plugin");
+  auto arch = make_arch(kYaml);
+  models::OptConfig c;
+  c.vocab_size = 50;
+  c.d_model = 32;
+  c.n_layers = 2;
+  c.n_heads = 4;
+  c.d_ff = 64;
+  c.max_positions = 24;
+  CHECK(arch->parameters(50) == models::count_parameters(c));
+
+  arch->init_checkpoint(tmp / "ckpt", 50, 5);
+  arch->init_checkpoint(tmp / "same", 50, 5);
+  CHECK(read_file(tmp / "ckpt/model.safetensors") == read_file(tmp / "same/model.safetensors"));
+  CHECK(models::read_config(tmp / "ckpt").d_model == 32);
+  CHECK(models::read_checkpoint_extra(tmp / "ckpt")["init_seed"] == 5);
+
+  auto lm = arch->load(tmp / "ckpt");
+  CHECK(lm->max_length() == 24);
+  CHECK(lm->parameters() == models::count_parameters(c));
+  models::OptLM direct = models::load_checkpoint(tmp / "ckpt");
+
+  const std::vector<std::vector<int32_t>> seqs = {seq(9, 3), seq(24, 1), {2}, seq(2, 5),
+                                                  seq(17, 4), {}, seq(9, 8)};
+  const auto scores = lm->score(seqs);
+  REQUIRE(scores.size() == seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    INFO("sequence " << i);
+    const std::vector<float> want = direct_scores(direct, seqs[i]);
+    REQUIRE(scores[i].size() == (seqs[i].empty() ? 0 : seqs[i].size() - 1));
+    for (size_t t = 0; t < want.size(); ++t) CHECK(scores[i][t] == Approx(want[t]).margin(1e-5));
+    // ... and the same one at a time.
+    const auto alone = lm->score({seqs[i]});
+    for (size_t t = 0; t < want.size(); ++t) CHECK(alone[0][t] == Approx(scores[i][t]).margin(1e-5));
+  }
+
+  SECTION("too long or out-of-vocabulary sequences are Errors") {
+    CHECK_THROWS_WITH(lm->score({seq(5, 1), seq(25, 1)}), Catch::Contains("max_positions"));
+    CHECK_THROWS_WITH(lm->score({{2, 50}}), Catch::Contains("50"));
+  }
+  SECTION("the framework loads it by its config.json") {
+    auto again = load_language_model(test::plugins().registry(), tmp / "ckpt");
+    const auto s = again->score({seqs[0]});
+    for (size_t t = 0; t < s[0].size(); ++t) CHECK(s[0][t] == Approx(scores[0][t]).margin(1e-6));
+  }
+  SECTION("bf16 autocast stays close to fp32") {
+    Bf16Setting bf16(true);
+    const auto s = lm->score(seqs);
+    double worst = 0;
+    for (size_t i = 0; i < seqs.size(); ++i)
+      for (size_t t = 0; t < s[i].size(); ++t)
+        worst = std::max(worst, static_cast<double>(std::abs(s[i][t] - scores[i][t])));
+    CHECK(worst < 0.05);
+  }
+}
+
+TEST_CASE("plugin 'opt' validates its options", "[opt][plugin]") {
+  CHECK_THROWS_WITH(make_arch("{type: opt, d_model: 30, n_heads: 4}"),
+                    Catch::Contains("n_heads") && Catch::Contains("test.yaml"));
+  CHECK_THROWS_WITH(make_arch("{type: opt, vocab_size: 100}"), Catch::Contains("vocab_size"));
+  CHECK_THROWS_AS(make_arch(kYaml)->init_checkpoint("unused", 0, 1), Error);
+}

@@ -1,0 +1,130 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "cbtm/clusterer.h"
+#include "cbtm/embedder.h"
+#include "cbtm/router.h"
+#include "support/test_support.h"
+
+namespace {
+
+// h(text) = normalised counts of the letters a, b, c (zero vector for none): simple enough
+// to compute by hand, and it exercises Embedder::context()'s default (re-embedding).
+class LetterEmbedder : public cbtm::Embedder {
+ public:
+  void fit(const std::vector<std::string>&) override {}
+  cbtm::Matrix embed(const std::vector<std::string>& texts) const override {
+    cbtm::Matrix m(static_cast<int64_t>(texts.size()), 3);
+    for (size_t i = 0; i < texts.size(); ++i) {
+      for (char ch : texts[i])
+        if (ch >= 'a' && ch <= 'c') m.at(static_cast<int64_t>(i), ch - 'a') += 1;
+      float n = 0;
+      for (int j = 0; j < 3; ++j) n += m.at(static_cast<int64_t>(i), j) * m.at(static_cast<int64_t>(i), j);
+      if (n > 0)
+        for (int j = 0; j < 3; ++j) m.at(static_cast<int64_t>(i), j) /= std::sqrt(n);
+    }
+    return m;
+  }
+  int64_t dim() const override { return 3; }
+  void save(cbtm::TensorFileWriter&, const std::string&) const override {}
+  void load(const cbtm::TensorFile&, const std::string&) override {}
+};
+
+class FixedCenters : public cbtm::Clusterer {
+ public:
+  explicit FixedCenters(cbtm::Matrix c) : c_(std::move(c)) {}
+  void fit(const cbtm::Matrix&) override {}
+  int32_t k() const override { return static_cast<int32_t>(c_.rows); }
+  const cbtm::Matrix& centers() const override { return c_; }
+  void save(cbtm::TensorFileWriter&, const std::string&) const override {}
+  void load(const cbtm::TensorFile&, const std::string&) override {}
+
+ private:
+  cbtm::Matrix c_;
+};
+
+cbtm::ConfigNode router_yaml(double T, int k) {
+  cbtm::ConfigNode n;
+  n.node = YAML::Load("{type: cluster_distance, temperature: " + std::to_string(T) + ", top_k: " + std::to_string(k) + "}");
+  n.path = "eval.ensembles.x";
+  return n;
+}
+
+// Direct eq. 3 for one context text.
+std::vector<double> expected(const LetterEmbedder& e, const cbtm::Matrix& c, const std::string& text, double T, int k) {
+  const cbtm::Matrix h = e.embed({text});
+  std::vector<double> w(static_cast<size_t>(c.rows));
+  for (int64_t j = 0; j < c.rows; ++j) {
+    double d2 = 0;
+    for (int64_t i = 0; i < c.cols; ++i) d2 += std::pow(h.at(0, i) - c.at(j, i), 2);
+    w[j] = std::exp(-d2 / T);
+  }
+  if (k > 0 && k < c.rows) {
+    std::vector<size_t> idx(w.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return w[a] > w[b]; });
+    for (size_t i = static_cast<size_t>(k); i < idx.size(); ++i) w[idx[i]] = 0;
+  }
+  const double s = std::accumulate(w.begin(), w.end(), 0.0);
+  for (auto& x : w) x /= s;
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("cluster_distance router: weights equal eq. 3 at every position, as the context grows") {
+  LetterEmbedder emb;
+  cbtm::Matrix c(3, 3);
+  const float centres[3][3] = {{1, 0, 0}, {0, 0.8f, 0.6f}, {0.3f, 0.3f, 0.9f}};
+  for (int j = 0; j < 3; ++j)
+    for (int i = 0; i < 3; ++i) c.at(j, i) = centres[j][i];
+  FixedCenters cl(c);
+  const std::vector<std::string> pieces = {"", "xx", "a", "bb", " c", "cc", "ab"};
+  for (double T : {0.1, 1.0}) {
+    for (int k : {0, 1, 2}) {
+      auto router = cbtm::test::plugins().registry().create<cbtm::Router>(router_yaml(T, k));
+      router->bind({&emb, &cl, 3});
+      const cbtm::Matrix w = router->route({}, pieces);
+      REQUIRE(w.rows == static_cast<int64_t>(pieces.size()));
+      REQUIRE(w.cols == 3);
+      std::string prefix;
+      for (size_t t = 0; t < pieces.size(); ++t) {
+        prefix += pieces[t];
+        const auto want = expected(emb, c, prefix, T, k);
+        int nonzero = 0;
+        for (int j = 0; j < 3; ++j) {
+          CHECK(w.at(static_cast<int64_t>(t), j) == Approx(want[j]).margin(1e-6));
+          nonzero += w.at(static_cast<int64_t>(t), j) > 0;
+        }
+        if (k > 0) CHECK(nonzero <= k);
+      }
+    }
+  }
+}
+
+TEST_CASE("cluster_distance router: the empty context is routed as the zero embedding") {
+  LetterEmbedder emb;
+  cbtm::Matrix c(2, 3);
+  c.at(0, 0) = 0.2f;  // closer to the origin than centre 1
+  c.at(1, 1) = 0.9f;
+  FixedCenters cl(c);
+  auto router = cbtm::test::plugins().registry().create<cbtm::Router>(router_yaml(0.1, 1));
+  router->bind({&emb, &cl, 2});
+  const cbtm::Matrix w = router->route({}, {"", "zzz", "b"});
+  CHECK(w.at(0, 0) == 1.f);  // no letters yet: nearest centre to 0
+  CHECK(w.at(1, 0) == 1.f);
+  CHECK(w.at(2, 1) == 1.f);  // "b" points at centre 1
+}
+
+TEST_CASE("cluster_distance router: bad options and a mismatched expert count fail clearly") {
+  auto& reg = cbtm::test::plugins().registry();
+  CHECK_THROWS_WITH(reg.create<cbtm::Router>(router_yaml(0.0, 1)), Catch::Contains("temperature") && Catch::Contains("must be > 0"));
+  CHECK_THROWS_WITH(reg.create<cbtm::Router>(router_yaml(0.1, -1)), Catch::Contains("top_k"));
+  LetterEmbedder emb;
+  FixedCenters cl(cbtm::Matrix(2, 3));
+  auto router = reg.create<cbtm::Router>(router_yaml(0.1, 1));
+  CHECK_THROWS_WITH(router->bind({&emb, &cl, 3}), Catch::Contains("2 centres for 3 experts"));
+}
