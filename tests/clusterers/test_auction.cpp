@@ -191,7 +191,7 @@ TEST_CASE("auction: the independent solver itself is right on a hand-checked ins
   CHECK(a.cluster == std::vector<int32_t>{0, 0, 1});
 }
 
-TEST_CASE("auction: sizes are floor(n/k) or ceil(n/k), leftovers on distinct clusters",
+TEST_CASE("auction: sizes are floor(n/k) or ceil(n/k) - leftovers on distinct clusters",
           "[auction]") {
   std::mt19937 gen(7);
   for (auto [n, k] : std::vector<std::pair<int, int>>{{1003, 8}, {10, 3}, {1024, 8}, {50, 7},

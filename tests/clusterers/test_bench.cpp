@@ -52,7 +52,7 @@ cbtm::Matrix topic_embeddings(int64_t n, int64_t dim, uint32_t seed) {
 }
 }  // namespace
 
-TEST_CASE("bench: balanced E-step and fit, n=50000 k=128 dim=100", "[.bench]") {
+TEST_CASE("bench: balanced E-step and fit - n=50000 k=128 dim=100", "[.bench]") {
   const int64_t n = 50000, dim = 100;
   const int32_t k = 128;
   const cbtm::Matrix x = topic_embeddings(n, dim, 1);
@@ -93,7 +93,7 @@ TEST_CASE("bench: balanced E-step and fit, n=50000 k=128 dim=100", "[.bench]") {
   }
 }
 
-TEST_CASE("bench: balanced k-means on tf-idf embeddings of 50,000 devpile documents",
+TEST_CASE("bench: balanced k-means on tf-idf embeddings of 50 -000 devpile documents",
           "[.bench]") {
   if (!cbtm::test::have_devpile() ||
       !cbtm::test::plugins().registry().has("embedder", "tfidf")) {

@@ -42,7 +42,7 @@ cbtm::Matrix hashed_bow(const std::vector<cbtm::Document>& docs, int64_t dim) {
 }
 }  // namespace
 
-TEST_CASE("clusterer devpile: balanced k-means gives equal clusters, objective decreases",
+TEST_CASE("clusterer devpile: balanced k-means gives equal clusters - objective decreases",
           "[lloyd][devpile]") {
   if (!cbtm::test::have_devpile()) {
     WARN("devpile absent: skipped");

@@ -49,7 +49,7 @@ TEST_CASE("distances: blocked kernel equals the naive double loop", "[distances]
   }
 }
 
-TEST_CASE("distances: identical results for any thread count and kernel, clamped at zero",
+TEST_CASE("distances: identical results for any thread count and kernel - clamped at zero",
           "[distances]") {
   const Matrix x = random_matrix(203, 50, 9);
   Matrix c(5, 50);
@@ -82,7 +82,7 @@ TEST_CASE("distances: row_argmin takes the first minimum", "[distances]") {
   CHECK(best == std::vector<float>{1, 0, 6});
 }
 
-TEST_CASE("init: random picks k distinct rows, deterministically per seed", "[init]") {
+TEST_CASE("init: random picks k distinct rows - deterministically per seed", "[init]") {
   Matrix x(50, 2);
   for (int i = 0; i < 50; ++i) {
     x.at(i, 0) = float(i);

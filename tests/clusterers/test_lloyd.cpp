@@ -61,7 +61,7 @@ TEST_CASE("lloyd: balanced k-means recovers equal well separated blobs", "[lloyd
   }
 }
 
-TEST_CASE("lloyd: plain k-means recovers unequal blobs, balanced equalises them", "[lloyd]") {
+TEST_CASE("lloyd: plain k-means recovers unequal blobs - balanced equalises them", "[lloyd]") {
   const auto b = make_blobs({400, 100, 40}, 5, 10.f, 0.3f, 2);
   const LloydResult plain = cbtm::kmeans::lloyd(b.x, options(3, false));
   CHECK(purity(plain.cluster, b.label, 3, 3) == 1.0);
@@ -93,7 +93,7 @@ TEST_CASE("lloyd: sizes are floor/ceil when k does not divide n", "[lloyd]") {
   }
 }
 
-TEST_CASE("lloyd: same seed gives identical centres, any thread count", "[lloyd]") {
+TEST_CASE("lloyd: same seed gives identical centres - any thread count", "[lloyd]") {
   const auto b = make_blobs({100, 80, 60, 90}, 6, 2.f, 1.f, 4);
   for (bool balanced : {true, false}) {
     LloydOptions o = options(4, balanced, "random", 7);

@@ -72,7 +72,7 @@ TEST_CASE("clusterer plugins: the three clusterers are registered with documente
   CHECK(resolved["seed"].as<uint64_t>() == 0);
 }
 
-TEST_CASE("clusterer plugins: fit, greedy assign, save and load", "[plugins]") {
+TEST_CASE("clusterer plugins: fit - greedy assign - save and load", "[plugins]") {
   const auto b = cbtm::test::make_blobs({60, 60, 60, 60}, 5, 6.f, 1.f, 21);
   const Matrix y = random_rows(200, 5, 22);
   for (const std::string type : {"balanced_kmeans", "kmeans", "random"}) {
@@ -137,7 +137,7 @@ TEST_CASE("clusterer plugins: balanced_kmeans is deterministic per seed", "[plug
   CHECK(a->centers().data == c->centers().data);
 }
 
-TEST_CASE("random clusterer: balanced partition at fit, centres are its means", "[random]") {
+TEST_CASE("random clusterer: balanced partition at fit - centres are its means", "[random]") {
   cbtm::kmeans::RandomClusterer::Options o;
   o.k = 7;
   o.seed = 3;
@@ -165,7 +165,7 @@ TEST_CASE("random clusterer: balanced partition at fit, centres are its means", 
   CHECK(other.fit_assignment() != a);
 }
 
-TEST_CASE("random clusterer: assign is per row, independent of the batch", "[random]") {
+TEST_CASE("random clusterer: assign is per row - independent of the batch", "[random]") {
   auto cl = make("{type: random, k: 8, seed: 11}");
   cl->fit(random_rows(100, 6, 7));
   const Matrix y = random_rows(4000, 6, 8);

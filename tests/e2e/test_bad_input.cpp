@@ -45,7 +45,7 @@ TEST_CASE("bad input: unknown plugin and unknown key") {
   CHECK(r.output.find("dense") != std::string::npos);
   r = run(t, base_config(kData + "/train.jsonl.zst") + "eval: {docs: 5, ensembels: {}}\n");
   CHECK(r.status == 2);
-  CHECK(r.output.find("run.yaml:8:") != std::string::npos);
+  CHECK(r.output.find("run.yaml:10:") != std::string::npos);
   CHECK(r.output.find("eval.ensembels") != std::string::npos);
   r = cbtm_cli("config " + t / "run.yaml");
   CHECK(r.status == 2);
@@ -63,7 +63,7 @@ TEST_CASE("bad input: missing and empty corpora") {
   CHECK(r.output.find("empty.jsonl has no usable documents") != std::string::npos);
 }
 
-TEST_CASE("bad input: invalid JSON or UTF-8 lines are skipped and counted, or fail per option") {
+TEST_CASE("bad input: invalid JSON or UTF-8 lines are skipped and counted - or fail per option") {
   cbtm::test::TempDir t("bad");
   std::string corpus;
   for (int i = 0; i < 40; ++i) corpus += "{\"text\": \"the kernel scheduler runs task " + std::to_string(i) + " on a cpu\"}\n";

@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 using cbtm::test::cbtm_cli;
 using nlohmann::json;
 
-TEST_CASE("e2e: stage subcommands in order, one expert per invocation, and resume after a kill") {
+TEST_CASE("e2e: stage subcommands in order - one expert per invocation - and resume after a kill") {
   cbtm::test::TempDir t("e2e-stages");
   const std::string cfg = cbtm::test::tiny_config();
   const std::string out = " --out " + t / "out";
@@ -62,7 +62,7 @@ TEST_CASE("e2e: stage subcommands in order, one expert per invocation, and resum
   CHECK(m["experts"][0]["trained"] == true);
 }
 
-TEST_CASE("e2e: `cbtm plugins` lists every kind with options; `cbtm config` resolves defaults") {
+TEST_CASE("e2e: `cbtm plugins` lists every kind with options - `cbtm config` resolves defaults") {
   auto r = cbtm_cli("plugins");
   REQUIRE(r.status == 0);
   for (const std::string s : {"tokenizer bpe", "embedder tfidf", "clusterer balanced_kmeans", "clusterer kmeans",

@@ -106,7 +106,7 @@ TEST_CASE("tfidf: tf-idf of a toy corpus equals scikit-learn's (defaults)", "[tf
   CHECK(y.values == x.values);
 }
 
-TEST_CASE("tfidf: tf-idf with min_df, max_df and sublinear tf equals scikit-learn's",
+TEST_CASE("tfidf: tf-idf with min_df - max_df and sublinear tf equals scikit-learn's",
           "[tfidf][vectorizer]") {
   const Golden g{{"kernel", "memory", "python"},
                  {1.693147181, 1.980829253, 1.693147181},

@@ -19,7 +19,7 @@ std::string error_of(const std::string& path, cbtm::CorpusOptions o) {
 }
 }  // namespace
 
-TEST_CASE("corpus: JSONL with metadata, ids and blank lines") {
+TEST_CASE("corpus: JSONL with metadata - ids and blank lines") {
   TempDir t("corpus");
   write_text(t / "c.jsonl",
              "{\"text\": \"alpha beta\", \"domain\": \"a\", \"label\": null}\n"
@@ -38,7 +38,7 @@ TEST_CASE("corpus: JSONL with metadata, ids and blank lines") {
   CHECK(docs[2].text == "no newline at end");
 }
 
-TEST_CASE("corpus: bad lines are skipped and counted, or fail naming file and line") {
+TEST_CASE("corpus: bad lines are skipped and counted - or fail naming file and line") {
   TempDir t("corpus");
   write_text(t / "bad.jsonl",
              "{\"text\": \"ok one\"}\n"
@@ -71,7 +71,7 @@ TEST_CASE("corpus: bad lines are skipped and counted, or fail naming file and li
   CHECK(e.find("bad.jsonl:2: invalid JSON") != std::string::npos);
 }
 
-TEST_CASE("corpus: zstd input, limits, and missing/empty corpora") {
+TEST_CASE("corpus: zstd input - limits - and missing/empty corpora") {
   TempDir t("corpus");
   std::string content;
   for (int i = 0; i < 3000; ++i) content += "{\"text\": \"document number " + std::to_string(i) + "\"}\n";

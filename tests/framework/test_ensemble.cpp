@@ -27,7 +27,7 @@ TEST_CASE("ensemble: mixing equals the direct formula log sum_j w_j p_j") {
   }
 }
 
-TEST_CASE("ensemble: one expert with weight 1 equals that expert; inactive experts need no scores") {
+TEST_CASE("ensemble: one expert with weight 1 equals that expert - inactive experts need no scores") {
   cbtm::Matrix w(3, 3);
   for (int t = 0; t < 3; ++t) w.at(t, 1) = 1.f;
   std::vector<std::vector<float>> lp = {{}, {-1.5f, -0.25f, -7.f}, {}};

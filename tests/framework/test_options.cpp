@@ -44,7 +44,7 @@ std::string error_of(const std::string& yaml) {
 }
 }  // namespace
 
-TEST_CASE("options: defaults when absent, values when present") {
+TEST_CASE("options: defaults when absent - values when present") {
   Opts o = cbtm::parse_options<Opts>(node("{type: toy}"), "embedder 'toy'");
   CHECK(o.dims == 100);
   CHECK(o.mode == "l2");
@@ -61,7 +61,7 @@ TEST_CASE("options: defaults when absent, values when present") {
   CHECK(cbtm::parse_options<Opts>(empty, "x").dims == 100);
 }
 
-TEST_CASE("options: unknown key names the key, its line and the plugin") {
+TEST_CASE("options: unknown key names the key - its line and the plugin") {
   const std::string e = error_of("type: toy\ndims: 8\ndimz: 9\n");
   CHECK(e.find("run.yaml:3:1") != std::string::npos);
   CHECK(e.find("embedder.dimz") != std::string::npos);

@@ -74,7 +74,7 @@ TEST_CASE("plugin host: an unknown name lists what exists") {
   }
 }
 
-TEST_CASE("plugin host: ABI mismatch, non-plugins, missing files and duplicates fail clearly") {
+TEST_CASE("plugin host: ABI mismatch - non-plugins - missing files and duplicates fail clearly") {
   cbtm::PluginHost h;
   std::string e = load_error(h, lib("bad_abi_plugin"));
   CHECK(e.find("ABI version 42") != std::string::npos);

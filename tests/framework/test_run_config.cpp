@@ -44,18 +44,23 @@ TEST_CASE("run config: defaults are resolved for every section and component") {
   CHECK(again.yaml() == c.yaml());
 }
 
-TEST_CASE("run config: --set overrides, including new keys and list items") {
-  auto c = parse(kMinimal, {"clusterer.k=3", "eval.ensembles.top1.temperature=0.5", "baselines.0.type=dense",
-                            "data.eval=/abs/e.jsonl", "runtime.threads=1"});
+TEST_CASE("run config: --set overrides - including new keys and list items") {
+  auto c = parse(std::string(kMinimal) + "baselines: [{type: dense}]\n",
+                 {"clusterer.k=3", "eval.ensembles.top1.temperature=0.5", "baselines.0.type=dense",
+                  "data.eval=/abs/e.jsonl", "runtime.threads=1"});
   CHECK(c.resolved()["clusterer"]["k"].as<int>() == 3);
   CHECK(c.resolved()["eval"]["ensembles"]["top1"]["temperature"].as<double>() == 0.5);
   CHECK(c.data.eval == "/abs/e.jsonl");
   CHECK(c.runtime.threads == 1);
   CHECK(error_of(kMinimal, {"clusterer.k"}).find("expected key.path=value") != std::string::npos);
-  CHECK(error_of(kMinimal, {"baselines.3.type=dense"}).find("past the end") != std::string::npos);
+  CHECK(error_of(std::string(kMinimal) + "baselines: [{type: dense}]\n", {"baselines.3.type=dense"}).find("past the end") !=
+        std::string::npos);
+  CHECK(error_of(kMinimal, {"baselines.0.type=dense"}).find("no list") != std::string::npos);
+  // a section made only by --set gets its default plugin
+  CHECK(c.resolved()["clusterer"]["type"].as<std::string>() == "balanced_kmeans");
 }
 
-TEST_CASE("run config: errors name file, line, key and plugin") {
+TEST_CASE("run config: errors name file - line - key and plugin") {
   std::string e = error_of(std::string(kMinimal) + "clusterer:\n  type: balanced_kmeans\n  kay: 4\n");
   CHECK(e.find("/cfg/run.yaml:8:3") != std::string::npos);
   CHECK(e.find("clusterer.kay") != std::string::npos);

@@ -22,7 +22,7 @@ std::string error_of(const std::function<void()>& f) {
 }
 }  // namespace
 
-TEST_CASE("tensor file: round trip of tensors, strings and metadata") {
+TEST_CASE("tensor file: round trip of tensors - strings and metadata") {
   TempDir t("tf");
   cbtm::TensorFileWriter w;
   w.add_f32("x", {2, 3}, {1, 2, 3, 4, 5, 6.5f});
@@ -50,7 +50,7 @@ TEST_CASE("tensor file: round trip of tensors, strings and metadata") {
   CHECK(files == 1);
 }
 
-TEST_CASE("tensor file: truncated, foreign and wrong-kind files are named in errors") {
+TEST_CASE("tensor file: truncated - foreign and wrong-kind files are named in errors") {
   TempDir t("tf");
   cbtm::TensorFileWriter w;
   std::vector<float> big(1000, 1.f);

@@ -45,7 +45,7 @@ std::vector<int32_t> seq(int n, int start) {
 
 }  // namespace
 
-TEST_CASE("plugin 'opt' creates, loads and scores checkpoints", "[opt][plugin]") {
+TEST_CASE("plugin 'opt' creates - loads and scores checkpoints", "[opt][plugin]") {
   Bf16Setting fp32(false);
   test::TempDir tmp("opt-plugin");
   auto arch = make_arch(kYaml);

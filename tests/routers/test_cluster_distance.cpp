@@ -75,7 +75,7 @@ std::vector<double> expected(const LetterEmbedder& e, const cbtm::Matrix& c, con
 
 }  // namespace
 
-TEST_CASE("cluster_distance router: weights equal eq. 3 at every position, as the context grows") {
+TEST_CASE("cluster_distance router: weights equal eq. 3 at every position - as the context grows") {
   LetterEmbedder emb;
   cbtm::Matrix c(3, 3);
   const float centres[3][3] = {{1, 0, 0}, {0, 0.8f, 0.6f}, {0.3f, 0.3f, 0.9f}};

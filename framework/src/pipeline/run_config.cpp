@@ -82,6 +82,9 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
       next = cur[idx];
     } else {
       if (cur.IsScalar()) throw Error("--set '" + assignment + "': '" + parts[i - 1] + "' is not a map");
+      if (is_index(parts[i]) && !cur[parts[i]])
+        throw Error("--set '" + assignment + "': there is no list to take item " + parts[i] + " of" +
+                    (i > 0 ? " ('" + parts[i - 1] + "' is not a list in the config)" : ""));
       next = cur[parts[i]];
       if (!next || next.IsNull()) {
         cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
@@ -197,9 +200,16 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
   rc.branch = parse_options<BranchOptions>(top.child("branch"), "section branch");
   rc.eval = parse_options<EvalOptions>(top.child("eval"), "section eval");
 
+  // A component section without `type:` (e.g. made by `--set clusterer.k=8`) is the
+  // documented default plugin of that section.
   auto component = [&](const std::string& kind, const YAML::Node& n, const std::string& path,
                        const char* dflt) {
     YAML::Node use = (n && !n.IsNull()) ? n : default_component(dflt);
+    if (use.IsMap() && !use["type"]) {
+      YAML::Node typed = default_component(dflt);
+      for (auto it = use.begin(); it != use.end(); ++it) typed[it->first] = it->second;
+      use.reset(typed);
+    }
     return reg.resolve(kind, at(use, path, file));
   };
 

@@ -179,7 +179,7 @@ void Pipeline::cluster() {
 
 // ---- assign -----------------------------------------------------------------------------
 void Pipeline::assign() {
-  tokenize();
+  if (!done("tokenizer")) tokenize();
   require_done("cluster", "cbtm cluster CONFIG --out " + dir_.root());
   if (done("assign")) {
     spdlog::info("[assign] finished earlier; skipping");

@@ -57,7 +57,7 @@ std::string saved_file(const cbtm::test::TempDir& dir, const BpeTokenizer& tok) 
 
 }  // namespace
 
-TEST_CASE("bpe: specials, bytes and an untrained vocabulary", "[bpe]") {
+TEST_CASE("bpe: specials - bytes and an untrained vocabulary", "[bpe]") {
   BpeTokenizer tok(BpeTokenizer::Options{});
   CHECK(tok.vocab_size() == 260);
   CHECK(tok.bos_id() == 2);
@@ -72,7 +72,7 @@ TEST_CASE("bpe: specials, bytes and an untrained vocabulary", "[bpe]") {
   CHECK(tok.decode({2, 4 + 'o', 1, 4 + 'k', 3, 0}) == "ok");
 }
 
-TEST_CASE("bpe: decode(encode(x)) == x on devpile, invalid UTF-8 and empty text", "[bpe]") {
+TEST_CASE("bpe: decode(encode(x)) == x on devpile - invalid UTF-8 and empty text", "[bpe]") {
   const BpeTokenizer tok = trained(1024, 400);
   CHECK(tok.vocab_size() == 1024);
   CHECK(tok.encode("").empty());

@@ -102,7 +102,7 @@ void check_against_naive(const std::vector<std::string>& texts, int vocab, int64
 
 }  // namespace
 
-TEST_CASE("count_pretokens equals a serial count, and honours max_train_bytes", "[bpe][train]") {
+TEST_CASE("count_pretokens equals a serial count - and honours max_train_bytes", "[bpe][train]") {
   const auto texts = syllable_corpus(400, 1);
   const auto expect = as_words(naive_counts(texts));
   CHECK(count_pretokens(texts, 1 << 30, 1) == expect);

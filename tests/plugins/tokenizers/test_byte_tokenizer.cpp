@@ -31,7 +31,7 @@ TEST_CASE("byte: ids and round trip", "[byte]") {
   CHECK(tok.encode("").empty());
 }
 
-TEST_CASE("byte: plugin, save and load", "[byte][plugin]") {
+TEST_CASE("byte: plugin - save and load", "[byte][plugin]") {
   auto& reg = cbtm::test::plugins().registry();
   auto tok = reg.create<Tokenizer>(cbtm::ConfigNode{YAML::Load("{type: byte}"), "tokenizer", ""});
   CHECK(tok->vocab_size() == 260);

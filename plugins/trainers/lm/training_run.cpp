@@ -1,0 +1,388 @@
+#include "training_run.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <set>
+
+#include "batch_loader.h"
+#include "block_dataset.h"
+#include "cbtm/progress.h"
+#include "cbtm/runtime.h"
+#include "checkpoint_store.h"
+#include "lr_schedule.h"
+#include "metrics_log.h"
+#include "opt/opt.h"
+#include "seed_mix.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace cbtm::lm {
+
+namespace {
+
+// Dropout of update s draws from derive_seed(job seed, kDropoutStream + s).
+constexpr uint64_t kDropoutStream = 1ull << 62;
+
+struct JsonEmitter {
+  json& out;
+  template <class T>
+  void operator()(const char* key, T& field, const char*) {
+    out[key] = field;
+  }
+};
+
+json options_json(LmTrainer::Options o) {
+  json j = json::object();
+  JsonEmitter e{j};
+  o.visit(e);
+  return j;
+}
+
+double mean(const std::vector<double>& v) {
+  return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+// One call of train(): plan, resume or start, loop, finish.
+class TrainingRun {
+ public:
+  TrainingRun(const LmTrainer::Options& o, const TrainJob& job);
+  TrainResult run();
+
+ private:
+  TrainResult finished() const;
+  void restore_or_start();
+  void make_optimizer();
+  void check_model() const;
+  void check_data(const BlockDataset& data) const;
+  struct StepStats {
+    double loss, grad_norm;
+  };
+  StepStats train_step(const Batch& batch, int64_t step);
+  void write_checkpoint();
+  TrainResult write_final();
+  [[noreturn]] void non_finite(const char* what, double value, int64_t step) const;
+  json extra() const;
+  double seconds_so_far() const;
+
+  const LmTrainer::Options& o_;
+  const TrainJob& job_;
+  std::string name_;
+  CheckpointStore store_;
+  int64_t rows_ = 0, tokens_per_step_ = 0, total_steps_ = 0;
+  json job_key_;
+  torch::Device device_ = torch::kCPU;
+  models::OptLM net_{nullptr};
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  TrainerState state_;
+  std::string last_good_;  // newest checkpoint of this job on disk
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  double seconds_before_ = 0;
+};
+
+// ---- plan: batch, steps and the identity of the job ----------------------------------
+
+TrainingRun::TrainingRun(const LmTrainer::Options& o, const TrainJob& job)
+    : o_(o),
+      job_(job),
+      name_(job.name.empty() ? "train" : job.name),
+      store_(job.out_dir, o.keep_checkpoints) {
+  if (job.out_dir.empty()) throw Error(name_ + ": the training job has no out_dir");
+  if (job.tokens <= 0)
+    throw Error(name_ + ": the token budget must be positive (got " + std::to_string(job.tokens) +
+                ")");
+  if (job.batch_divisor < 1)
+    throw Error(name_ + ": batch_divisor must be >= 1 (got " + std::to_string(job.batch_divisor) +
+                ")");
+  if (job.data.empty()) throw Error(name_ + ": the training job lists no token data directories");
+  if (job.bos_id < 0) throw Error(name_ + ": bos_id must be >= 0");
+  rows_ = std::max<int64_t>(1, o.batch_size / job.batch_divisor);
+  tokens_per_step_ = rows_ * o.grad_accum * o.seq_len;
+  total_steps_ = (job.tokens + tokens_per_step_ - 1) / tokens_per_step_;
+  job_key_ = {{"total_steps", total_steps_},
+              {"seed", job.seed},
+              {"data", BlockDataset::fingerprint(job.data)},
+              {"seq_len", o.seq_len},
+              {"sequences_per_micro_batch", rows_},
+              {"grad_accum", o.grad_accum},
+              {"bos_id", job.bos_id}};
+}
+
+// ---- start: a finished job, a checkpoint to resume, or the init model -----------------
+
+TrainResult TrainingRun::finished() const {
+  const std::string dir = store_.final_dir();
+  TrainerState s = CheckpointStore::validate(dir);
+  const std::string diff = job_difference(s.job, job_key_);
+  if (!diff.empty())
+    throw Error(name_ + ": " + dir + " was trained for a different job (" + diff +
+                "); use a fresh out_dir for this one");
+  TrainResult r;
+  r.checkpoint = dir;
+  r.steps = s.step;
+  r.tokens = s.tokens;
+  r.first_loss = s.result.value("first_loss", mean(s.first_losses));
+  r.last_loss = s.result.value("last_loss", mean(s.last_losses));
+  r.seconds = s.seconds;
+  r.flops = s.result.value("flops", 0.0);
+  spdlog::info("{}: already trained ({}), {} steps, last loss {:.4f}", name_, dir, r.steps,
+               r.last_loss);
+  return r;
+}
+
+void TrainingRun::make_optimizer() {
+  params_.clear();
+  std::set<const void*> seen;  // a tied weight is one parameter
+  for (const auto& p : net_->parameters())
+    if (p.requires_grad() && seen.insert(p.unsafeGetTensorImpl()).second) params_.push_back(p);
+  torch::optim::AdamOptions opts(o_.lr);
+  opts.betas(std::make_tuple(o_.adam_beta1, o_.adam_beta2))
+      .eps(o_.adam_eps)
+      .weight_decay(o_.weight_decay);
+  optimizer_ = std::make_unique<torch::optim::Adam>(params_, opts);
+}
+
+void TrainingRun::restore_or_start() {
+  for (int64_t step : store_.steps()) {
+    const std::string dir = store_.step_dir(step);
+    TrainerState s;
+    try {
+      s = CheckpointStore::validate(dir);
+    } catch (const Error& e) {
+      spdlog::warn("{}: skipping damaged checkpoint {}: {}", name_, dir, e.what());
+      continue;
+    }
+    const std::string diff = job_difference(s.job, job_key_);
+    if (!diff.empty())
+      throw Error(name_ + ": " + dir + " belongs to a different training job (" + diff +
+                  "); use a fresh out_dir for this one");
+    try {
+      net_ = models::load_checkpoint(dir);
+      net_->to(device_);
+      make_optimizer();
+      torch::load(*optimizer_, (fs::path(dir) / "optimizer.pt").string());
+    } catch (const c10::Error& e) {
+      spdlog::warn("{}: skipping unreadable checkpoint {}: {}", name_, dir,
+                   e.what_without_backtrace());
+      continue;
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: skipping unreadable checkpoint {}: {}", name_, dir, e.what());
+      continue;
+    }
+    state_ = s;
+    seconds_before_ = s.seconds;
+    last_good_ = dir;
+    spdlog::info("{}: resuming from {} (step {}/{})", name_, dir, s.step, s.total_steps);
+    return;
+  }
+  if (job_.init.empty()) throw Error(name_ + ": the training job names no init checkpoint");
+  if (!fs::is_directory(job_.init))
+    throw Error(name_ + ": init checkpoint " + job_.init + " does not exist");
+  net_ = models::load_checkpoint(job_.init);
+  net_->to(device_);
+  make_optimizer();
+  state_ = TrainerState{};
+  state_.total_steps = total_steps_;
+  state_.seed = job_.seed;
+  state_.job = job_key_;
+  state_.info = {{"name", name_},
+                 {"init", job_.init},
+                 {"data", job_.data},
+                 {"token_budget", job_.tokens},
+                 {"options", options_json(o_)}};
+}
+
+void TrainingRun::check_model() const {
+  const models::OptConfig& c = net_->config();
+  if (o_.seq_len > c.max_positions)
+    throw Error(name_ + ": trainer.seq_len = " + std::to_string(o_.seq_len) +
+                " exceeds the model's max_positions = " + std::to_string(c.max_positions));
+}
+
+void TrainingRun::check_data(const BlockDataset& data) const {
+  const models::OptConfig& c = net_->config();
+  const auto& s = data.stream();
+  const int32_t top = *std::max_element(s.begin(), s.end());
+  const int32_t low = *std::min_element(s.begin(), s.end());
+  if (top >= c.vocab_size || low < 0)
+    throw Error(name_ + ": token data in " + join(job_.data) + " holds id " +
+                std::to_string(top >= c.vocab_size ? top : low) +
+                " outside the model's vocabulary of " + std::to_string(c.vocab_size));
+}
+
+// ---- one step, checkpoints, the final model ---------------------------------------------
+
+double TrainingRun::seconds_so_far() const {
+  return seconds_before_ +
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+}
+
+json TrainingRun::extra() const {
+  return {{"trainer",
+           {{"type", "lm"},
+            {"job", name_},
+            {"step", state_.step},
+            {"total_steps", total_steps_},
+            {"tokens", state_.tokens},
+            {"seed", job_.seed},
+            {"options", options_json(o_)}}}};
+}
+
+void TrainingRun::non_finite(const char* what, double value, int64_t step) const {
+  throw Error(name_ + ": " + what + " became " + (std::isnan(value) ? "nan" : "inf") + " at step " +
+              std::to_string(step) + "; last good checkpoint: " +
+              (last_good_.empty() ? "none (the run started from " + job_.init + ")" : last_good_));
+}
+
+// One optimizer update (0-based `step`): the mean loss over the step's sequences and the
+// gradient norm before clipping.
+TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step) {
+  torch::manual_seed(derive_seed(job_.seed, kDropoutStream + static_cast<uint64_t>(step)));
+  optimizer_->zero_grad();
+  const torch::Tensor all =
+      torch::from_blob(const_cast<int64_t*>(batch.tokens.data()),
+                       {batch.micro_batches, batch.rows, batch.block_len}, torch::kLong);
+  double loss_sum = 0;
+  for (int64_t m = 0; m < batch.micro_batches; ++m) {
+    const torch::Tensor x = all[m].to(device_);
+    const torch::Tensor inputs = x.slice(1, 0, batch.block_len - 1).contiguous();
+    const torch::Tensor targets = x.slice(1, 1).reshape({-1});
+    torch::Tensor logits;
+    {
+      models::AutocastGuard autocast(device_, runtime().bf16);
+      logits = net_->forward(inputs);
+    }
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(
+        logits.to(torch::kFloat).reshape({-1, logits.size(-1)}), targets);
+    (loss / static_cast<double>(batch.micro_batches)).backward();
+    loss_sum += loss.item<double>();
+  }
+  const double loss = loss_sum / static_cast<double>(batch.micro_batches);
+  if (!std::isfinite(loss)) non_finite("loss", loss, step + 1);
+  const double max_norm = o_.clip > 0 ? o_.clip : std::numeric_limits<double>::infinity();
+  const double grad_norm = torch::nn::utils::clip_grad_norm_(params_, max_norm);
+  if (!std::isfinite(grad_norm)) non_finite("gradient norm", grad_norm, step + 1);
+  optimizer_->step();
+  return {loss, grad_norm};
+}
+
+void TrainingRun::write_checkpoint() {
+  const std::string target = store_.step_dir(state_.step);
+  const std::string staging = store_.staging_for(target);
+  models::save_checkpoint(net_, staging, extra());
+  torch::save(*optimizer_, (fs::path(staging) / "optimizer.pt").string());
+  state_.seconds = seconds_so_far();
+  store_.commit_step(staging, state_);
+  last_good_ = target;
+}
+
+TrainResult TrainingRun::write_final() {
+  TrainResult r;
+  r.checkpoint = store_.final_dir();
+  r.steps = state_.step;
+  r.tokens = state_.tokens;
+  r.first_loss = mean(state_.first_losses);
+  r.last_loss = mean(state_.last_losses);
+  r.seconds = state_.seconds = seconds_so_far();
+  r.flops = models::training_flops(net_->config(), o_.seq_len, state_.tokens);
+  state_.result = {{"steps", r.steps},         {"tokens", r.tokens},   {"first_loss", r.first_loss},
+                   {"last_loss", r.last_loss}, {"seconds", r.seconds}, {"flops", r.flops}};
+  const std::string staging = store_.staging_for(r.checkpoint);
+  models::save_checkpoint(net_, staging, extra());
+  store_.commit_final(staging, state_);
+  return r;
+}
+
+// ---- the run -------------------------------------------------------------------------------
+
+TrainResult TrainingRun::run() {
+  if (store_.has_final()) return finished();
+  torch::set_num_threads(runtime().resolved_threads());
+  device_ = models::model_device();
+  store_.remove_stale_staging();
+  restore_or_start();
+  check_model();
+  const BlockDataset data = BlockDataset::load(job_.data, job_.bos_id, o_.seq_len, job_.seed);
+  check_data(data);
+
+  const int64_t start = state_.step;
+  spdlog::info(
+      "{}: {} steps x {} sequences x {} tokens = {} tokens (budget {}); {} blocks from "
+      "{} documents ({:.2f} epochs); device {}, bf16 {}",
+      name_, total_steps_, rows_ * o_.grad_accum, o_.seq_len, total_steps_ * tokens_per_step_,
+      job_.tokens, data.blocks(), data.documents(),
+      double(total_steps_ * rows_ * o_.grad_accum) / double(data.blocks()), device_.str(),
+      runtime().bf16);
+  MetricsLog metrics((fs::path(job_.out_dir) / "metrics.jsonl").string());
+  metrics.truncate_after(start);
+  const LrSchedule schedule{o_.lr, o_.warmup_steps, total_steps_};
+  BatchLoader loader(data, {rows_, o_.grad_accum, job_.seed}, start, total_steps_, o_.loader_queue);
+  Progress progress(name_, double((total_steps_ - start) * tokens_per_step_), "tok");
+  net_->train();
+
+  for (int64_t step = start; step < total_steps_; ++step) {
+    const Batch batch = loader.next();
+    const auto t0 = std::chrono::steady_clock::now();
+    const double lr = schedule.at(step);
+    for (auto& group : optimizer_->param_groups())
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    const StepStats stats = train_step(batch, step);
+    const double loss = stats.loss;
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    state_.step = step + 1;
+    state_.tokens = state_.step * tokens_per_step_;
+    if (state_.step <= o_.log_every) state_.first_losses.push_back(loss);
+    state_.last_losses.push_back(loss);
+    if (static_cast<int64_t>(state_.last_losses.size()) > o_.log_every)
+      state_.last_losses.erase(state_.last_losses.begin());
+    metrics.append({{"step", state_.step},
+                    {"tokens", state_.tokens},
+                    {"loss", loss},
+                    {"lr", lr},
+                    {"grad_norm", stats.grad_norm},
+                    {"tokens_per_s", dt > 0 ? double(tokens_per_step_) / dt : 0.0}});
+    progress.update(double((state_.step - start) * tokens_per_step_),
+                    fmt::format("step {}/{}  loss {:.3f}", state_.step, total_steps_,
+                                mean(state_.last_losses)));
+
+    const bool done = state_.step == total_steps_;
+    if (!done && o_.checkpoint_every > 0 && state_.step % o_.checkpoint_every == 0)
+      write_checkpoint();
+    if (!done && o_.max_steps_this_run > 0 && state_.step - start == o_.max_steps_this_run) {
+      if (last_good_ != store_.step_dir(state_.step)) write_checkpoint();
+      throw Error(name_ + ": stopped after " + std::to_string(o_.max_steps_this_run) +
+                  " steps in this run (trainer.max_steps_this_run), at step " +
+                  std::to_string(state_.step) + "/" + std::to_string(total_steps_) +
+                  "; run again to resume from " + last_good_);
+    }
+  }
+  TrainResult r = write_final();
+  progress.finish(fmt::format("loss {:.3f} -> {:.3f}", r.first_loss, r.last_loss));
+  spdlog::info("{}: trained {} steps, {} tokens, loss {:.4f} -> {:.4f}; final model {}", name_,
+               r.steps, r.tokens, r.first_loss, r.last_loss, r.checkpoint);
+  return r;
+}
+
+}  // namespace
+
+TrainResult run_training(const LmTrainer::Options& options, const TrainJob& job) {
+  return TrainingRun(options, job).run();
+}
+
+}  // namespace cbtm::lm
