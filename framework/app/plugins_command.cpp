@@ -10,13 +10,26 @@
 namespace cbtm::app {
 namespace {
 
+// Text for a Markdown table cell: `|` would end the cell and `<x>` would be read as HTML.
+std::string cell(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else out += c;
+  }
+  return out;
+}
+
 void table(const std::vector<OptionInfo>& opts) {
   if (opts.empty()) {
     std::printf("| (no options) | | | |\n");
     return;
   }
   for (const auto& o : opts)
-    std::printf("| `%s` | %s | `%s` | %s |\n", o.name.c_str(), o.type.c_str(), o.default_value.c_str(), o.doc.c_str());
+    std::printf("| `%s` | %s | `%s` | %s |\n", o.name.c_str(), o.type.c_str(), cell(o.default_value).c_str(),
+                cell(o.doc).c_str());
 }
 
 void markdown_reference(const PluginHost& host) {
@@ -56,7 +69,7 @@ void markdown_reference(const PluginHost& host) {
       std::printf("## %s plugins\n\n", kind.c_str());
     }
     std::printf("### %s `%s`\n\n%s\n\n| key | type | default | meaning |\n|---|---|---|---|\n", kind.c_str(), p->name.c_str(),
-                p->doc.c_str());
+                cell(p->doc).c_str());
     table(p->options());
     std::printf("\n");
   }

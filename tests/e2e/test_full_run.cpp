@@ -134,6 +134,25 @@ TEST_CASE("e2e: cbtm run performs every stage and writes every artifact") {
     CHECK(find_model(res2, "dense") != nullptr);
     CHECK(ev.output.find("[seed] finished") == std::string::npos);  // nothing was retrained
   }
+  SECTION("--redo seed retrains the seed and every stage that depends on it") {
+    const std::string w = out + "/experts/expert-000/final/model.safetensors";
+    const std::string before = cbtm::read_file(w);
+    // a new seed config applied with --redo: the experts are retrained from the new seed
+    auto changed = cbtm_cli("run " + cfg + " --out " + out + " --redo seed --set seed_lm.trainer.lr=0.004");
+    INFO(changed.output);
+    REQUIRE(changed.status == 0);
+    CHECK(cbtm::read_file(w) != before);
+    // and back: everything is retrained and, being deterministic, reproduces the first run
+    auto again = cbtm_cli("run " + cfg + " --out " + out + " --redo seed");
+    INFO(again.output);
+    REQUIRE(again.status == 0);
+    CHECK(again.output.find("[seed] pretraining") != std::string::npos);
+    CHECK(again.output.find("[expert-000] branching from the seed") != std::string::npos);
+    CHECK(again.output.find("[baseline-dense] training") != std::string::npos);
+    CHECK(again.output.find("[cluster] finished earlier; skipping") != std::string::npos);
+    CHECK(cbtm::read_file(w) == before);
+    CHECK(again.output.find("discarding") != std::string::npos);
+  }
   SECTION("a truncated expert checkpoint is reported by name") {
     const std::string w = out + "/experts/expert-001/final/model.safetensors";
     const std::string bytes = cbtm::read_file(w);

@@ -87,7 +87,8 @@ std::string Pipeline::config_text(const std::string& stage) const {
     const std::string name = stage.substr(9);
     const auto names = baseline_names(cfg_);
     for (size_t i = 0; i < names.size(); ++i)
-      if (names[i] == name) return cfg_.section_text({"seed", "branch", "baselines." + std::to_string(i)});
+      if (names[i] == name)  // not branch.expert_batch: it only shapes the experts' batches
+        return cfg_.section_text({"seed", "branch.tokens", "branch.trainer", "baselines." + std::to_string(i)});
     throw Error("no baseline '" + name + "' in the config (baselines: " + std::to_string(names.size()) + ")");
   }
   if (stage == "eval") return cfg_.section_text({"data.eval", "data.text_field", "data.domain_field", "eval"});
@@ -112,6 +113,7 @@ bool Pipeline::done(const std::string& stage) const {
   if (in_group && !redo.count("done:" + stage)) {
     redo.insert("done:" + stage);  // redo once per invocation
     dir_.forget(stage);
+    for (const auto& d : outputs(stage)) fs::remove_all(d);
     return false;
   }
   const std::string f = fp(stage);
@@ -122,6 +124,33 @@ bool Pipeline::done(const std::string& stage) const {
 void Pipeline::require_done(const std::string& stage, const std::string& how) const {
   if (!done(stage))
     throw Error("stage '" + stage + "' has not finished in " + dir_.root() + ": run `" + how + "` first");
+}
+
+std::vector<std::string> Pipeline::outputs(const std::string& stage) const {
+  if (stage == "seed") return {dir_.seed_dir()};
+  if (starts_with(stage, "expert-")) return {dir_.expert_dir(std::stoi(stage.substr(7)))};
+  if (starts_with(stage, "baseline-")) return {dir_.baseline_dir(stage.substr(9))};
+  return {};  // data stages replace their outputs atomically
+}
+
+void Pipeline::begin_stage(const std::string& stage) const {
+  const std::string f = fp(stage);
+  for (const auto& d : outputs(stage)) {
+    const std::string marker = d + "/cbtm-stage.json";
+    if (fs::exists(d)) {
+      std::string had;
+      try {
+        had = nlohmann::json::parse(read_file(marker)).value("fingerprint", "");
+      } catch (const std::exception&) {
+      }
+      if (had != f) {
+        spdlog::warn("[{}] discarding {}: it holds outputs of an earlier attempt with other inputs or config", stage, d);
+        fs::remove_all(d);
+      }
+    }
+    make_dirs(d);
+    write_file_atomic(marker, nlohmann::json({{"stage", stage}, {"fingerprint", f}}).dump() + "\n");
+  }
 }
 
 std::string Pipeline::seed_checkpoint() const {

@@ -12,6 +12,23 @@ namespace fs = std::filesystem;
 
 namespace cbtm {
 
+YAML::Node component_node(const char* type) {
+  YAML::Node n(YAML::NodeType::Map);
+  n["type"] = type;
+  return n;
+}
+
+YAML::Node default_ensembles() {
+  YAML::Node ens(YAML::NodeType::Map);
+  for (auto [name, k] : {std::pair<const char*, int>{"all", 0}, {"top1", 1}, {"top2", 2}}) {
+    YAML::Node n = component_node("cluster_distance");
+    n["temperature"] = "0.1";
+    n["top_k"] = k;
+    ens[name] = n;
+  }
+  return ens;
+}
+
 // ---- section validation -----------------------------------------------------------
 void DataOptions::validate() const {
   require(!train.empty(), "train", "required: the training corpus (JSONL or JSONL.zst)");
@@ -110,11 +127,7 @@ namespace {
 const char* const kTopKeys[] = {"plugins", "seed", "runtime", "data", "tokenizer", "embedder",
                                 "clusterer", "model", "seed_lm", "branch", "baselines", "eval"};
 
-YAML::Node default_component(const char* type) {
-  YAML::Node n(YAML::NodeType::Map);
-  n["type"] = type;
-  return n;
-}
+YAML::Node default_component(const char* type) { return component_node(type); }
 
 std::string absolute_from(const std::string& base_dir, const std::string& p) {
   if (p.empty()) return p;
@@ -257,15 +270,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
   YAML::Node eval = emit_options(rc.eval);
   YAML::Node ens;
   ens.reset(rc.eval.ensembles);
-  if (!ens || ens.IsNull()) {
-    ens.reset(YAML::Node(YAML::NodeType::Map));
-    for (auto [name, k] : {std::pair<const char*, int>{"all", 0}, {"top1", 1}, {"top2", 2}}) {
-      YAML::Node n = default_component("cluster_distance");
-      n["temperature"] = 0.1;
-      n["top_k"] = k;
-      ens[name] = n;
-    }
-  }
+  if (!ens || ens.IsNull()) ens.reset(default_ensembles());
   YAML::Node resolved_ens(YAML::NodeType::Map);
   for (auto it = ens.begin(); it != ens.end(); ++it) {
     const std::string name = it->first.as<std::string>();

@@ -179,8 +179,8 @@ void Pipeline::cluster() {
 
 // ---- assign -----------------------------------------------------------------------------
 void Pipeline::assign() {
-  if (!done("tokenizer")) tokenize();
   require_done("cluster", "cbtm cluster CONFIG --out " + dir_.root());
+  if (!done("tokenizer")) tokenize();
   if (done("assign")) {
     spdlog::info("[assign] finished earlier; skipping");
     return;

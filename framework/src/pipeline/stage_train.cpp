@@ -49,6 +49,7 @@ void Pipeline::train_seed() {
     throw Error(cfg_.file() + ": seed_lm.init: " + init + " is not a checkpoint directory (no config.json)");
   }
   nlohmann::json summary;
+  begin_stage("seed");
   if (s.tokens > 0) {
     auto trainer = host_.registry().create<Trainer>(cfg_.node("seed_lm.trainer"));
     TrainJob job;
@@ -98,6 +99,7 @@ void Pipeline::train_experts(const std::vector<int32_t>& which) {
     if (list_token_shards(dir_.cluster_data(j)).empty() || dir_.record("assign")["summary"]["clusters"][j]["docs"].get<int64_t>() == 0)
       throw Error("cluster " + std::to_string(j) + " has no documents, so expert " + std::to_string(j) +
                   " cannot be trained; use a balanced clusterer or a smaller k");
+    begin_stage(stage);
     TrainJob job;
     job.name = stage;
     job.init = seed;
@@ -146,6 +148,7 @@ void Pipeline::train_baselines(const std::vector<std::string>& which) {
     ctx.seed = cfg_.seed * 1000003ull;
     ctx.bos_id = tok->bos_id();
     spdlog::info("[{}] training from the seed on the whole training mix for {} tokens", stage, ctx.tokens);
+    begin_stage(stage);
     baseline->train(ctx);
     dir_.finish(stage, fp(stage), config_text(stage), {{"dir", rel(dir_, ctx.dir)}, {"tokens", ctx.tokens}});
   }

@@ -66,6 +66,11 @@ class Pipeline {
   bool done(const std::string& stage) const;
   void require_done(const std::string& stage, const std::string& how) const;
   std::string seed_checkpoint() const;
+  /// Directories a training stage writes (its trainer's out_dir).
+  std::vector<std::string> outputs(const std::string& stage) const;
+  /// Before a stage runs: outputs stamped by another attempt (other config or inputs) are
+  /// discarded; outputs of this attempt are kept, so a killed job resumes from them.
+  void begin_stage(const std::string& stage) const;
   std::unique_ptr<Tokenizer> load_tokenizer() const;
 
   PluginHost& host_;

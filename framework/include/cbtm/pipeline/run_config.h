@@ -48,11 +48,16 @@ struct DataOptions {
   void validate() const;
 };
 
+/// `{type: NAME}`.
+YAML::Node component_node(const char* type);
+/// The default eval.ensembles: all / top1 / top2 with the cluster_distance router at T=0.1.
+YAML::Node default_ensembles();
+
 /// `seed_lm:` -- the seed LM every expert is branched from.
 struct SeedLmOptions {
   int64_t tokens = 0;
   std::string init;
-  YAML::Node trainer;
+  YAML::Node trainer = component_node("lm");
 
   template <class V> void visit(V& v) {
     v("tokens", tokens, "pretraining budget in tokens on the whole training mix (0: none)");
@@ -66,7 +71,7 @@ struct SeedLmOptions {
 struct BranchOptions {
   int64_t tokens = 0;
   std::string expert_batch = "split";
-  YAML::Node trainer;
+  YAML::Node trainer = component_node("lm");
 
   template <class V> void visit(V& v) {
     v("tokens", tokens,
@@ -85,7 +90,7 @@ struct EvalOptions {
   int64_t docs = 200;
   int64_t max_length = 0;
   bool seed_model = true;
-  YAML::Node ensembles;
+  YAML::Node ensembles = default_ensembles();
 
   template <class V> void visit(V& v) {
     v("docs", docs, "held-out documents scored (the first N of data.eval; 0: all)");

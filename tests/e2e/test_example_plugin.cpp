@@ -1,0 +1,50 @@
+// The README's example plugin: it compiles (docs/examples/nearest_router), the README shows
+// exactly that file, and a config loads it with `plugins:` and evaluates with it.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "cbtm/fs.h"
+#include "cli_runner.h"
+#include "support/test_support.h"
+
+using cbtm::test::cbtm_cli;
+
+TEST_CASE("example plugin: the README shows the file that is built and tested") {
+  const std::string readme = cbtm::read_file(cbtm::test::source_path("README.md"));
+  const std::string code = cbtm::read_file(cbtm::test::source_path("docs/examples/nearest_router/nearest_router.cpp"));
+  CHECK(readme.find(code) != std::string::npos);
+}
+
+TEST_CASE("example plugin: loaded from the config's plugins list and used as a router") {
+  cbtm::test::TempDir t("example");
+  const std::string lib = std::string(CBTM_BINARY_DIR) + "/test-plugins/libcbtm_example_nearest_router.so";
+  cbtm::test::write_text(t / "run.yaml",
+                         "plugins: [" + lib + "]\n" + cbtm::read_file(cbtm::test::tiny_config()) +
+                             "  ensembles:\n    nearest: {type: nearest, warmup_tokens: 8}\n    top1: {type: cluster_distance, top_k: 1}\n");
+  auto r = cbtm_cli("plugins --kind router");
+  CHECK(r.output.find("router nearest") == std::string::npos);  // not a built-in
+  // relative data paths in the copied config point at the source tree's data
+  r = cbtm_cli("run " + t / "run.yaml" + " --out " + t / "out" + " --set data.train=" +
+               cbtm::test::source_path("data/devpile-mini/train.jsonl.zst") + " --set data.eval=" +
+               cbtm::test::source_path("data/devpile-mini/eval.jsonl.zst"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto res = nlohmann::json::parse(cbtm::read_file(t / "out/results.json"));
+  bool found = false;
+  for (const auto& m : res["models"])
+    if (m["name"] == "c-btm nearest") {
+      found = true;
+      CHECK(m["ppl"].get<double>() > 1.0);
+      CHECK(m["mean_token_experts"].get<double>() < 1.2);  // one expert after the warm-up positions
+    }
+  CHECK(found);
+  // an unknown option of the external plugin names the key and the plugin
+  cbtm::test::write_text(t / "bad.yaml", "plugins: [" + lib + "]\ndata: {train: a, eval: b}\nbranch: {tokens: 5}\n"
+                                         "eval:\n  ensembles:\n    n: {type: nearest, warmup_tokns: 8}\n");
+  r = cbtm_cli("config " + t / "bad.yaml");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("bad.yaml:6:") != std::string::npos);
+  CHECK(r.output.find("eval.ensembles.n.warmup_tokns") != std::string::npos);
+  CHECK(r.output.find("router 'nearest'") != std::string::npos);
+}
