@@ -65,11 +65,18 @@ nlohmann::json ModelScore::to_json() const {
 
 namespace {
 std::vector<std::vector<float>> score_rows(LanguageModel& lm, const std::vector<EvalDoc>& docs,
-                                           const std::vector<size_t>& which) {
+                                           const std::vector<size_t>& which, const std::string& what) {
   std::vector<std::vector<int32_t>> rows;
   rows.reserve(which.size());
-  for (size_t i : which) rows.push_back(docs[i].row);
+  int64_t tokens = 0;
+  for (size_t i : which) {
+    rows.push_back(docs[i].row);
+    tokens += static_cast<int64_t>(docs[i].row.size());
+  }
+  Progress timer("eval " + what, static_cast<double>(tokens), "tok", 1e9);
   auto out = lm.score(rows);
+  timer.update(static_cast<double>(tokens));
+  timer.finish(std::to_string(rows.size()) + " documents");
   if (out.size() != rows.size()) throw Error("model returned scores for " + std::to_string(out.size()) + " of " + std::to_string(rows.size()) + " documents");
   for (size_t i = 0; i < out.size(); ++i)
     if (out[i].size() + 1 != rows[i].size())
@@ -79,10 +86,10 @@ std::vector<std::vector<float>> score_rows(LanguageModel& lm, const std::vector<
 }  // namespace
 
 ModelScore score_model(LanguageModel& lm, const std::vector<EvalDoc>& docs,
-                       std::vector<std::vector<float>>* logp_out) {
+                       std::vector<std::vector<float>>* logp_out, const std::string& name) {
   std::vector<size_t> all(docs.size());
   for (size_t i = 0; i < docs.size(); ++i) all[i] = i;
-  auto logp = score_rows(lm, docs, all);
+  auto logp = score_rows(lm, docs, all, name);
   ModelScore s;
   for (size_t i = 0; i < docs.size(); ++i) s.add(docs[i], logp[i]);
   if (logp_out) *logp_out = std::move(logp);
@@ -132,7 +139,7 @@ void EnsembleEvaluator::run(const std::function<std::unique_ptr<LanguageModel>(i
     if (need.empty()) continue;
     spdlog::info("[eval] expert {}: scoring {} of {} documents", j, need.size(), docs_.size());
     auto lm = load(j);
-    auto out = score_rows(*lm, docs_, need);
+    auto out = score_rows(*lm, docs_, need, "expert " + std::to_string(j));
     for (size_t n = 0; n < need.size(); ++n) {
       logp_[j][need[n]] = std::move(out[n]);
       ran_[j][need[n]] = true;

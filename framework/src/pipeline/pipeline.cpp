@@ -78,7 +78,12 @@ static std::vector<std::string> baseline_names(const RunConfig& cfg) {
 }
 
 std::string Pipeline::config_text(const std::string& stage) const {
-  if (stage == "tokenizer") return cfg_.section_text(with(kDataKeys, {"data.tokenizer_docs", "tokenizer"}));
+  if (stage == "tokenizer") {
+    if (!cfg_.data.tokenizer_from.empty())  // a loaded tokenizer: the file's content is the input
+      return cfg_.section_text(with(kDataKeys, {"data.tokenizer_from"})) + "tokenizer_file: " +
+             fingerprint(read_file(cfg_.data.tokenizer_from)) + "\n";
+    return cfg_.section_text(with(kDataKeys, {"data.tokenizer_docs", "tokenizer"}));
+  }
   if (stage == "cluster") return cfg_.section_text(with(kDataKeys, {"data.cluster_docs", "embedder", "clusterer"}));
   if (stage == "assign") return "";
   if (stage == "seed") return cfg_.section_text({"seed", "model", "seed_lm"});

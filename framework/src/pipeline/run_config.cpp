@@ -144,6 +144,7 @@ void absolutise_paths(YAML::Node& root, const std::string& base_dir) {
   if (root["data"] && root["data"].IsMap()) {
     fix(root["data"]["train"]);
     fix(root["data"]["eval"]);
+    fix(root["data"]["tokenizer_from"]);
   }
   if (root["seed_lm"] && root["seed_lm"].IsMap()) fix(root["seed_lm"]["init"]);
   if (root["plugins"] && root["plugins"].IsSequence())

@@ -80,13 +80,23 @@ void Pipeline::tokenize() {
     return;
   }
   const auto& d = cfg_.data;
-  spdlog::info("[tokenizer] training {} on up to {} documents of {}", cfg_.node("tokenizer").node["type"].as<std::string>(),
-               d.tokenizer_docs ? std::to_string(d.tokenizer_docs) : std::string("all"), d.train);
-  std::vector<Document> sample = read_corpus(d.train, corpus_options(d, d.tokenizer_docs));
-  auto tok = host_.registry().create<Tokenizer>(cfg_.node("tokenizer"));
-  tok->train(texts_of(sample));
+  std::unique_ptr<Tokenizer> tok;
+  YAML::Node tok_options;
+  if (!d.tokenizer_from.empty()) {
+    spdlog::info("[tokenizer] loading {}", d.tokenizer_from);
+    ArtifactReader r(d.tokenizer_from, "tokenizer");
+    tok = r.load<Tokenizer>(host_.registry(), "tokenizer");
+    tok_options = r.component_config("tokenizer", Tokenizer::kKind).node;
+  } else {
+    spdlog::info("[tokenizer] training {} on up to {} documents of {}", cfg_.node("tokenizer").node["type"].as<std::string>(),
+                 d.tokenizer_docs ? std::to_string(d.tokenizer_docs) : std::string("all"), d.train);
+    std::vector<Document> sample = read_corpus(d.train, corpus_options(d, d.tokenizer_docs));
+    tok = host_.registry().create<Tokenizer>(cfg_.node("tokenizer"));
+    tok->train(texts_of(sample));
+    tok_options = cfg_.node("tokenizer").node;
+  }
   ArtifactWriter w("tokenizer", cfg_.resolved());
-  w.add("tokenizer", *tok, cfg_.node("tokenizer").node);
+  w.add("tokenizer", *tok, tok_options);
   w.set_meta("vocab_size", std::to_string(tok->vocab_size()));
   w.write(dir_.tokenizer());
   spdlog::info("[tokenizer] vocabulary of {} tokens -> {}", tok->vocab_size(), dir_.tokenizer());

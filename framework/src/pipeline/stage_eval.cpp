@@ -91,9 +91,9 @@ void Pipeline::eval() {
     ctx.seed = cfg_.seed * 1000003ull;
     ctx.bos_id = tok->bos_id();
     auto lm = baseline->model(ctx);
-    add_model(name, name == "dense" ? "dense" : "baseline", score_model(*lm, docs));
+    add_model(name, name == "dense" ? "dense" : "baseline", score_model(*lm, docs, nullptr, name));
   }
-  if (cfg_.eval.seed_model) add_model("seed", "seed", score_model(*seed_lm, docs));
+  if (cfg_.eval.seed_model) add_model("seed", "seed", score_model(*seed_lm, docs, nullptr, "seed"));
   seed_lm.reset();
 
   // C-BTM ensembles.

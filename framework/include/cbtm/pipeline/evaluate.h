@@ -60,9 +60,10 @@ struct ModelScore {
   nlohmann::json to_json() const;
 };
 
-/// Scores every document with one model; optionally returns the per-token log-probs.
+/// Scores every document with one model (logging its throughput under `name`); optionally
+/// returns the per-token log-probs.
 ModelScore score_model(LanguageModel& lm, const std::vector<EvalDoc>& docs,
-                       std::vector<std::vector<float>>* logp_out = nullptr);
+                       std::vector<std::vector<float>>* logp_out = nullptr, const std::string& name = "model");
 
 class EnsembleEvaluator {
  public:

@@ -30,6 +30,7 @@ struct DataOptions {
   std::string on_bad_document = "skip";
   int64_t max_train_docs = 0;
   int64_t tokenizer_docs = 20000;
+  std::string tokenizer_from;
   int64_t cluster_docs = 0;
 
   template <class V> void visit(V& v) {
@@ -42,6 +43,9 @@ struct DataOptions {
       "a line that is not valid JSON/UTF-8 or has no text: skip (count and warn) | fail");
     v("max_train_docs", max_train_docs, "use only the first N training documents (0: all)");
     v("tokenizer_docs", tokenizer_docs, "training documents the tokenizer learns from (0: all)");
+    v("tokenizer_from", tokenizer_from,
+      "load this tokenizer artifact (e.g. another run's tokenizer.safetensors) instead of "
+      "training the `tokenizer` section");
     v("cluster_docs", cluster_docs,
       "training documents the embedder and clusterer are fitted on, 'one shard' (0: all)");
   }
