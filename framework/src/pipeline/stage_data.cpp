@@ -88,8 +88,8 @@ void Pipeline::tokenize() {
     tok = r.load<Tokenizer>(host_.registry(), "tokenizer");
     tok_options = r.component_config("tokenizer", Tokenizer::kKind).node;
   } else {
-    spdlog::info("[tokenizer] training {} on up to {} documents of {}", cfg_.node("tokenizer").node["type"].as<std::string>(),
-                 d.tokenizer_docs ? std::to_string(d.tokenizer_docs) : std::string("all"), d.train);
+    spdlog::info("[tokenizer] training {} on {} documents of {}", cfg_.node("tokenizer").node["type"].as<std::string>(),
+                 d.tokenizer_docs ? "up to " + std::to_string(d.tokenizer_docs) : std::string("all"), d.train);
     std::vector<Document> sample = read_corpus(d.train, corpus_options(d, d.tokenizer_docs));
     tok = host_.registry().create<Tokenizer>(cfg_.node("tokenizer"));
     tok->train(texts_of(sample));
