@@ -6,7 +6,10 @@ CBTM_PLUGIN_LIBRARY(registry) {
   using namespace cbtm::kmeans;
   registry.add(cbtm::make_plugin<BalancedKMeans>(
       "balanced_kmeans",
-      "k-means whose E-step is an exact balanced assignment (auction); greedy inference"));
+      "k-means whose E-step is an exact balanced assignment (auction), full batch or "
+      "mini-batch; greedy inference"));
   registry.add(cbtm::make_plugin<PlainKMeans>(
-      "kmeans", "plain (unbalanced) k-means; empty clusters re-seeded with the farthest point"));
+      "kmeans",
+      "plain (unbalanced) k-means, full batch or mini-batch; empty clusters re-seeded with "
+      "the farthest point"));
 }

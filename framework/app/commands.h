@@ -17,10 +17,21 @@ struct PipelineArgs {
   std::vector<std::string> baselines;  // train --baseline
   bool seed_only = false;              // train --seed
   bool no_baselines = false;           // train --no-baselines
+  int64_t shard = -1;                  // assign --shard
+  bool merge = false;                  // assign --merge
+  bool count_shards = false;           // assign --count-shards
+};
+
+struct InspectArgs {
+  std::string run;
+  std::string compare;
+  int terms = 8;
+  bool json = false;
 };
 
 int run_pipeline(const std::string& command, const PipelineArgs& args, PluginHost& host);
 int print_config(const std::string& config, const std::vector<std::string>& set, PluginHost& host);
+int inspect_run(const InspectArgs& args, PluginHost& host);
 int list_plugins(const PluginHost& host, const std::string& kind, bool markdown);
 
 }  // namespace cbtm::app

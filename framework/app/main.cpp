@@ -30,8 +30,16 @@ int main(int argc, char** argv) {
     return c;
   };
   add_pipeline("run", "the whole pipeline: tokenizer, cluster, assign, seed, experts, baselines, eval");
-  add_pipeline("cluster", "Step 0: fit the embedder and the clusterer");
-  add_pipeline("assign", "train the tokenizer and write every training document's tokens to its cluster");
+  add_pipeline("cluster", "Step 0: train the tokenizer, fit the embedder and the clusterer");
+  CLI::App* assign = add_pipeline(
+      "assign",
+      "write every training document's tokens to its nearest cluster (all input shards, then merge; "
+      "or one shard per Slurm array task with --shard, then --merge)");
+  assign->add_option("--shard", pa.shard,
+                     "assign only input file I of data.train (0-based; e.g. $SLURM_ARRAY_TASK_ID); no merge")
+      ->check(CLI::NonNegativeNumber);
+  assign->add_flag("--merge", pa.merge, "merge the finished shards into clusters/ (fails listing unfinished shards)");
+  assign->add_flag("--count-shards", pa.count_shards, "print the number of input shards and exit");
   CLI::App* train = add_pipeline("train", "Steps 1-2: the seed LM, then the experts (branched from it) and the baselines");
   train->add_option("--expert", pa.experts, "train only expert N (repeatable; for one job per expert)");
   train->add_flag("--seed", pa.seed_only, "train only the seed LM");
@@ -44,6 +52,15 @@ int main(int argc, char** argv) {
   CLI::App* cfg = app.add_subcommand("config", "print the fully resolved config (every default filled in)");
   cfg->add_option("config", config_file, "the run config (YAML)")->required()->check(CLI::ExistingFile);
   cfg->add_option("--set", config_set, "override a config key (repeatable)");
+
+  cbtm::app::InspectArgs ia;
+  CLI::App* inspect = app.add_subcommand(
+      "inspect", "a run's clusters: sizes, top terms per cluster, overlap with the domain field (NMI, purity)");
+  inspect->add_option("run", ia.run, "run directory (after `cbtm cluster`)")->required()->check(CLI::ExistingDirectory);
+  inspect->add_option("--compare", ia.compare, "another run directory: its cluster sizes side by side (e.g. unbalanced)")
+      ->check(CLI::ExistingDirectory);
+  inspect->add_option("--terms", ia.terms, "top terms shown per cluster")->capture_default_str();
+  inspect->add_flag("--json", ia.json, "print the analysis as JSON");
 
   std::string kind;
   bool markdown = false;
@@ -60,6 +77,7 @@ int main(int argc, char** argv) {
     host.load_builtin();
     if (cfg->parsed()) return cbtm::app::print_config(config_file, config_set, host);
     if (plugins->parsed()) return cbtm::app::list_plugins(host, kind, markdown);
+    if (inspect->parsed()) return cbtm::app::inspect_run(ia, host);
     for (const char* name : {"run", "cluster", "assign", "train", "eval"})
       if (app.get_subcommand(name)->parsed()) return cbtm::app::run_pipeline(name, pa, host);
   } catch (const cbtm::Error& e) {

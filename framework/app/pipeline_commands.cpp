@@ -14,8 +14,18 @@ int run_pipeline(const std::string& command, const PipelineArgs& a, PluginHost& 
   Pipeline p(host, std::move(cfg), a.out);
   p.redo(std::set<std::string>(a.redo.begin(), a.redo.end()));
   if (command == "run") p.run();
-  else if (command == "cluster") p.cluster();
-  else if (command == "assign") p.assign();
+  else if (command == "cluster") {
+    p.tokenize();
+    p.cluster();
+  } else if (command == "assign") {
+    if (a.count_shards) {
+      std::printf("%zu\n", p.assign_inputs().size());
+      return 0;
+    }
+    if (a.shard >= 0) p.assign_shard(a.shard);
+    if (a.merge) p.merge_assign();
+    if (a.shard < 0 && !a.merge) p.assign();
+  }
   else if (command == "eval") p.eval();
   else if (command == "train") {
     const bool only_seed = a.seed_only;

@@ -2,6 +2,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <glob.h>
+
+#include <algorithm>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -78,26 +81,70 @@ std::string stem_of(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+bool is_corpus_file(const std::string& name) {
+  auto ends = [&](const char* e) {
+    const size_t n = std::strlen(e);
+    return name.size() > n && name.compare(name.size() - n, n, e) == 0;
+  };
+  return ends(".jsonl") || ends(".jsonl.zst") || ends(".json") || ends(".json.zst");
+}
+}  // namespace
+
+std::vector<std::string> corpus_files(const std::string& spec) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> out;
+  if (spec.find_first_of("*?[") != std::string::npos) {
+    glob_t g;
+    const int rc = ::glob(spec.c_str(), 0, nullptr, &g);
+    if (rc == 0)
+      for (size_t i = 0; i < g.gl_pathc; ++i)
+        if (fs::is_regular_file(g.gl_pathv[i])) out.emplace_back(g.gl_pathv[i]);
+    globfree(&g);
+    if (out.empty()) throw Error("corpus " + spec + ": the pattern matches no file");
+  } else if (fs::is_directory(spec)) {
+    for (const auto& e : fs::directory_iterator(spec))
+      if (e.is_regular_file() && is_corpus_file(e.path().filename().string())) out.push_back(e.path().string());
+    if (out.empty()) throw Error("corpus " + spec + ": the directory holds no .jsonl or .jsonl.zst file");
+  } else {
+    if (!fs::exists(spec)) throw Error("corpus " + spec + ": no such file");
+    out.push_back(spec);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 CorpusReader::CorpusReader(const std::string& path, CorpusOptions options)
-    : path_(path), stem_(stem_of(path)), opt_(std::move(options)), src_(new Source) {
+    : spec_(path), opt_(std::move(options)) {
   if (opt_.on_bad_document != "skip" && opt_.on_bad_document != "fail")
     throw Error("on_bad_document must be skip or fail, got '" + opt_.on_bad_document + "'");
-  if (!std::filesystem::exists(path)) throw Error("corpus " + path + ": no such file");
-  if (std::filesystem::is_directory(path)) throw Error("corpus " + path + ": is a directory, expected a .jsonl or .jsonl.zst file");
-  src_->f = std::fopen(path.c_str(), "rb");
-  if (!src_->f) throw Error("corpus " + path + ": cannot open: " + std::strerror(errno));
-  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".zst") == 0) {
+  files_ = corpus_files(path);
+  open_next_file();
+}
+
+bool CorpusReader::open_next_file() {
+  src_.reset();
+  if (file_ >= files_.size()) return false;
+  path_ = files_[file_++];
+  stem_ = stem_of(path_);
+  file_line_ = 0;
+  file_docs_ = 0;
+  src_ = std::make_unique<Source>();
+  src_->f = std::fopen(path_.c_str(), "rb");
+  if (!src_->f) throw Error("corpus " + path_ + ": cannot open: " + std::strerror(errno));
+  if (path_.size() > 4 && path_.compare(path_.size() - 4, 4, ".zst") == 0) {
     src_->z = ZSTD_createDCtx();
     src_->in.resize(ZSTD_DStreamInSize());
     src_->out.resize(ZSTD_DStreamOutSize());
   }
+  return true;
 }
 
 CorpusReader::~CorpusReader() = default;
 
 bool CorpusReader::next_line(std::string& line) {
-  Source& s = *src_;
-  for (;;) {
+  while (src_) {
+    Source& s = *src_;
     size_t nl = s.pending.find('\n', s.pos);
     if (nl != std::string::npos) {
       line.assign(s.pending, s.pos, nl - s.pos);
@@ -114,17 +161,26 @@ bool CorpusReader::next_line(std::string& line) {
         s.pos = s.pending.size();
         return true;
       }
-      return false;
+      if (!open_next_file()) return false;
     }
   }
+  return false;
 }
+
 
 bool CorpusReader::next(Document& doc) {
   std::string line;
   for (;;) {
-    if (opt_.max_docs > 0 && stats_.docs >= opt_.max_docs + opt_.skip_docs) return false;
+    if (opt_.max_docs > 0) {
+      if (!opt_.max_docs_per_file && stats_.docs >= opt_.max_docs + opt_.skip_docs) return false;
+      if (opt_.max_docs_per_file && file_docs_ >= opt_.max_docs + opt_.skip_docs) {
+        if (!open_next_file()) return false;
+        continue;
+      }
+    }
     if (!next_line(line)) return false;
     ++stats_.lines;
+    ++file_line_;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line
     std::string reason;
@@ -144,7 +200,7 @@ bool CorpusReader::next(Document& doc) {
       else if (j[opt_.text_field].get_ref<const std::string&>().empty()) reason = "empty text";
     }
     if (!reason.empty()) {
-      const std::string where = path_ + ":" + std::to_string(stats_.lines) + ": " + reason;
+      const std::string where = path_ + ":" + std::to_string(file_line_) + ": " + reason;
       if (opt_.on_bad_document == "fail")
         throw Error(where + " (set data.on_bad_document: skip to skip such lines)");
       if (stats_.bad.empty()) stats_.first_bad = where;
@@ -152,7 +208,8 @@ bool CorpusReader::next(Document& doc) {
       continue;
     }
     ++stats_.docs;
-    if (stats_.docs <= opt_.skip_docs) continue;
+    ++file_docs_;
+    if ((opt_.max_docs_per_file ? file_docs_ : stats_.docs) <= opt_.skip_docs) continue;
     doc.text = std::move(j[opt_.text_field].get_ref<std::string&>());
     doc.meta.clear();
     doc.id.clear();
@@ -165,7 +222,7 @@ bool CorpusReader::next(Document& doc) {
       if (it.key() == opt_.id_field) doc.id = v;
       else doc.meta[it.key()] = std::move(v);
     }
-    if (doc.id.empty()) doc.id = stem_ + ":" + std::to_string(stats_.lines);
+    if (doc.id.empty()) doc.id = stem_ + ":" + std::to_string(file_line_);
     return true;
   }
 }

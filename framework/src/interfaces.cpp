@@ -46,6 +46,13 @@ std::unique_ptr<ContextEmbedder> Embedder::context() const {
   return std::make_unique<RecomputingContext>(*this);
 }
 
+std::vector<TermWeight> Embedder::top_terms(const float*, int) const { return {}; }
+
+void Clusterer::fit_with_metadata(const Matrix& x, const std::vector<std::string>&) { fit(x); }
+Assignment Clusterer::assign_with_metadata(const Matrix& x, const std::vector<std::string>&) const {
+  return assign(x);
+}
+
 // ---- Clusterer::assign default: greedy nearest centre --------------------------------
 Assignment nearest_centers(const Matrix& x, const Matrix& c) {
   if (c.rows == 0) throw Error("cannot assign points: the clusterer has no centres (fit or load it first)");

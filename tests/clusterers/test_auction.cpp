@@ -302,6 +302,52 @@ TEST_CASE("auction: warm starts stay exact", "[auction]") {
   }
 }
 
+TEST_CASE("auction: optimal vs brute force over every balanced assignment (n <= 8 - k <= 3)",
+          "[auction]") {
+  // Enumerates all k^n assignments, keeps those with floor/ceil sizes, takes the cheapest:
+  // no shared code or reasoning with the Hungarian and flow checkers above.
+  std::mt19937 gen(17);
+  int cases = 0;
+  for (int k = 1; k <= 3; ++k)
+    for (int n = k; n <= 8; ++n)
+      for (int rep = 0; rep < 3; ++rep) {
+        std::uniform_int_distribution<int32_t> u(0, rep == 0 ? 4 : 1000);  // rep 0: many ties
+        std::vector<int32_t> c(n * k);
+        for (auto& v : c) v = u(gen);
+        const std::vector<float> f = squared_distance_costs(n, k, 2, gen);
+        double best_int = std::numeric_limits<double>::infinity(), best_f = best_int;
+        std::vector<int> a(n, 0);
+        for (int64_t code = 0, total = int64_t(std::pow(k, n)); code < total; ++code) {
+          int64_t t = code;
+          std::vector<int> size(k, 0);
+          for (int i = 0; i < n; ++i, t /= k) ++size[a[i] = int(t % k)];
+          bool ok = true;
+          for (int s : size) ok = ok && (s == n / k || s == (n + k - 1) / k);
+          if (!ok) continue;
+          double ci = 0, cf = 0;
+          for (int i = 0; i < n; ++i) {
+            ci += c[i * k + a[i]];
+            cf += f[i * k + a[i]];
+          }
+          best_int = std::min(best_int, ci);
+          best_f = std::min(best_f, cf);
+        }
+        INFO("n=" << n << " k=" << k << " rep " << rep);
+        BalancedAuction auction;
+        const BalancedAssignment ai = auction.solve_integer(c.data(), n, k);
+        check_sizes(ai, n, k);
+        CHECK(ai.cost == best_int);
+        BalancedAuction fauction;
+        const BalancedAssignment af = fauction.solve(f.data(), n, k);
+        check_sizes(af, n, k);
+        CHECK(af.cost >= best_f - 1e-6);
+        CHECK(af.cost <= best_f + af.max_gap + 1e-6);
+        CHECK(af.cost == Approx(best_f).epsilon(1e-5));
+        ++cases;
+      }
+  CHECK(cases == 3 * (8 + 7 + 6));
+}
+
 TEST_CASE("auction: input errors", "[auction]") {
   BalancedAuction auction;
   std::vector<float> c(6, 1.f);

@@ -10,7 +10,10 @@
 #include <catch2/catch.hpp>
 
 #include "blobs.h"
+#include "kmeans_core/auction.h"
+#include "kmeans_core/distances.h"
 #include "kmeans_core/lloyd.h"
+#include "kmeans_core/minibatch.h"
 #include "support/test_support.h"
 
 namespace {
@@ -90,4 +93,26 @@ TEST_CASE("clusterer devpile: balanced k-means gives equal clusters - objective 
   const double p_plain = cbtm::test::purity(plain.cluster, domain, 8, domains);
   INFO("domains " << domains << ", purity balanced " << p_bal << ", plain " << p_plain);
   CHECK(p_bal > 0.5);  // clusters follow the sources (random clusters: ~1/6)
+
+  // Mini-batch balanced k-means (6 batches of 500 per epoch) ends within a few percent of
+  // full-batch Lloyd: both objectives are of the final balanced assignment of all points.
+  cbtm::kmeans::MiniBatchOptions mo;
+  mo.k = 8;
+  mo.threads = 2;
+  mo.batch_size = 500;
+  mo.max_epochs = 20;
+  mo.tol = 1e-4;
+  mo.seed = 1;
+  const cbtm::kmeans::MiniBatchResult mb = cbtm::kmeans::minibatch_kmeans(x, mo);
+  std::vector<int64_t> mb_size(8, 0);
+  for (int32_t j : mb.cluster) ++mb_size[j];
+  CHECK(mb_size == std::vector<int64_t>(8, 375));
+  std::vector<float> dist(size_t(x.rows) * 8);
+  cbtm::kmeans::squared_distances(x, bal.centers, dist.data(), 2);
+  const double full_obj = cbtm::kmeans::BalancedAuction().solve(dist.data(), x.rows, 8).cost;
+  INFO("full-batch " << full_obj << ", mini-batch " << mb.objective);
+  CHECK(mb.objective <= 1.03 * full_obj);
+  const double p_mb = cbtm::test::purity(mb.cluster, domain, 8, domains);
+  INFO("purity mini-batch " << p_mb);
+  CHECK(p_mb > 0.5);
 }

@@ -9,6 +9,7 @@
 #include "cbtm/clusterer.h"
 #include "kmeans_core/distances.h"
 #include "kmeans_core/init.h"
+#include "kmeans_core/lloyd.h"
 
 using cbtm::Matrix;
 
@@ -69,6 +70,34 @@ TEST_CASE("distances: identical results for any thread count and kernel - clampe
   CHECK(e1 == e2);
   for (float v : d1) CHECK(v >= 0.f);
   for (int j = 0; j < 5; ++j) CHECK(d1[(j * 7) * 5 + j] < 1e-4f);
+  // Precomputed row norms (what Lloyd passes) give the same bits.
+  std::vector<float> d4(203 * 5);
+  cbtm::kmeans::squared_distances(x, cbtm::kmeans::row_sqnorms(x, 2), c, d4.data(), 2);
+  CHECK(d1 == d4);
+  CHECK_THROWS(cbtm::kmeans::squared_distances(x, std::vector<float>(5), c, d4.data(), 2));
+}
+
+TEST_CASE("distances: cluster_means equals the naive means - any thread count", "[distances]") {
+  const Matrix x = random_matrix(3001, 101, 12);  // large enough for the parallel path
+  std::vector<int32_t> a(3001);
+  for (int i = 0; i < 3001; ++i) a[i] = (i * 7 + i / 13) % 6;  // cluster 6 stays empty
+  std::vector<int64_t> sizes;
+  const Matrix m1 = cbtm::kmeans::cluster_means(x, a, 7, &sizes, 1);
+  for (int threads : {2, 3, 200}) {
+    const Matrix mt = cbtm::kmeans::cluster_means(x, a, 7, nullptr, threads);
+    CHECK(mt.data == m1.data);
+  }
+  for (int j = 0; j < 7; ++j) {
+    int64_t n = 0;
+    std::vector<double> s(101, 0);
+    for (int i = 0; i < 3001; ++i)
+      if (a[i] == j) {
+        ++n;
+        for (int d = 0; d < 101; ++d) s[d] += x.at(i, d);
+      }
+    CHECK(sizes[j] == n);
+    for (int d = 0; d < 101; ++d) CHECK(m1.at(j, d) == Approx(n ? s[d] / n : 0.0).margin(1e-6));
+  }
 }
 
 TEST_CASE("distances: row_argmin takes the first minimum", "[distances]") {

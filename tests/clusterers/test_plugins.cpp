@@ -1,6 +1,8 @@
 // The clusterer plugins through the registry (as the pipeline creates them), and the
 // random clusterer's contract.
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "cbtm/config_node.h"
 #include "cbtm/error.h"
 #include "cbtm/tensor_file.h"
+#include "kmeans_core/lloyd_clusterer.h"
 #include "kmeans_core/random_clusterer.h"
 #include "support/test_support.h"
 
@@ -54,15 +57,16 @@ void check_greedy(const Clusterer& cl, const Matrix& y) {
 }
 }  // namespace
 
-TEST_CASE("clusterer plugins: the three clusterers are registered with documented options",
+TEST_CASE("clusterer plugins: the clusterers are registered with documented options",
           "[plugins]") {
   const auto names = cbtm::test::plugins().registry().names("clusterer");
-  for (const char* n : {"balanced_kmeans", "kmeans", "random"})
+  for (const char* n : {"balanced_kmeans", "kmeans", "random", "metadata"})
     CHECK(std::find(names.begin(), names.end(), n) != names.end());
   const auto& spec = cbtm::test::plugins().registry().get("clusterer", "balanced_kmeans");
   std::vector<std::string> keys;
   for (const auto& o : spec.options()) keys.push_back(o.name);
-  CHECK(keys == std::vector<std::string>{"k", "init", "max_iters", "tol", "seed"});
+  CHECK(keys == std::vector<std::string>{"k", "init", "max_iters", "tol", "seed", "batch_size"});
+  for (const auto& o : spec.options()) CHECK(!o.doc.empty());
   const YAML::Node resolved =
       cbtm::test::plugins().registry().resolve("clusterer", node("{type: kmeans, k: 3}"));
   CHECK(resolved["k"].as<int>() == 3);
@@ -70,6 +74,7 @@ TEST_CASE("clusterer plugins: the three clusterers are registered with documente
   CHECK(resolved["max_iters"].as<int>() == 20);
   CHECK(resolved["tol"].as<double>() == 0.001);
   CHECK(resolved["seed"].as<uint64_t>() == 0);
+  CHECK(resolved["batch_size"].as<int64_t>() == 0);
 }
 
 TEST_CASE("clusterer plugins: fit - greedy assign - save and load", "[plugins]") {
@@ -126,6 +131,40 @@ TEST_CASE("clusterer plugins: input and option errors name the problem", "[plugi
   }
   CHECK_THROWS_WITH(make("{type: balanced_kmeans, init: farthest}"), Catch::Contains("init"));
   CHECK_THROWS_WITH(make("{type: kmeans, max_iters: 0}"), Catch::Contains("max_iters"));
+  CHECK_THROWS_WITH(make("{type: balanced_kmeans, k: 8, batch_size: 7}"),
+                    Catch::Contains("batch_size") && Catch::Contains(">= k=8, got 7"));
+  // The mini-batch path checks its input the same way.
+  for (const std::string type : {"balanced_kmeans", "kmeans"}) {
+    INFO(type);
+    auto mb = make("{type: " + type + ", k: 8, batch_size: 16}");
+    CHECK_THROWS_WITH(mb->fit(x), Catch::Contains("k=8 is larger than the number of points (5)"));
+    Matrix bad = random_rows(40, 3, 2);
+    bad.at(31, 0) = std::numeric_limits<float>::infinity();
+    CHECK_THROWS_WITH(mb->fit(bad), Catch::Contains("row 31, column 0 is inf"));
+  }
+}
+
+TEST_CASE("clusterer plugins: balanced fits give floor/ceil sizes - n=100 k=7 and n=96 k=8",
+          "[plugins]") {
+  // The fit's own assignment is balanced (full batch and mini-batch); assign() is the
+  // greedy nearest centre and is not (see lloyd_clusterer.h).
+  for (auto [n, k] : std::vector<std::pair<int, int>>{{100, 7}, {96, 8}}) {
+    const Matrix x = random_rows(n, 3, 30 + n);
+    for (const std::string batch : {"0", "20", "50"}) {
+      INFO("n=" << n << " k=" << k << " batch_size " << batch);
+      auto cl = make("{type: balanced_kmeans, k: " + std::to_string(k) +
+                     ", batch_size: " + batch + "}");
+      cl->fit(x);
+      const auto& fit = dynamic_cast<const cbtm::kmeans::LloydClusterer&>(*cl).fit_assignment();
+      REQUIRE(fit.size() == size_t(n));
+      std::vector<int64_t> size(k, 0);
+      for (int32_t j : fit) ++size[j];
+      std::sort(size.begin(), size.end());
+      std::vector<int64_t> want(k, n / k);
+      for (int j = k - n % k; j < k; ++j) ++want[j];
+      CHECK(size == want);  // 100/7: five of 14 and two of 15; 96/8: all 12
+    }
+  }
 }
 
 TEST_CASE("clusterer plugins: balanced_kmeans is deterministic per seed", "[plugins]") {

@@ -69,13 +69,14 @@ TEST_CASE("e2e: stage subcommands in order - one expert per invocation - and res
 
   // A second run that loads this run's tokenizer instead of training one tokenizes the
   // corpus identically.
-  REQUIRE(cbtm_cli("cluster " + cfg + " --out " + t / "out2").status == 0);
-  r = cbtm_cli("assign " + cfg + " --out " + t / "out2" + " --set data.tokenizer_from=" + t / "out/tokenizer.safetensors");
+  const std::string from = " --set data.tokenizer_from=" + t / "out/tokenizer.safetensors";
+  r = cbtm_cli("cluster " + cfg + " --out " + t / "out2" + from);
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("[tokenizer] loading") != std::string::npos);
-  CHECK(cbtm::read_file(t / "out2/tokens/all/shard-00000.safetensors") ==
-        cbtm::read_file(t / "out/tokens/all/shard-00000.safetensors"));
+  REQUIRE(cbtm_cli("assign " + cfg + " --out " + t / "out2" + from).status == 0);
+  CHECK(cbtm::read_file(t / "out2/clusters/cluster-000/shard-00000.safetensors") ==
+        cbtm::read_file(t / "out/clusters/cluster-000/shard-00000.safetensors"));
   r = cbtm_cli("assign " + cfg + " --out " + t / "out2" + " --redo tokenizer --set data.tokenizer_from=" + t / "nope.safetensors");
   CHECK(r.status == 2);
   CHECK(r.output.find("nope.safetensors") != std::string::npos);

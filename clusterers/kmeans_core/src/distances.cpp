@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 namespace cbtm::kmeans {
 namespace {
@@ -99,7 +100,8 @@ std::vector<float> row_sqnorms(const Matrix& x, int threads) {
 }
 
 namespace detail {
-void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads, bool avx) {
+void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads, bool avx,
+                       const float* x_sqnorms) {
   const int64_t n = x.rows, k = c.rows, dim = x.cols;
   if (n == 0 || k == 0) return;
   // Centres transposed to dim x kp (kp: k rounded up to the widest tile), zero padded.
@@ -107,11 +109,13 @@ void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads
   std::vector<float> ct(static_cast<size_t>(dim * kp), 0.f);
   for (int64_t j = 0; j < k; ++j)
     for (int64_t d = 0; d < dim; ++d) ct[d * kp + j] = c.at(j, d);
-  const std::vector<float> xn = row_sqnorms(x, threads);
+  std::vector<float> own_xn;
+  if (!x_sqnorms) own_xn = row_sqnorms(x, threads);
+  const float* xn = x_sqnorms ? x_sqnorms : own_xn.data();
   std::vector<float> cn = row_sqnorms(c, threads);
   cn.resize(static_cast<size_t>(kp), 0.f);
   const std::vector<float> zero(static_cast<size_t>(dim), 0.f);
-  const Job job{&x, ct.data(), kp, k, xn.data(), cn.data(), zero.data(), out};
+  const Job job{&x, ct.data(), kp, k, xn, cn.data(), zero.data(), out};
   const int64_t nblocks = (n + kRows - 1) / kRows;
   const int64_t chunk = 16;  // row blocks per task
   const int64_t tasks = (nblocks + chunk - 1) / chunk;
@@ -129,6 +133,13 @@ void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads
 
 void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads) {
   detail::squared_distances(x, c, out, threads, true);
+}
+
+void squared_distances(const Matrix& x, const std::vector<float>& x_sqnorms, const Matrix& c,
+                       float* out, int threads) {
+  if (static_cast<int64_t>(x_sqnorms.size()) != x.rows)
+    throw std::invalid_argument("squared_distances: one squared norm per row of x expected");
+  detail::squared_distances(x, c, out, threads, true, x_sqnorms.data());
 }
 
 void row_argmin(const float* d, int64_t n, int32_t k, int32_t* arg, float* best, int threads) {

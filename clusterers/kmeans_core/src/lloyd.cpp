@@ -15,38 +15,47 @@
 namespace cbtm::kmeans {
 
 Matrix cluster_means(const Matrix& x, const std::vector<int32_t>& cluster, int32_t k,
-                     std::vector<int64_t>* sizes) {
-  std::vector<double> sum(static_cast<size_t>(k * x.cols), 0.0);
+                     std::vector<int64_t>* sizes, int threads) {
+  const int64_t dim = x.cols;
+  std::vector<double> sum(static_cast<size_t>(k * dim), 0.0);
   std::vector<int64_t> count(static_cast<size_t>(k), 0);
-  for (int64_t i = 0; i < x.rows; ++i) {
-    const int32_t j = cluster[i];
-    ++count[j];
-    double* s = sum.data() + static_cast<int64_t>(j) * x.cols;
-    const float* r = x.row(i);
-    for (int64_t d = 0; d < x.cols; ++d) s[d] += r[d];
+  for (int64_t i = 0; i < x.rows; ++i) ++count[cluster[i]];
+  // Each thread sums a block of columns over all points in point order: every entry is
+  // the same sum whatever the thread count.
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, dim)));
+#pragma omp parallel for num_threads(parts) schedule(static, 1) if (x.rows * dim >= (1 << 18))
+  for (int p = 0; p < parts; ++p) {
+    const int64_t d0 = dim * p / parts, d1 = dim * (p + 1) / parts;
+    for (int64_t i = 0; i < x.rows; ++i) {
+      double* s = sum.data() + static_cast<int64_t>(cluster[i]) * dim;
+      const float* r = x.row(i);
+      for (int64_t d = d0; d < d1; ++d) s[d] += r[d];
+    }
   }
-  Matrix c(k, x.cols);
+  Matrix c(k, dim);
   for (int32_t j = 0; j < k; ++j)
     if (count[j] > 0)
-      for (int64_t d = 0; d < x.cols; ++d)
-        c.at(j, d) = static_cast<float>(sum[static_cast<int64_t>(j) * x.cols + d] / count[j]);
+      for (int64_t d = 0; d < dim; ++d)
+        c.at(j, d) = static_cast<float>(sum[static_cast<int64_t>(j) * dim + d] / count[j]);
   if (sizes) *sizes = std::move(count);
   return c;
 }
 
-namespace {
-// Plain k-means: moves the farthest points into empty clusters (see lloyd.h).
-void reseed_empty(std::vector<int32_t>& cluster, const std::vector<float>& sqdist, int32_t k) {
+void reseed_empty(std::vector<int32_t>& cluster, const std::vector<float>& sqdist, int32_t k,
+                  const std::vector<char>* eligible) {
   std::vector<int64_t> size(static_cast<size_t>(k), 0);
   for (int32_t j : cluster) ++size[j];
-  if (std::find(size.begin(), size.end(), 0) == size.end()) return;
+  auto wanted = [&](int32_t j) { return size[j] == 0 && (!eligible || (*eligible)[j]); };
+  bool any = false;
+  for (int32_t j = 0; j < k; ++j) any = any || wanted(j);
+  if (!any) return;
   std::vector<int64_t> order(cluster.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return sqdist[a] > sqdist[b]; });
   size_t next = 0;
   for (int32_t j = 0; j < k; ++j) {
-    if (size[j] > 0) continue;
+    if (!wanted(j)) continue;
     while (size[cluster[order[next]]] < 2) ++next;  // n >= k: a donor always exists
     const int64_t i = order[next++];
     --size[cluster[i]];
@@ -56,6 +65,7 @@ void reseed_empty(std::vector<int32_t>& cluster, const std::vector<float>& sqdis
   }
 }
 
+namespace {
 double frob(const Matrix& m) {
   double s = 0;
   for (float v : m.data) s += static_cast<double>(v) * v;
@@ -76,6 +86,7 @@ LloydResult lloyd(const Matrix& x, const LloydOptions& o) {
   if (!o.initial.empty() && (o.initial.rows != k || o.initial.cols != x.cols))
     throw std::invalid_argument("lloyd: initial centres must be k x dim");
   res.centers = o.initial.empty() ? init_centers(x, k, o.init, o.seed, threads) : o.initial;
+  const std::vector<float> xn = row_sqnorms(x, threads);  // the same every iteration
   std::vector<float> dist(static_cast<size_t>(n * k));
   std::vector<float> own(static_cast<size_t>(n));
   res.cluster.assign(static_cast<size_t>(n), 0);
@@ -84,7 +95,7 @@ LloydResult lloyd(const Matrix& x, const LloydOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     LloydIteration rec;
     rec.iteration = it;
-    squared_distances(x, res.centers, dist.data(), threads);
+    squared_distances(x, xn, res.centers, dist.data(), threads);
     if (o.balanced) {
       BalancedAssignment a = auction.solve(dist.data(), n, k);
       res.cluster = std::move(a.cluster);
@@ -97,7 +108,7 @@ LloydResult lloyd(const Matrix& x, const LloydOptions& o) {
     if (!o.balanced) reseed_empty(res.cluster, own, k);
 
     std::vector<int64_t> sizes;
-    Matrix next = cluster_means(x, res.cluster, k, &sizes);
+    Matrix next = cluster_means(x, res.cluster, k, &sizes, threads);
     const auto [mn, mx] = std::minmax_element(sizes.begin(), sizes.end());
     rec.min_size = *mn;
     rec.max_size = *mx;

@@ -13,6 +13,23 @@ LloydClusterer::LloydClusterer(std::string plugin, bool balanced, const Options&
 
 void LloydClusterer::fit(const Matrix& x) {
   check_fit_input(x, options_.k, owner());
+  last_ = {};
+  last_minibatch_ = {};
+  if (options_.batch_size > 0) {
+    MiniBatchOptions o;
+    o.k = options_.k;
+    o.balanced = balanced_;
+    o.init = options_.init;
+    o.batch_size = options_.batch_size;
+    o.max_epochs = options_.max_iters;
+    o.tol = options_.tol;
+    o.seed = options_.seed;
+    o.threads = runtime().resolved_threads();
+    o.label = plugin();
+    last_minibatch_ = minibatch_kmeans(x, o);
+    set_centers(last_minibatch_.centers);
+    return;
+  }
   LloydOptions o;
   o.k = options_.k;
   o.balanced = balanced_;

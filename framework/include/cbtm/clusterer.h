@@ -41,6 +41,16 @@ class Clusterer : public Component {
   /// Nearest centre for every row of x (parallel over rows).
   virtual Assignment assign(const Matrix& x) const;
 
+  /// Metadata clusterers (e.g. cluster = the document's `domain`) name the document field
+  /// they read; the pipeline then calls the *_with_metadata variants below with that field of
+  /// every document ("" when a document lacks it). Empty (the default): embeddings only.
+  virtual std::string metadata_field() const { return {}; }
+  /// fit() with metadata[i] the field of row i; the default ignores metadata and calls fit().
+  virtual void fit_with_metadata(const Matrix& x, const std::vector<std::string>& metadata);
+  /// assign() with metadata; the default ignores metadata and calls assign().
+  virtual Assignment assign_with_metadata(const Matrix& x,
+                                          const std::vector<std::string>& metadata) const;
+
   virtual void save(TensorFileWriter& out, const std::string& prefix) const = 0;
   virtual void load(const TensorFile& in, const std::string& prefix) = 0;
 };

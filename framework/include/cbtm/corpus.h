@@ -1,7 +1,9 @@
 #pragma once
 /// \file corpus.h
 /// Streaming JSONL corpus reader: one JSON object per line, plain or zstd-compressed
-/// (chosen by the `.zst` suffix). Bad lines (invalid JSON or UTF-8, a missing or non-string
+/// (chosen by the `.zst` suffix). A corpus is one file, a glob pattern (`shards/train-*.jsonl.zst`)
+/// or a directory (its `*.jsonl` / `*.jsonl.zst` files); several files are read in sorted
+/// order, and each is one *input shard* of `cbtm assign --shard I`. Bad lines (invalid JSON or UTF-8, a missing or non-string
 /// text field, empty text) are skipped and counted, or fail the run, per `on_bad_document`.
 #include <cstdint>
 #include <functional>
@@ -20,6 +22,7 @@ struct CorpusOptions {
   std::string on_bad_document = "skip";  ///< "skip" (count and warn) or "fail"
   int64_t max_docs = 0;                  ///< stop after this many good documents (0: all)
   int64_t skip_docs = 0;                 ///< discard this many good documents first
+  bool max_docs_per_file = false;        ///< max_docs/skip_docs count per file, not in all
 };
 
 /// Counts kept while reading; `bad` maps a reason to its count.
@@ -31,21 +34,31 @@ struct CorpusStats {
   int64_t bad_total() const;
 };
 
+/// The files of a corpus spec (a file, a glob pattern or a directory), sorted. Error naming
+/// the spec when nothing matches.
+std::vector<std::string> corpus_files(const std::string& spec);
+
 class CorpusReader {
  public:
-  /// Opens `path`; Error if it does not exist or cannot be read.
+  /// Opens the corpus `path` (see corpus_files()); Error if it does not exist or cannot be read.
   CorpusReader(const std::string& path, CorpusOptions options);
   ~CorpusReader();
   /// Reads the next good document; false at the end (or after max_docs).
   bool next(Document& doc);
   const CorpusStats& stats() const { return stats_; }
-  const std::string& path() const { return path_; }
+  /// The corpus spec given to the constructor.
+  const std::string& path() const { return spec_; }
 
  private:
   bool next_line(std::string& line);
+  bool open_next_file();
   struct Source;
-  std::string path_;
+  std::string spec_;
+  std::vector<std::string> files_;
+  size_t file_ = 0;           // index of the next file to open
+  std::string path_;          // current file
   std::string stem_;
+  int64_t file_line_ = 0, file_docs_ = 0;
   CorpusOptions opt_;
   CorpusStats stats_;
   std::unique_ptr<Source> src_;

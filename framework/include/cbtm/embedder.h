@@ -36,6 +36,12 @@ class ContextEmbedder {
   virtual void current(float* out) = 0;
 };
 
+/// A vocabulary term and its weight in a point of the embedding space (see top_terms()).
+struct TermWeight {
+  std::string term;
+  double weight = 0;
+};
+
 class Embedder : public Component {
  public:
   static constexpr const char* kKind = "embedder";
@@ -48,6 +54,10 @@ class Embedder : public Component {
   /// Incremental embedding of a growing context. The default re-embeds the whole prefix
   /// on every current() call (correct for any embedder, slow); override to make it cheap.
   virtual std::unique_ptr<ContextEmbedder> context() const;
+  /// The n terms that weigh most in `point` (dim() floats, e.g. a cluster centre) when it is
+  /// mapped back to the input space (tf-idf: through the SVD components), highest first.
+  /// Empty when the embedder has no view of terms (the default). Used by `cbtm inspect`.
+  virtual std::vector<TermWeight> top_terms(const float* point, int n) const;
 
   virtual void save(TensorFileWriter& out, const std::string& prefix) const = 0;
   virtual void load(const TensorFile& in, const std::string& prefix) = 0;

@@ -59,7 +59,7 @@ bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p,
 static std::vector<std::string> upstream_of(const std::string& stage, int32_t k,
                                             const std::vector<std::string>& baselines) {
   if (stage == "assign") return {"tokenizer", "cluster"};
-  if (stage == "seed") return {"tokenizer"};
+  if (stage == "seed") return {"tokenizer", "assign"};
   if (starts_with(stage, "expert-")) return {"seed", "assign"};
   if (starts_with(stage, "baseline-")) return {"seed"};
   if (stage == "eval") {
@@ -85,7 +85,7 @@ std::string Pipeline::config_text(const std::string& stage) const {
     return cfg_.section_text(with(kDataKeys, {"data.tokenizer_docs", "tokenizer"}));
   }
   if (stage == "cluster") return cfg_.section_text(with(kDataKeys, {"data.cluster_docs", "embedder", "clusterer"}));
-  if (stage == "assign") return "";
+  if (stage == "assign") return cfg_.section_text(with(kDataKeys, {"data.domain_field"}));
   if (stage == "seed") return cfg_.section_text({"seed", "model", "seed_lm"});
   if (starts_with(stage, "expert-")) return cfg_.section_text({"seed", "branch"}) + "k: " + std::to_string(experts()) + "\n";
   if (starts_with(stage, "baseline-")) {
@@ -132,6 +132,7 @@ void Pipeline::require_done(const std::string& stage, const std::string& how) co
 }
 
 std::vector<std::string> Pipeline::outputs(const std::string& stage) const {
+  if (stage == "assign") return {dir_.path("assign")};  // committed parts of every shard
   if (stage == "seed") return {dir_.seed_dir()};
   if (starts_with(stage, "expert-")) return {dir_.expert_dir(std::stoi(stage.substr(7)))};
   if (starts_with(stage, "baseline-")) return {dir_.baseline_dir(stage.substr(9))};
@@ -162,6 +163,12 @@ std::string Pipeline::seed_checkpoint() const {
   nlohmann::json r = dir_.record("seed");
   if (r.is_null()) throw Error("the seed LM is not trained yet in " + dir_.root() + ": run `cbtm train --seed` first");
   return dir_.path(r["summary"]["checkpoint"].get<std::string>());
+}
+
+std::vector<std::string> Pipeline::all_data() const {
+  std::vector<std::string> dirs;
+  for (int32_t j = 0; j < experts(); ++j) dirs.push_back(dir_.cluster_data(j));
+  return dirs;
 }
 
 std::unique_ptr<Tokenizer> Pipeline::load_tokenizer() const {

@@ -86,7 +86,7 @@ void Pipeline::eval() {
     ctx.trainer = trainer.get();
     ctx.dir = dir_.baseline_dir(name);
     ctx.seed_checkpoint = seed_ckpt;
-    ctx.all_data = {dir_.path("tokens/all")};
+    ctx.all_data = all_data();
     ctx.tokens = cfg_.branch.tokens;
     ctx.seed = cfg_.seed * 1000003ull;
     ctx.bos_id = tok->bos_id();

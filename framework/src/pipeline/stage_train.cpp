@@ -55,7 +55,7 @@ void Pipeline::train_seed() {
     TrainJob job;
     job.name = "seed";
     job.init = init;
-    job.data = {dir_.path("tokens/all")};
+    job.data = all_data();
     job.tokens = s.tokens;
     job.out_dir = dir_.seed_dir();
     job.seed = cfg_.seed;
@@ -143,7 +143,7 @@ void Pipeline::train_baselines(const std::vector<std::string>& which) {
     ctx.trainer = trainer.get();
     ctx.dir = dir_.baseline_dir(name);
     ctx.seed_checkpoint = seed_checkpoint();
-    ctx.all_data = {dir_.path("tokens/all")};
+    ctx.all_data = all_data();
     ctx.tokens = cfg_.branch.tokens;
     ctx.seed = cfg_.seed * 1000003ull;
     ctx.bos_id = tok->bos_id();

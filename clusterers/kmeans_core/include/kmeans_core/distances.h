@@ -20,11 +20,16 @@ namespace cbtm::kmeans {
 
 /// out (x.rows x c.rows, row-major) = squared distances. x.cols must equal c.cols.
 void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads);
+/// The same with x_sqnorms = row_sqnorms(x) given (Lloyd computes them once per fit rather
+/// than once per iteration); identical results.
+void squared_distances(const Matrix& x, const std::vector<float>& x_sqnorms, const Matrix& c,
+                       float* out, int threads);
 
 namespace detail {
 /// squared_distances with the 8-wide AVX kernel allowed (used when the CPU has AVX) or not;
 /// both give identical results (exposed for the test that checks it).
-void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads, bool avx);
+void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads, bool avx,
+                       const float* x_sqnorms = nullptr);
 }  // namespace detail
 
 /// Per row of the n x k matrix d: index of the smallest entry (lowest index on ties) and

@@ -57,9 +57,17 @@ struct LloydResult {
 /// the thread count.
 LloydResult lloyd(const Matrix& x, const LloydOptions& options);
 
-/// Means of the points of each cluster (k x dim, accumulated in double, in point order);
-/// an empty cluster's row is left at 0. `sizes`, when given, receives the counts.
+/// Plain k-means' empty-cluster rule: every empty cluster j (only those with
+/// (*eligible)[j] != 0 when `eligible` is given) receives the point farthest from its
+/// assigned centre (sqdist), taken from clusters that keep at least one point; several
+/// empty clusters get distinct points, farthest first. Requires cluster.size() >= k.
+void reseed_empty(std::vector<int32_t>& cluster, const std::vector<float>& sqdist, int32_t k,
+                  const std::vector<char>* eligible = nullptr);
+
+/// Means of the points of each cluster (k x dim, accumulated in double, in point order;
+/// `threads` split the columns, so the result does not depend on them); an empty cluster's
+/// row is left at 0. `sizes`, when given, receives the counts.
 Matrix cluster_means(const Matrix& x, const std::vector<int32_t>& cluster, int32_t k,
-                     std::vector<int64_t>* sizes = nullptr);
+                     std::vector<int64_t>* sizes = nullptr, int threads = 1);
 
 }  // namespace cbtm::kmeans

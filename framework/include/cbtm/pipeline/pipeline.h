@@ -3,10 +3,11 @@
 /// The C-BTM pipeline over one output directory. Each stage is resumable and skipped when
 /// already finished with the same config (see run_dir.h):
 ///
-///   tokenizer   train the tokenizer; tokenize the training corpus into tokens/all
+///   tokenizer   train the tokenizer (on `data.tokenizer_docs` documents)
 ///   cluster     fit embedder + clusterer on `data.cluster_docs` documents (Step 0)
-///   assign      embed every training document, nearest centre, per-cluster token shards
-///   seed        the seed LM (pretrained on tokens/all for seed_lm.tokens)
+///   assign      embed + tokenize every training document into its nearest cluster's token
+///               shards (per input file, in committed parts; see stage_assign.cpp)
+///   seed        the seed LM (pretrained on all clusters' data for seed_lm.tokens)
 ///   expert-NNN  branch: expert NNN from the seed, trained on cluster NNN (Steps 1-2)
 ///   baseline-X  each baseline, from the seed, on tokens/all, same total tokens
 ///   eval        held-out perplexity of the baselines and the expert ensembles (Step 3)
@@ -43,7 +44,15 @@ class Pipeline {
 
   void tokenize();
   void cluster();
-  void assign();   ///< runs tokenize() if needed; requires cluster()
+  void assign();   ///< runs tokenize() if needed; requires cluster(); every shard + merge
+  /// Input files of data.train (one assign shard each).
+  std::vector<std::string> assign_inputs() const;
+  /// Assigns input file `shard` only (resumes after its last committed part); requires the
+  /// tokenizer and cluster stages. Safe to run concurrently for different shards.
+  void assign_shard(int64_t shard);
+  /// Merges every shard's output into clusters/ and finishes the assign stage (Error listing
+  /// the shards not yet assigned).
+  void merge_assign();
   void train_seed();
   /// Trains the listed experts (all when empty); requires assign() and the seed.
   void train_experts(const std::vector<int32_t>& which = {});
@@ -72,6 +81,10 @@ class Pipeline {
   /// discarded; outputs of this attempt are kept, so a killed job resumes from them.
   void begin_stage(const std::string& stage) const;
   std::unique_ptr<Tokenizer> load_tokenizer() const;
+  std::string assign_shard_dir(int64_t shard) const;
+  void require_assign_inputs() const;
+  /// The token-shard directories of every cluster (the whole training mix).
+  std::vector<std::string> all_data() const;
 
   PluginHost& host_;
   RunConfig cfg_;

@@ -32,22 +32,31 @@ struct DataOptions {
   int64_t tokenizer_docs = 20000;
   std::string tokenizer_from;
   int64_t cluster_docs = 0;
+  int64_t assign_part_docs = 100000;
+  int64_t assign_batch_docs = 8192;
 
   template <class V> void visit(V& v) {
-    v("train", train, "training corpus: JSONL, plain or .zst (relative paths: to the config file)");
+    v("train", train,
+      "training corpus: a JSONL file (plain or .zst), a glob pattern or a directory of them; each "
+      "file is one input shard of `cbtm assign --shard I` (relative paths: to the config file)");
     v("eval", eval, "held-out corpus, never used for clustering or training");
     v("text_field", text_field, "JSON field holding the document text");
     v("id_field", id_field, "JSON field with a stable document id (else <file stem>:<line>)");
     v("domain_field", domain_field, "metadata field for per-domain results ('' to disable)");
     v("on_bad_document", on_bad_document,
       "a line that is not valid JSON/UTF-8 or has no text: skip (count and warn) | fail");
-    v("max_train_docs", max_train_docs, "use only the first N training documents (0: all)");
+    v("max_train_docs", max_train_docs, "use only the first N documents of each training file (0: all)");
     v("tokenizer_docs", tokenizer_docs, "training documents the tokenizer learns from (0: all)");
     v("tokenizer_from", tokenizer_from,
       "load this tokenizer artifact (e.g. another run's tokenizer.safetensors) instead of "
       "training the `tokenizer` section");
     v("cluster_docs", cluster_docs,
       "training documents the embedder and clusterer are fitted on, 'one shard' (0: all)");
+    v("assign_part_docs", assign_part_docs,
+      "assign commits its output every this many documents of a shard; a killed assign resumes "
+      "after the last committed part");
+    v("assign_batch_docs", assign_batch_docs,
+      "documents embedded, assigned and tokenized together (memory ~ batch x document size)");
   }
   void validate() const;
 };

@@ -1,0 +1,396 @@
+// The assign stage: every training document -> its nearest cluster, tokenized into that
+// cluster's shards. Sharded by input file (one Slurm array task each), committed in parts
+// (a killed task resumes after its last part), merged into clusters/ by one command.
+//
+//   assign/shard-SSSSS/part-PPPPP/cluster-KKK/shard-*.safetensors   tokens of the part
+//   assign/shard-SSSSS/part-PPPPP/assignments.tsv                   doc_id  cluster  sqdist
+//   assign/shard-SSSSS/part-PPPPP/part.json                          counts, fingerprint
+//   assign/shard-SSSSS/shard.json                                    the shard is complete
+//   clusters/cluster-KKK/shard-*.safetensors   hard links to every part's files, in order
+//   clusters/assignments.tsv                   all parts concatenated (header once)
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cbtm/artifact.h"
+#include "cbtm/cluster_analysis.h"
+#include "cbtm/clusterer.h"
+#include "cbtm/corpus.h"
+#include "cbtm/embedder.h"
+#include "cbtm/error.h"
+#include "cbtm/fs.h"
+#include "cbtm/pipeline/pipeline.h"
+#include "cbtm/plugin_host.h"
+#include "cbtm/progress.h"
+#include "cbtm/token_shard.h"
+#include "cbtm/tokenizer.h"
+
+namespace fs = std::filesystem;
+
+namespace cbtm {
+namespace {
+
+std::string numbered(const char* prefix, int64_t i, int width = 5) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s-%0*lld", prefix, width, static_cast<long long>(i));
+  return buf;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  try {
+    return nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": not valid JSON (" + e.what() + "); delete it to recompute");
+  }
+}
+
+// Removes leftovers of a killed attempt (".tmp-" entries) inside `dir`.
+void remove_temps(const std::string& dir) {
+  if (!fs::is_directory(dir)) return;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove_all(e.path());
+}
+
+// Committed parts of a shard, in order, with their records.
+std::vector<std::pair<std::string, nlohmann::json>> committed_parts(const std::string& shard_dir) {
+  std::vector<std::pair<std::string, nlohmann::json>> parts;
+  if (!fs::is_directory(shard_dir)) return parts;
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(shard_dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("part-", 0) == 0 && n.find(".tmp-") == std::string::npos && fs::exists(e.path() / "part.json"))
+      names.push_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != numbered("part", static_cast<int64_t>(i)))
+      throw Error(shard_dir + ": parts are not numbered 0.." + std::to_string(names.size() - 1) + " (found " +
+                  names[i] + "); delete the directory to recompute the shard");
+    const std::string p = shard_dir + "/" + names[i];
+    parts.emplace_back(p, read_json_file(p + "/part.json"));
+  }
+  return parts;
+}
+
+// Per-cluster counters of a part, a shard or the whole corpus.
+struct Tally {
+  std::vector<int64_t> docs, tokens;
+  std::map<std::string, std::vector<int64_t>> overlap;  // domain -> per-cluster docs
+  int64_t no_terms = 0;  // documents whose embedding is all zero
+
+  explicit Tally(int32_t k) : docs(static_cast<size_t>(k), 0), tokens(static_cast<size_t>(k), 0) {}
+  void add(const nlohmann::json& j) {
+    const auto d = j.at("docs").get<std::vector<int64_t>>();
+    const auto t = j.at("tokens").get<std::vector<int64_t>>();
+    if (d.size() != docs.size()) throw Error("assign record with " + std::to_string(d.size()) + " clusters, expected " + std::to_string(docs.size()));
+    for (size_t c = 0; c < d.size(); ++c) {
+      docs[c] += d[c];
+      tokens[c] += t[c];
+    }
+    const nlohmann::json ov = j.value("domain_overlap", nlohmann::json::object());
+    for (const auto& [dom, row] : ov.items()) {
+      auto& mine = overlap[dom];
+      mine.resize(docs.size(), 0);
+      for (size_t c = 0; c < row.size(); ++c) mine[c] += row[c].get<int64_t>();
+    }
+    no_terms += j.value("no_terms", int64_t{0});
+  }
+  int64_t total_docs() const {
+    int64_t s = 0;
+    for (auto v : docs) s += v;
+    return s;
+  }
+  nlohmann::json json() const {
+    nlohmann::json j = {{"docs", docs}, {"tokens", tokens}, {"no_terms", no_terms}};
+    if (!overlap.empty()) j["domain_overlap"] = overlap;
+    return j;
+  }
+};
+
+}  // namespace
+
+std::vector<std::string> Pipeline::assign_inputs() const { return corpus_files(cfg_.data.train); }
+
+std::string Pipeline::assign_shard_dir(int64_t shard) const { return dir_.path("assign/" + numbered("shard", shard)); }
+
+void Pipeline::require_assign_inputs() const {
+  require_done("tokenizer", "cbtm cluster " + cfg_.file() + " --out " + dir_.root());
+  require_done("cluster", "cbtm cluster " + cfg_.file() + " --out " + dir_.root());
+}
+
+void Pipeline::assign_shard(int64_t shard) {
+  const auto files = assign_inputs();
+  if (shard < 0 || shard >= static_cast<int64_t>(files.size()))
+    throw Error("--shard " + std::to_string(shard) + ": data.train (" + cfg_.data.train + ") has " +
+                std::to_string(files.size()) + " input file(s), so shards are 0.." + std::to_string(files.size() - 1));
+  require_assign_inputs();
+  const std::string input = files[static_cast<size_t>(shard)];
+  const std::string sdir = assign_shard_dir(shard);
+  const std::string want = fp("assign");
+  const std::string label = "[assign " + numbered("shard", shard) + "]";
+
+  // A shard made by another attempt (other config or inputs) is discarded.
+  if (fs::exists(sdir + "/shard.json") || fs::is_directory(sdir)) {
+    bool stale = false;
+    if (fs::exists(sdir + "/shard.json")) stale = read_json_file(sdir + "/shard.json").value("fingerprint", "") != want;
+    for (const auto& [p, rec] : committed_parts(sdir)) stale = stale || rec.value("fingerprint", "") != want;
+    if (stale) {
+      spdlog::info("{} discarding output of an earlier attempt with another config or clusterer", label);
+      fs::remove_all(sdir);
+    }
+  }
+  if (fs::exists(sdir + "/shard.json")) {
+    spdlog::info("{} finished earlier; skipping", label);
+    return;
+  }
+  make_dirs(sdir);
+  remove_temps(sdir);
+
+  const auto& d = cfg_.data;
+  ArtifactReader art(dir_.clusterer(), "clusterer");
+  auto emb = art.load<Embedder>(host_.registry(), "embedder");
+  auto cl = art.load<Clusterer>(host_.registry(), "clusterer");
+  auto tok = load_tokenizer();
+  const int32_t k = cl->k();
+  const std::string meta_field = cl->metadata_field();
+
+  auto parts = committed_parts(sdir);
+  int64_t done_docs = 0;
+  for (const auto& [p, rec] : parts) done_docs += rec.at("docs_read").get<int64_t>();
+  if (done_docs > 0) spdlog::info("{} resuming after {} committed part(s), {} documents", label, parts.size(), done_docs);
+
+  CorpusOptions co;
+  co.text_field = d.text_field;
+  co.id_field = d.id_field;
+  co.on_bad_document = d.on_bad_document;
+  co.max_docs = d.max_train_docs > 0 ? d.max_train_docs - done_docs : 0;
+  co.skip_docs = done_docs;
+  if (d.max_train_docs > 0 && co.max_docs <= 0) co.max_docs = -1;  // limit reached: read nothing
+  spdlog::info("{} {} -> {} ({} clusters, {} documents per part)", label, input, sdir, k, d.assign_part_docs);
+
+  CorpusReader reader(input, co);
+  const int64_t batch_docs = std::max<int64_t>(1, std::min<int64_t>(d.assign_batch_docs, d.assign_part_docs));
+  auto read_batch = [&reader, batch_docs, &co]() {
+    std::vector<Document> b;
+    if (co.max_docs < 0) return b;
+    Document doc;
+    while (static_cast<int64_t>(b.size()) < batch_docs && reader.next(doc)) b.push_back(std::move(doc));
+    return b;
+  };
+
+  Progress progress("assign " + numbered("shard", shard), 0, "docs");
+  int64_t shard_docs = done_docs;
+  // Batches are read one ahead on another thread; a batch that straddles a part boundary is
+  // split, its tail carried into the next part, so parts hold exactly assign_part_docs.
+  std::future<std::vector<Document>> ahead;
+  bool in_flight = false;
+  std::vector<Document> carry;
+  auto take = [&]() {
+    std::vector<Document> b;
+    if (!carry.empty()) b.swap(carry);
+    else if (in_flight) {
+      in_flight = false;
+      b = ahead.get();
+    } else {
+      b = read_batch();
+    }
+    return b;
+  };
+  auto prefetch = [&]() {
+    if (in_flight || !carry.empty()) return;
+    ahead = std::async(std::launch::async, read_batch);
+    in_flight = true;
+  };
+  std::vector<Document> batch = take();
+  int64_t part_index = static_cast<int64_t>(parts.size());
+  while (!batch.empty()) {
+    // ---- one part: up to assign_part_docs documents, committed atomically ------------
+    const std::string part_dir = sdir + "/" + numbered("part", part_index);
+    const std::string tmp = temp_path_for(part_dir);
+    make_dirs(tmp);
+    std::vector<std::unique_ptr<TokenShardWriter>> writers;
+    for (int32_t j = 0; j < k; ++j)
+      writers.push_back(std::make_unique<TokenShardWriter>(tmp + "/" + numbered("cluster", j, 3), tok->vocab_size(),
+                                                           int64_t{16} << 20));
+    std::ofstream tsv(tmp + "/assignments.tsv", std::ios::binary);
+    if (!tsv) throw Error("cannot write " + tmp + "/assignments.tsv");
+    Tally tally(k);
+    int64_t part_docs = 0;
+    while (!batch.empty() && part_docs < d.assign_part_docs) {
+      const int64_t room = d.assign_part_docs - part_docs;
+      if (static_cast<int64_t>(batch.size()) > room) {
+        carry.assign(std::make_move_iterator(batch.begin() + room), std::make_move_iterator(batch.end()));
+        batch.resize(static_cast<size_t>(room));
+      }
+      prefetch();  // read ahead while we work
+      const int64_t n = static_cast<int64_t>(batch.size());
+      std::vector<std::string> texts(static_cast<size_t>(n));
+      std::vector<std::string> meta;
+      for (int64_t i = 0; i < n; ++i) {
+        texts[i] = std::move(batch[i].text);
+        if (!meta_field.empty()) meta.push_back(batch[i].field(meta_field));
+      }
+      const Matrix x = emb->embed(texts);
+      const Assignment a = meta_field.empty() ? cl->assign(x) : cl->assign_with_metadata(x, meta);
+      std::vector<std::vector<int32_t>> ids(static_cast<size_t>(n));
+#pragma omp parallel for schedule(dynamic, 64)
+      for (int64_t i = 0; i < n; ++i) ids[i] = tok->encode(texts[i]);
+      std::string lines;
+      for (int64_t i = 0; i < n; ++i) {
+        const int32_t c = a.cluster[i];
+        writers[c]->add(ids[i]);
+        ++tally.docs[c];
+        tally.tokens[c] += static_cast<int64_t>(ids[i].size());
+        bool zero = true;
+        for (int64_t j = 0; j < x.cols && zero; ++j) zero = x.at(i, j) == 0.f;
+        tally.no_terms += zero;
+        const std::string& dom = d.domain_field.empty() ? std::string() : batch[i].field(d.domain_field);
+        if (!dom.empty()) {
+          auto& row = tally.overlap[dom];
+          row.resize(static_cast<size_t>(k), 0);
+          ++row[c];
+        }
+        char num[48];
+        std::snprintf(num, sizeof num, "\t%d\t%.6g\n", c, a.sqdist[i]);
+        lines += batch[i].id;
+        lines += num;
+      }
+      tsv << lines;
+      part_docs += n;
+      shard_docs += n;
+      progress.update(static_cast<double>(shard_docs));
+      batch = take();
+    }
+    for (auto& w : writers) w->close();
+    tsv.close();
+    if (!tsv) throw Error("cannot write " + tmp + "/assignments.tsv (disk full?)");
+    nlohmann::json rec = tally.json();
+    rec["docs_read"] = part_docs;
+    rec["fingerprint"] = want;
+    write_file_atomic(tmp + "/part.json", rec.dump(1));
+    fs::rename(tmp, part_dir);
+    parts.emplace_back(part_dir, rec);
+    ++part_index;
+  }
+  progress.finish();
+
+  const CorpusStats& st = reader.stats();
+  if (st.bad_total() > 0) spdlog::warn("{}: skipped {} bad line(s) (first: {})", input, st.bad_total(), st.first_bad);
+  Tally total(k);
+  for (const auto& [p, rec] : parts) total.add(rec);
+  nlohmann::json shard_rec = total.json();
+  shard_rec["input"] = fs::path(input).filename().string();
+  shard_rec["parts"] = parts.size();
+  shard_rec["fingerprint"] = want;
+  shard_rec["bad_lines"] = st.bad_total();  // of this (last) attempt
+  write_file_atomic(sdir + "/shard.json", shard_rec.dump(1));
+  spdlog::info("{} {} documents in {} part(s)", label, total.total_docs(), parts.size());
+}
+
+void Pipeline::merge_assign() {
+  if (done("assign")) {
+    spdlog::info("[assign] finished earlier; skipping");
+    return;
+  }
+  require_assign_inputs();
+  const auto files = assign_inputs();
+  const std::string want = fp("assign");
+  std::vector<int64_t> missing;
+  for (size_t s = 0; s < files.size(); ++s) {
+    const std::string rec = assign_shard_dir(static_cast<int64_t>(s)) + "/shard.json";
+    if (!fs::exists(rec) || read_json_file(rec).value("fingerprint", "") != want) missing.push_back(static_cast<int64_t>(s));
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 20; ++i) list += (i ? ", " : "") + std::to_string(missing[i]);
+    if (missing.size() > 20) list += ", ...";
+    throw Error("cannot merge: " + std::to_string(missing.size()) + " of " + std::to_string(files.size()) +
+                " input shard(s) are not assigned yet (" + list + "); run `cbtm assign " + cfg_.file() + " --out " +
+                dir_.root() + " --shard I` for each");
+  }
+  ArtifactReader art(dir_.clusterer(), "clusterer");
+  const int32_t k = std::stoi(art.file().meta("k"));
+
+  remove_temps(dir_.root());
+  const std::string tmp = temp_path_for(dir_.clusters());
+  make_dirs(tmp);
+  std::vector<int64_t> next_file(static_cast<size_t>(k), 0);
+  for (int32_t j = 0; j < k; ++j) make_dirs(tmp + "/" + numbered("cluster", j, 3));
+  std::ofstream tsv(tmp + "/assignments.tsv", std::ios::binary);
+  tsv << "doc_id\tcluster\tsqdist\n";
+  Tally total(k);
+  int64_t nparts = 0;
+  for (size_t s = 0; s < files.size(); ++s) {
+    const auto parts = committed_parts(assign_shard_dir(static_cast<int64_t>(s)));
+    for (const auto& [p, rec] : parts) {
+      total.add(rec);
+      ++nparts;
+      for (int32_t j = 0; j < k; ++j) {
+        const std::string src = p + "/" + numbered("cluster", j, 3);
+        for (const auto& f : list_token_shards(src)) {
+          const std::string dst = tmp + "/" + numbered("cluster", j, 3) + "/" + numbered("shard", next_file[j]++) + ".safetensors";
+          std::error_code ec;
+          fs::create_hard_link(f, dst, ec);
+          if (ec) fs::copy_file(f, dst);  // another file system: copy
+        }
+      }
+      std::ifstream in(p + "/assignments.tsv", std::ios::binary);
+      tsv << in.rdbuf();
+    }
+  }
+  tsv.close();
+  if (!tsv) throw Error("cannot write " + tmp + "/assignments.tsv (disk full?)");
+  replace_directory(tmp, dir_.clusters());
+
+  nlohmann::json clusters = nlohmann::json::array();
+  for (int32_t j = 0; j < k; ++j) clusters.push_back({{"cluster", j}, {"docs", total.docs[j]}, {"tokens", total.tokens[j]}});
+  nlohmann::json summary = {{"k", k}, {"docs", total.total_docs()}, {"input_shards", files.size()}, {"parts", nparts},
+                            {"no_terms", total.no_terms}, {"clusters", clusters}};
+  const SizeSummary sz = size_summary(total.docs);
+  summary["sizes"] = {{"min", sz.min}, {"q1", sz.q1}, {"median", sz.median}, {"q3", sz.q3}, {"max", sz.max},
+                      {"cv", sz.cv}, {"empty", sz.empty}};
+  if (!total.overlap.empty()) {
+    summary["domain_overlap"] = total.overlap;
+    Contingency t;
+    t.k = k;
+    for (const auto& [dom, row] : total.overlap) {
+      t.labels.push_back(dom);
+      t.counts.insert(t.counts.end(), row.begin(), row.end());
+    }
+    summary["nmi"] = nmi(t);
+    summary["purity"] = purity(t);
+  }
+  dir_.finish("assign", fp("assign"), config_text("assign"), summary);
+  for (int32_t j = 0; j < k; ++j)
+    spdlog::info("[assign] cluster {:>3}: {:>8} docs {:>10} tokens", j, total.docs[j], total.tokens[j]);
+  if (total.no_terms > 0)
+    spdlog::info("[assign] {} document(s) had no in-vocabulary term (zero embedding): each went to the centre "
+                 "nearest the origin", total.no_terms);
+  if (summary.contains("nmi"))
+    spdlog::info("[assign] against '{}': NMI {:.3f}, purity {:.3f}", cfg_.data.domain_field, summary["nmi"].get<double>(),
+                 summary["purity"].get<double>());
+  for (int32_t j = 0; j < k; ++j)
+    if (total.docs[j] == 0) spdlog::warn("[assign] cluster {} received no documents; its expert cannot be trained", j);
+}
+
+void Pipeline::assign() {
+  if (!done("tokenizer")) tokenize();
+  require_done("cluster", "cbtm cluster " + cfg_.file() + " --out " + dir_.root());
+  if (done("assign")) {
+    spdlog::info("[assign] finished earlier; skipping");
+    return;
+  }
+  const auto files = assign_inputs();
+  if (files.size() > 1) spdlog::info("[assign] {} input shards ({})", files.size(), cfg_.data.train);
+  for (size_t s = 0; s < files.size(); ++s) assign_shard(static_cast<int64_t>(s));
+  merge_assign();
+}
+
+}  // namespace cbtm
