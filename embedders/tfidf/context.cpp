@@ -7,14 +7,18 @@
 
 namespace cbtm::tfidf {
 
-TfidfContext::TfidfContext(const TfidfEmbedder& embedder)
-    : e_(embedder), sum_(static_cast<size_t>(embedder.dim()), 0.0) {
-  e_.require_fitted("context()");
+void TfidfContext::IdSink::word(std::string_view term) {
+  const int32_t id = vectorizer->lookup(term);
+  if (id >= 0) ids.push_back(id);
 }
 
-int32_t TfidfContext::term_of(const std::string& word) const {
-  const TfidfVectorizer& v = e_.vectorizer();
-  return v.tokenizer().is_term(word) ? v.lookup(word) : -1;
+TfidfContext::TfidfContext(const TfidfEmbedder& embedder)
+    : e_(embedder),
+      terms_(embedder.vectorizer().tokenizer(), embedder.vectorizer().options().ngram_min,
+             embedder.vectorizer().options().ngram_max, &ids_),
+      sum_(static_cast<size_t>(embedder.dim()), 0.0) {
+  e_.require_fitted("context()");
+  ids_.vectorizer = &embedder.vectorizer();
 }
 
 void TfidfContext::add_occurrence(int32_t id, int32_t count, std::vector<double>& sum,
@@ -31,11 +35,9 @@ void TfidfContext::add_occurrence(int32_t id, int32_t count, std::vector<double>
 }
 
 void TfidfContext::append(std::string_view bytes) {
-  words_.clear();
-  stream_.feed(bytes, words_);
-  for (const auto& w : words_) {
-    const int32_t id = term_of(w);
-    if (id < 0) continue;
+  ids_.ids.clear();
+  stream_.feed(bytes, terms_);
+  for (const int32_t id : ids_.ids) {
     int32_t& c = counts_[id];
     add_occurrence(id, c, sum_, norm2_);
     ++c;
@@ -47,16 +49,18 @@ void TfidfContext::current(float* out) {
     e_.finish(sum_.data(), norm2_, out);
     return;
   }
-  // The words the text would end with if it stopped here, on a copy of the stream.
+  // The terms the text would end with if it stopped here, from copies of the stream and
+  // of the n-gram window.
   WordStream tail = stream_;
-  words_.clear();
-  tail.finish(words_);
+  TermSink tail_terms = terms_;
+  IdSink tail_ids;
+  tail_ids.vectorizer = &e_.vectorizer();
+  tail_terms.set_output(&tail_ids);
+  tail.finish(tail_terms);
   tmp_sum_ = sum_;
   double norm2 = norm2_;
   std::vector<std::pair<int32_t, int32_t>> extra;  // (term, occurrences in the tail)
-  for (const auto& w : words_) {
-    const int32_t id = term_of(w);
-    if (id < 0) continue;
+  for (const int32_t id : tail_ids.ids) {
     auto it =
         std::find_if(extra.begin(), extra.end(), [id](const auto& p) { return p.first == id; });
     if (it == extra.end()) it = extra.insert(extra.end(), {id, 0});

@@ -24,7 +24,17 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 std::vector<std::string> settings_of(const TfidfOptions& o) {
   return {"normalize=" + o.normalize, "stop_words=" + o.stop_words,
           std::string("drop_numbers=") + (o.drop_numbers ? "true" : "false"),
-          std::string("sublinear_tf=") + (o.sublinear_tf ? "true" : "false")};
+          std::string("sublinear_tf=") + (o.sublinear_tf ? "true" : "false"),
+          "ngram_range=" + std::to_string(o.ngram_range[0]) + "," +
+              std::to_string(o.ngram_range[1])};
+}
+
+/// sum[k] += w * row[k] for k < n. Compiled for AVX2 and for the baseline; both do the same
+/// multiplies and adds (no FMA), so they agree bit for bit.
+__attribute__((target_clones("avx2", "default"))) void add_scaled(double* __restrict sum,
+                                                                  const float* __restrict row,
+                                                                  double w, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) sum[k] += w * static_cast<double>(row[k]);
 }
 
 std::vector<double> read_f64(const TensorFile& in, const std::string& name, int64_t expected) {
@@ -46,6 +56,8 @@ VectorizerOptions vectorizer_options(const TfidfOptions& o) {
   v.max_df = o.max_df;
   v.max_features = o.max_features;
   v.sublinear_tf = o.sublinear_tf;
+  v.ngram_min = o.ngram_range.size() == 2 ? o.ngram_range[0] : 1;
+  v.ngram_max = o.ngram_range.size() == 2 ? o.ngram_range[1] : 1;
   v.tokenizer.english_stop_words = o.stop_words == "english";
   v.tokenizer.drop_numbers = o.drop_numbers;
   return v;
@@ -99,20 +111,27 @@ void TfidfEmbedder::fit(const std::vector<std::string>& texts) {
 
   std::vector<double> mean(static_cast<size_t>(dims), 0.0), scale(static_cast<size_t>(dims), 1.0);
   if (norm_ == Norm::kStandardize) {
-    // Mean and population std of the projected training rows (scikit-learn's StandardScaler).
+    // Mean and population std (scikit-learn's StandardScaler) of the projected training
+    // rows that have a term; rows without one embed to zero, the mean, by definition.
     std::vector<float> y(static_cast<size_t>(x.rows * dims));
     spmm(x, projection.data(), dims, y.data(), threads);
     std::vector<double> sq(static_cast<size_t>(dims), 0.0);
-    for (int64_t r = 0; r < x.rows; ++r)
+    int64_t rows = 0;
+    for (int64_t r = 0; r < x.rows; ++r) {
+      if (x.indptr[r + 1] == x.indptr[r]) continue;
+      ++rows;
       for (int64_t k = 0; k < dims; ++k) mean[k] += y[r * dims + k];
-    for (int64_t k = 0; k < dims; ++k) mean[k] /= static_cast<double>(x.rows);
-    for (int64_t r = 0; r < x.rows; ++r)
+    }
+    for (int64_t k = 0; k < dims; ++k) mean[k] /= static_cast<double>(std::max<int64_t>(rows, 1));
+    for (int64_t r = 0; r < x.rows; ++r) {
+      if (x.indptr[r + 1] == x.indptr[r]) continue;
       for (int64_t k = 0; k < dims; ++k) {
         const double d = y[r * dims + k] - mean[k];
         sq[k] += d * d;
       }
+    }
     for (int64_t k = 0; k < dims; ++k) {
-      const double sd = std::sqrt(sq[k] / static_cast<double>(x.rows));
+      const double sd = std::sqrt(sq[k] / static_cast<double>(std::max<int64_t>(rows, 1)));
       scale[k] = sd > 0 ? sd : 1.0;
     }
   }
@@ -129,6 +148,10 @@ void TfidfEmbedder::fit(const std::vector<std::string>& texts) {
 
 void TfidfEmbedder::finish(const double* sum, double norm2, float* out) const {
   const int64_t dims = options_.dims;
+  if (!(norm2 > 0)) {  // no vocabulary term: the zero vector, whatever the normaliser
+    std::fill(out, out + dims, 0.f);
+    return;
+  }
   const double inv = norm2 > 0 ? 1.0 / std::sqrt(norm2) : 0.0;
   if (norm_ == Norm::kL2) {
     double n2 = 0;
@@ -152,23 +175,52 @@ Matrix TfidfEmbedder::embed(const std::vector<std::string>& texts) const {
   // A few texts (a routing context, a test) are embedded without waking threads.
 #pragma omp parallel num_threads(std::max(1, runtime().resolved_threads())) if (n >= 32)
   {
-    std::vector<std::string> words;
+    CountScratch scratch;
     TermCounts counts;
     std::vector<double> sum(static_cast<size_t>(dims));
-#pragma omp for schedule(dynamic, 64)
+#pragma omp for schedule(dynamic, 16)
     for (int64_t i = 0; i < n; ++i) {
-      vectorizer_.count_terms(texts[i], words, counts);
+      vectorizer_.count_terms(texts[i], scratch, counts);
       std::fill(sum.begin(), sum.end(), 0.0);
       double norm2 = 0;
       for (const auto& [id, c] : counts) {
         const double w = vectorizer_.tf_weight(c) * vectorizer_.idf()[id];
         norm2 += w * w;
-        const float* row = projection_.data() + static_cast<int64_t>(id) * dims;
-        for (int64_t k = 0; k < dims; ++k) sum[k] += w * row[k];
+        add_scaled(sum.data(), projection_.data() + static_cast<int64_t>(id) * dims, w, dims);
       }
       finish(sum.data(), norm2, out.row(i));
     }
   }
+  return out;
+}
+
+std::vector<TermWeight> TfidfEmbedder::top_terms(const float* point, int n) const {
+  require_fitted("top_terms()");
+  if (n <= 0) return {};
+  const int64_t dims = options_.dims;
+  // Undo the normaliser's affine part (the l2 scale does not change the ranking).
+  std::vector<double> y(static_cast<size_t>(dims));
+  for (int64_t k = 0; k < dims; ++k)
+    y[k] = norm_ == Norm::kStandardize ? point[k] * scale_[k] + mean_[k] : point[k];
+  const auto& vocab = vectorizer_.vocabulary();
+  const int64_t terms = static_cast<int64_t>(vocab.size());
+  std::vector<std::pair<double, int32_t>> weights;  // (weight, term) of the positive ones
+  weights.reserve(static_cast<size_t>(terms));
+  for (int64_t t = 0; t < terms; ++t) {
+    const float* row = projection_.data() + t * dims;
+    double w = 0;
+    for (int64_t k = 0; k < dims; ++k) w += y[k] * row[k];
+    if (w > 0) weights.emplace_back(w, static_cast<int32_t>(t));
+  }
+  const size_t keep = std::min(weights.size(), static_cast<size_t>(n));
+  // Highest weight first; ties by term order.
+  std::partial_sort(weights.begin(), weights.begin() + keep, weights.end(),
+                    [](const auto& a, const auto& b) {
+                      return a.first != b.first ? a.first > b.first : a.second < b.second;
+                    });
+  std::vector<TermWeight> out;
+  out.reserve(keep);
+  for (size_t i = 0; i < keep; ++i) out.push_back({vocab[weights[i].second], weights[i].first});
   return out;
 }
 
@@ -196,7 +248,10 @@ void TfidfEmbedder::save(TensorFileWriter& out, const std::string& prefix) const
 
 void TfidfEmbedder::load(const TensorFile& in, const std::string& prefix) {
   const std::string p = prefix + ".";
-  const std::vector<std::string> saved = in.strings(p + "settings");
+  std::vector<std::string> saved = in.strings(p + "settings");
+  if (std::none_of(saved.begin(), saved.end(),
+                   [](const std::string& x) { return x.rfind("ngram_range=", 0) == 0; }))
+    saved.push_back("ngram_range=1,1");  // saved before n-grams existed: unigrams
   const std::vector<std::string> mine = settings_of(options_);
   for (const auto& s : mine)
     if (std::find(saved.begin(), saved.end(), s) == saved.end()) {

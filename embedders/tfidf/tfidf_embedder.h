@@ -6,10 +6,12 @@
 ///         truncated SVD (`dims` right singular vectors) -> normaliser statistics.
 /// embed(): x = tf-idf row / ||tf-idf row||, y = x V^T (dims values), then
 ///         l2:          y / ||y||             (zero stays zero)
-///         standardize: (y - mean) / std      (fitted on the training rows; std 0 -> 1)
+///         standardize: (y - mean) / std      (fitted on the training rows that have a
+///                                             term; std 0 -> 1)
 ///         none:        y
-/// An empty text, or one with only stop words/numbers/unknown terms, has x = 0, hence
-/// embeds to 0 (l2, none) or to -mean/std (standardize).
+/// An empty text, or one with only stop words/numbers/unknown terms, has x = 0 and embeds
+/// to the zero vector for every normaliser (for standardize too, rather than -mean/std):
+/// k-means then assigns it to the centre nearest the origin, whatever `normalize` says.
 ///
 /// Saved tensors (`<prefix>.` + name): vocab (strings), idf (F64 [terms]), components
 /// (F32 [dims, terms], scikit-learn's components_), singular_values (F32 [dims]), mean and
@@ -42,6 +44,11 @@ class TfidfEmbedder : public Embedder {
   /// Incremental: cost proportional to the appended text (see context.h). Holds a
   /// reference to this embedder, which must outlive it.
   std::unique_ptr<ContextEmbedder> context() const override;
+  /// The n vocabulary terms of largest positive weight in `point` mapped back to term space
+  /// through the SVD components (after undoing standardize's scaling: point * scale +
+  /// mean; l2 and none use the point as it is), highest first. Fewer when fewer terms have
+  /// a positive weight; empty for n <= 0.
+  std::vector<TermWeight> top_terms(const float* point, int n) const override;
   void save(TensorFileWriter& out, const std::string& prefix) const override;
   void load(const TensorFile& in, const std::string& prefix) override;
 
@@ -55,7 +62,8 @@ class TfidfEmbedder : public Embedder {
   const std::vector<double>& scale() const { return scale_; }
 
   /// The embedding of a text whose tf-idf weights w_t = tf(count_t) * idf_t (not yet
-  /// normalised) give sum = sum_t w_t V[t] (dims values) and norm2 = sum_t w_t^2.
+  /// normalised) give sum = sum_t w_t V[t] (dims values) and norm2 = sum_t w_t^2
+  /// (norm2 = 0: no term, the zero vector).
   void finish(const double* sum, double norm2, float* out) const;
   /// Throws Error unless fitted (names the calling method).
   void require_fitted(const char* what) const;

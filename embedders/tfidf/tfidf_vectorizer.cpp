@@ -12,28 +12,51 @@
 
 #include "cbtm/error.h"
 #include "cbtm/progress.h"
+#include "term_sink.h"
 #include "word_stream.h"
 
 namespace cbtm::tfidf {
 namespace {
 
-/// Sorted ids -> (id, count) run lengths.
-void run_lengths(std::vector<int32_t>& ids, TermCounts& out) {
-  std::sort(ids.begin(), ids.end());
-  out.clear();
-  for (size_t i = 0; i < ids.size();) {
-    size_t j = i;
-    while (j < ids.size() && ids[j] == ids[i]) ++j;
-    out.emplace_back(ids[i], static_cast<int32_t>(j - i));
-    i = j;
-  }
-}
-
-/// What one thread learns while reading its share of the training texts.
-struct LocalVocabulary {
-  std::unordered_map<std::string, int32_t> ids;
-  std::vector<const std::string*> terms;  // by local id (keys of `ids`)
+/// What one thread learns while reading its share of the training texts: a WordSink
+/// receiving the terms of the current document.
+struct LocalVocabulary : WordSink {
+  TermTable terms;  // local ids
   std::vector<int64_t> df, tf;
+  std::vector<int64_t> last_doc;  // by local id: the last document it occurred in
+  std::vector<int32_t> count;     // by local id: occurrences in the current document
+  std::vector<int32_t> doc_ids;   // local ids of the current document
+  int64_t doc = -1;
+
+  void word(std::string_view t) override {
+    bool added;
+    const int32_t id = terms.insert(t, term_hash(t), added);
+    if (added) {
+      df.push_back(0);
+      tf.push_back(0);
+      last_doc.push_back(-1);
+      count.push_back(0);
+    }
+    if (last_doc[id] != doc) {
+      last_doc[id] = doc;
+      count[id] = 1;
+      doc_ids.push_back(id);
+    } else {
+      ++count[id];
+    }
+  }
+};
+
+/// Counts the vocabulary terms of a text into a CountScratch.
+struct VocabularyCounter : WordSink {
+  const TermTable& index;
+  CountScratch& s;
+  VocabularyCounter(const TermTable& i, CountScratch& sc) : index(i), s(sc) {}
+  void word(std::string_view t) override {
+    const int32_t id = index.find(t);
+    if (id < 0) return;
+    if (s.count[id]++ == 0) s.touched.push_back(id);
+  }
 };
 
 std::string fmt_double(double v) {
@@ -52,25 +75,21 @@ double TfidfVectorizer::tf_weight(int64_t count) const {
                                : static_cast<double>(count);
 }
 
-int32_t TfidfVectorizer::lookup(const std::string& term) const {
-  const auto it = index_.find(term);
-  return it == index_.end() ? -1 : it->second;
-}
-
-void TfidfVectorizer::count_terms(std::string_view text, std::vector<std::string>& words,
+void TfidfVectorizer::count_terms(std::string_view text, CountScratch& scratch,
                                   TermCounts& out) const {
+  if (scratch.count.size() != vocabulary_.size()) scratch.count.assign(vocabulary_.size(), 0);
+  scratch.touched.clear();
+  VocabularyCounter counter(index_, scratch);
+  TermSink terms(tokenizer_, options_.ngram_min, options_.ngram_max, &counter);
   WordStream ws;
-  words.clear();
-  ws.feed(text, words);
-  ws.finish(words);
-  std::vector<int32_t> ids;
-  ids.reserve(words.size());
-  for (const auto& w : words) {
-    if (!tokenizer_.is_term(w)) continue;
-    const int32_t id = lookup(w);
-    if (id >= 0) ids.push_back(id);
+  ws.feed(text, terms);
+  ws.finish(terms);
+  std::sort(scratch.touched.begin(), scratch.touched.end());
+  out.clear();
+  for (int32_t id : scratch.touched) {
+    out.emplace_back(id, scratch.count[id]);
+    scratch.count[id] = 0;
   }
-  run_lengths(ids, out);
 }
 
 void TfidfVectorizer::write_row(const TermCounts& counts, int32_t* indices, float* values) const {
@@ -116,60 +135,55 @@ CsrMatrix TfidfVectorizer::fit_transform(const std::vector<std::string>& texts, 
   {
     const int tid = omp_get_thread_num();
     LocalVocabulary& lv = locals[static_cast<size_t>(tid)];
+    TermSink terms(tokenizer_, options_.ngram_min, options_.ngram_max, &lv);
     WordStream ws;
-    std::vector<std::string> words;
-    std::vector<int32_t> ids;
 #pragma omp for schedule(dynamic, 64)
     for (int64_t d = 0; d < n; ++d) {
-      words.clear();
-      ws.feed(texts[d], words);
-      ws.finish(words);
-      ids.clear();
-      for (auto& w : words) {
-        if (!tokenizer_.is_term(w)) continue;
-        auto [it, added] = lv.ids.try_emplace(std::move(w), static_cast<int32_t>(lv.terms.size()));
-        if (added) {
-          lv.terms.push_back(&it->first);
-          lv.df.push_back(0);
-          lv.tf.push_back(0);
-        }
-        ids.push_back(it->second);
-      }
+      lv.doc = d;
+      lv.doc_ids.clear();
+      terms.reset();
+      ws.feed(texts[d], terms);
+      ws.finish(terms);
       TermCounts& row = rows[d];
-      run_lengths(ids, row);
-      for (const auto& [id, c] : row) {
+      row.resize(lv.doc_ids.size());
+      for (size_t i = 0; i < lv.doc_ids.size(); ++i) {
+        const int32_t id = lv.doc_ids[i];
+        row[i] = {id, lv.count[id]};
         ++lv.df[id];
-        lv.tf[id] += c;
+        lv.tf[id] += lv.count[id];
       }
       owner[d] = tid;
-      ++done;
-      if (tid == 0) progress.update(static_cast<double>(done.load()));
+      if ((d & 255) == 0) {
+        done += 256;
+        if (tid == 0) progress.update(static_cast<double>(std::min<int64_t>(n, done.load())));
+      }
     }
   }
   progress.update(static_cast<double>(n));
   progress.finish();
 
   // ---- merge the per-thread vocabularies ------------------------------------------------
-  std::unordered_map<std::string, int32_t> merged;
-  std::vector<const std::string*> terms;
+  TermTable merged;
   std::vector<int64_t> df, tf;
   std::vector<std::vector<int32_t>> to_merged(locals.size());
   for (size_t t = 0; t < locals.size(); ++t) {
     const LocalVocabulary& lv = locals[t];
-    to_merged[t].resize(lv.terms.size());
-    for (size_t l = 0; l < lv.terms.size(); ++l) {
-      auto [it, added] = merged.try_emplace(*lv.terms[l], static_cast<int32_t>(terms.size()));
+    const int32_t local_terms = lv.terms.size();
+    to_merged[t].resize(static_cast<size_t>(local_terms));
+    for (int32_t l = 0; l < local_terms; ++l) {
+      bool added;
+      const int32_t g = merged.insert(lv.terms.term(l), lv.terms.hash(l), added);
       if (added) {
-        terms.push_back(&it->first);
         df.push_back(0);
         tf.push_back(0);
       }
-      df[it->second] += lv.df[l];
-      tf[it->second] += lv.tf[l];
-      to_merged[t][l] = it->second;
+      df[g] += lv.df[l];
+      tf[g] += lv.tf[l];
+      to_merged[t][l] = g;
     }
   }
-  if (terms.empty())
+  const int32_t n_terms = merged.size();
+  if (n_terms == 0)
     throw Error(
         "tfidf: the vocabulary of the " + std::to_string(n) +
         " training texts is empty (every word is a stop word, a number or a single character)");
@@ -180,10 +194,11 @@ CsrMatrix TfidfVectorizer::fit_transform(const std::vector<std::string>& texts, 
     throw Error("tfidf: max_df=" + fmt_double(options_.max_df) + " allows at most " +
                 fmt_double(max_count) + " of " + std::to_string(n) +
                 " documents, fewer than min_df=" + std::to_string(options_.min_df));
-  std::vector<int32_t> order(terms.size());
+  // Terms in UTF-8 byte order, which is code point order (Python's string order).
+  std::vector<int32_t> order(static_cast<size_t>(n_terms));
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(),
-            [&](int32_t a, int32_t b) { return *terms[a] < *terms[b]; });
+            [&](int32_t a, int32_t b) { return merged.term(a) < merged.term(b); });
   std::vector<int32_t> kept;
   for (int32_t g : order)
     if (df[g] >= options_.min_df && static_cast<double>(df[g]) <= max_count) kept.push_back(g);
@@ -191,22 +206,22 @@ CsrMatrix TfidfVectorizer::fit_transform(const std::vector<std::string>& texts, 
     std::stable_sort(kept.begin(), kept.end(), [&](int32_t a, int32_t b) { return tf[a] > tf[b]; });
     kept.resize(static_cast<size_t>(options_.max_features));
     std::sort(kept.begin(), kept.end(),
-              [&](int32_t a, int32_t b) { return *terms[a] < *terms[b]; });
+              [&](int32_t a, int32_t b) { return merged.term(a) < merged.term(b); });
   }
   if (kept.empty())
     throw Error(
-        "tfidf: no term of the " + std::to_string(terms.size()) +
+        "tfidf: no term of the " + std::to_string(n_terms) +
         "-word vocabulary remains after pruning with min_df=" + std::to_string(options_.min_df) +
         ", max_df=" + fmt_double(options_.max_df) + "; lower min_df or raise max_df");
 
-  std::vector<int32_t> final_id(terms.size(), -1);
+  std::vector<int32_t> final_id(static_cast<size_t>(n_terms), -1);
   std::vector<std::string> vocabulary;
   std::vector<double> idf;
   vocabulary.reserve(kept.size());
   idf.reserve(kept.size());
   for (int32_t g : kept) {
     final_id[g] = static_cast<int32_t>(vocabulary.size());
-    vocabulary.push_back(*terms[g]);
+    vocabulary.emplace_back(merged.term(g));
     idf.push_back(std::log((1.0 + static_cast<double>(n)) / (1.0 + static_cast<double>(df[g]))) +
                   1.0);
   }
@@ -227,7 +242,7 @@ CsrMatrix TfidfVectorizer::fit_transform(const std::vector<std::string>& texts, 
     row.resize(k);
     std::sort(row.begin(), row.end());
   }
-  spdlog::info("tfidf: {} terms kept of {} from {} documents", vocabulary_.size(), terms.size(), n);
+  spdlog::info("tfidf: {} terms kept of {} from {} documents", vocabulary_.size(), n_terms, n);
   return assemble(rows, threads);
 }
 
@@ -236,10 +251,10 @@ CsrMatrix TfidfVectorizer::transform(const std::vector<std::string>& texts, int 
   std::vector<TermCounts> rows(texts.size());
 #pragma omp parallel num_threads(std::max(1, threads)) if (texts.size() >= 32)
   {
-    std::vector<std::string> words;
+    CountScratch scratch;
 #pragma omp for schedule(dynamic, 64)
     for (int64_t d = 0; d < static_cast<int64_t>(texts.size()); ++d)
-      count_terms(texts[d], words, rows[d]);
+      count_terms(texts[d], scratch, rows[d]);
   }
   return assemble(rows, threads);
 }
@@ -259,10 +274,9 @@ void TfidfVectorizer::set_state(std::vector<std::string> vocabulary, std::vector
 }
 
 void TfidfVectorizer::build_index() {
-  index_.clear();
+  index_ = TermTable();
   index_.reserve(vocabulary_.size());
-  for (size_t i = 0; i < vocabulary_.size(); ++i)
-    index_.emplace(vocabulary_[i], static_cast<int32_t>(i));
+  for (const auto& term : vocabulary_) index_.insert(term);
 }
 
 }  // namespace cbtm::tfidf

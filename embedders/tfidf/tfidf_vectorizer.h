@@ -1,7 +1,8 @@
 #pragma once
 /// \file tfidf_vectorizer.h
 /// scikit-learn's TfidfVectorizer (1.2.1) with the reference C-BTM settings: terms from
-/// TfidfTokenizer, raw (or sublinear) term counts, smooth idf = ln((1+n)/(1+df)) + 1, and
+/// TfidfTokenizer (and, with ngram_max > 1, its word n-grams: see term_sink.h), raw (or
+/// sublinear) term counts, smooth idf = ln((1+n)/(1+df)) + 1, and
 /// l2-normalised rows. The vocabulary is sorted by term (UTF-8 byte order = code point
 /// order, as in Python), so term ids equal scikit-learn's column indices.
 ///
@@ -14,11 +15,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "sparse_matrix.h"
+#include "term_table.h"
 #include "tfidf_tokenizer.h"
 
 namespace cbtm::tfidf {
@@ -28,11 +29,19 @@ struct VectorizerOptions {
   double max_df = 1.0;        ///< ... and in at most this fraction of the documents
   int64_t max_features = 0;   ///< then keep the most frequent terms (0: all)
   bool sublinear_tf = false;  ///< tf = 1 + ln(count) instead of count
+  int ngram_min = 1;          ///< terms are word n-grams, ngram_min <= n <= ngram_max
+  int ngram_max = 1;
   TokenizerOptions tokenizer;
 };
 
 /// (term id, count) pairs of one text, ascending by term id.
 using TermCounts = std::vector<std::pair<int32_t, int32_t>>;
+
+/// Per-thread scratch space of TfidfVectorizer::count_terms().
+struct CountScratch {
+  std::vector<int32_t> count;    ///< by term id, zero between calls
+  std::vector<int32_t> touched;  ///< term ids seen in the current text
+};
 
 class TfidfVectorizer {
  public:
@@ -46,10 +55,10 @@ class TfidfVectorizer {
   /// The tf-idf rows of `texts` over the learned vocabulary (unknown terms are ignored).
   CsrMatrix transform(const std::vector<std::string>& texts, int threads) const;
 
-  /// The counts of the vocabulary terms of `text`. `words` is scratch space.
-  void count_terms(std::string_view text, std::vector<std::string>& words, TermCounts& out) const;
+  /// The counts of the vocabulary terms of `text`.
+  void count_terms(std::string_view text, CountScratch& scratch, TermCounts& out) const;
   /// Term id, or -1 when `term` is not in the vocabulary.
-  int32_t lookup(const std::string& term) const;
+  int32_t lookup(std::string_view term) const { return index_.find(term); }
   /// The tf factor of a term seen `count` (>= 1) times.
   double tf_weight(int64_t count) const;
 
@@ -73,7 +82,7 @@ class TfidfVectorizer {
   TfidfTokenizer tokenizer_;
   std::vector<std::string> vocabulary_;
   std::vector<double> idf_;
-  std::unordered_map<std::string, int32_t> index_;
+  TermTable index_;  // vocabulary_[i] has id i
 };
 
 }  // namespace cbtm::tfidf

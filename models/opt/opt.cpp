@@ -56,6 +56,28 @@ torch::Tensor OptLMImpl::hidden_states(const torch::Tensor& tokens) {
   return apply_layer_norm(final_layer_norm_, x);
 }
 
+torch::Tensor OptLMImpl::layer_states(const torch::Tensor& tokens, int64_t layer) {
+  if (layer < 0 || layer > config_.n_layers)
+    throw Error("OptLM: layer " + std::to_string(layer) + " is outside [0, " +
+                std::to_string(config_.n_layers) + "] (0: embeddings, " +
+                std::to_string(config_.n_layers) + ": final LayerNorm output)");
+  if (layer == config_.n_layers) return hidden_states(tokens);
+  if (tokens.dim() != 2)
+    throw Error("OptLM: tokens must be [batch, time], got " + std::to_string(tokens.dim()) +
+                " dimensions");
+  const int64_t T = tokens.size(1);
+  if (T > config_.max_positions)
+    throw Error("OptLM: sequence of " + std::to_string(T) + " tokens exceeds max_positions " +
+                std::to_string(config_.max_positions));
+  const torch::Tensor positions = torch::arange(
+      kPositionOffset, T + kPositionOffset,
+      torch::TensorOptions().dtype(torch::kLong).device(tokens.device()));
+  torch::Tensor x = torch::embedding(embed_tokens_->weight, tokens) +
+                    torch::embedding(embed_positions_->weight, positions);
+  for (int64_t i = 0; i < layer; ++i) x = layers_[static_cast<size_t>(i)]->forward(x);
+  return x;
+}
+
 torch::Tensor OptLMImpl::logits(const torch::Tensor& hidden) {
   return torch::linear(hidden, embed_tokens_->weight);
 }

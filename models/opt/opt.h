@@ -68,6 +68,10 @@ class OptLMImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& tokens);
   /// The final-LayerNorm output [B, T, d_model] (what forward() feeds to the tied head).
   torch::Tensor hidden_states(const torch::Tensor& tokens);
+  /// Entry `layer` of Hugging Face's `output_hidden_states` [B, T, d_model]: 0 = the
+  /// embeddings (token + position), i = the residual stream after block i, n_layers =
+  /// hidden_states(tokens) (after the final LayerNorm). Error unless 0 <= layer <= n_layers.
+  torch::Tensor layer_states(const torch::Tensor& tokens, int64_t layer);
   /// Tied output head: hidden [..., d_model] -> logits [..., vocab].
   torch::Tensor logits(const torch::Tensor& hidden);
   /// Deterministic OPT initialisation: N(0, init_std) weights, zero biases, unit LayerNorm.

@@ -5,7 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -200,4 +202,40 @@ TEST_CASE("e2e assign: a corrupted or wrong-version clusterer artifact is refuse
   CHECK(r.status == 2);
   CHECK(r.output.find("clusterer.safetensors") != std::string::npos);
   CHECK_FALSE(fs::exists(t / "run/clusters"));
+}
+
+TEST_CASE("e2e assign: the metadata clusterer puts every document of a chosen domain in its cluster") {
+  cbtm::test::TempDir t("e2e-assign-meta");
+  write_corpora(t);
+  std::string cfg = cbtm::read_file(config(t));
+  cfg.replace(cfg.find("clusterer: {type: balanced_kmeans, k: 3}"), std::string("clusterer: {type: balanced_kmeans, k: 3}").size(),
+              "clusterer: {type: metadata, field: domain, k: 3}");
+  cbtm::test::write_text(t / "meta.yaml", cfg);
+  const std::string out = " --out " + t / "run";
+  REQUIRE(cbtm_cli("cluster " + t / "meta.yaml" + out).status == 0);
+  REQUIRE(cbtm_cli("assign " + t / "meta.yaml" + out).status == 0);
+  auto r = cbtm_cli("inspect " + t / "run --json");
+  REQUIRE(r.status == 0);
+  const json a = json::parse(r.output.substr(r.output.find('{')));
+  CHECK(a["clusterer"] == "metadata");
+  // The k most frequent domains of the 400 fit documents each fill exactly one cluster.
+  const json& fit_overlap = a["fit"]["overlap"];
+  std::vector<std::pair<int64_t, std::string>> freq;
+  for (const auto& [dom, row] : fit_overlap.items()) {
+    int64_t n = 0;
+    for (const auto& v : row) n += v.get<int64_t>();
+    freq.emplace_back(-n, dom);
+  }
+  std::sort(freq.begin(), freq.end());
+  REQUIRE(freq.size() >= 3);
+  std::set<int> used;
+  for (int i = 0; i < 3; ++i) {
+    const json& row = a["assigned"]["overlap"][freq[i].second];
+    int nonzero = 0, where = -1;
+    for (int j = 0; j < 3; ++j)
+      if (row[j].get<int64_t>() > 0) ++nonzero, where = j;
+    CHECK(nonzero == 1);
+    used.insert(where);
+  }
+  CHECK(used.size() == 3);
 }

@@ -141,32 +141,59 @@ TEST_CASE("tfidf: embed() equals the tf-idf rows projected and normalised", "[tf
         CHECK(std::sqrt(n) == Approx(1.0).epsilon(1e-5));
       }
     }
-    if (mode == "standardize") {  // the training embeddings have mean 0 and variance 1
+    if (mode == "standardize") {
+      // The training embeddings of documents with a term have mean 0 and variance 1; the
+      // others are zero.
       const Matrix y = e.embed(train);
+      const CsrMatrix x = e.vectorizer().transform(train, 1);
+      std::vector<int64_t> with_terms;
+      for (int64_t r = 0; r < x.rows; ++r) {
+        if (x.indptr[r + 1] > x.indptr[r]) {
+          with_terms.push_back(r);
+        } else {
+          for (int64_t k = 0; k < y.cols; ++k) CHECK(y.at(r, k) == 0.f);
+        }
+      }
+      REQUIRE(with_terms.size() > 250);
+      const double rows = static_cast<double>(with_terms.size());
       for (int64_t k = 0; k < y.cols; ++k) {
         double m = 0, v = 0;
-        for (int64_t r = 0; r < y.rows; ++r) m += y.at(r, k);
-        m /= static_cast<double>(y.rows);
-        for (int64_t r = 0; r < y.rows; ++r) v += (y.at(r, k) - m) * (y.at(r, k) - m);
+        for (int64_t r : with_terms) m += y.at(r, k);
+        m /= rows;
+        for (int64_t r : with_terms) v += (y.at(r, k) - m) * (y.at(r, k) - m);
         CHECK(std::abs(m) < 1e-4);
-        CHECK(std::sqrt(v / static_cast<double>(y.rows)) == Approx(1.0).epsilon(1e-4));
+        CHECK(std::sqrt(v / rows) == Approx(1.0).epsilon(1e-4));
       }
     }
   }
 }
 
-TEST_CASE("tfidf: texts without known terms embed to the normalised zero vector",
+TEST_CASE("tfidf: texts without known terms embed to the zero vector for every normaliser",
           "[tfidf][embedder]") {
   const auto train = synthetic_corpus(200, 3);
+  const std::vector<std::string> empty = {"", "the of and 42", "zzzz unknown-words", " \n\xff "};
   for (const std::string mode : {"l2", "standardize", "none"}) {
+    INFO("normalize=" << mode);
     TfidfEmbedder e(small_options(mode));
     e.fit(train);
-    const Matrix y = e.embed({"", "the of and 42", "zzzz unknown-words"});
-    for (int64_t r = 0; r < 3; ++r)
-      for (int64_t k = 0; k < y.cols; ++k) {
-        const double want = mode == "standardize" ? -e.mean()[k] / e.scale()[k] : 0.0;
-        CHECK(y.at(r, k) == Approx(want).margin(1e-6));
-      }
+    if (mode == "standardize") {  // the zero vector is not -mean/std here
+      double norm = 0;
+      for (int64_t k = 0; k < e.dim(); ++k) norm += std::abs(e.mean()[k]);
+      REQUIRE(norm > 1e-3);
+    }
+    const Matrix y = e.embed(empty);
+    for (int64_t r = 0; r < y.rows; ++r)
+      for (int64_t k = 0; k < y.cols; ++k) CHECK(y.at(r, k) == 0.f);
+    // The incremental context agrees, and a text with a known term is not zero.
+    auto ctx = e.context();
+    std::vector<float> cur(static_cast<size_t>(e.dim()), 1.f);
+    ctx->append("the of and 42 zzzz");
+    ctx->current(cur.data());
+    for (float v : cur) CHECK(v == 0.f);
+    const Matrix known = e.embed({"kernel"});
+    double n = 0;
+    for (int64_t k = 0; k < known.cols; ++k) n += std::abs(known.at(0, k));
+    CHECK(n > 1e-3);
   }
 }
 
@@ -299,4 +326,43 @@ TEST_CASE("tfidf: the plugin is created from YAML through the registry",
   CHECK_THROWS_WITH(reg.create<cbtm::Embedder>(node("{type: tfidf, stop_words: french}")),
                     Contains("stop_words"));
   CHECK_THROWS_WITH(reg.create<cbtm::Embedder>(node("{type: tfidf, dims: 0}")), Contains("dims"));
+}
+
+TEST_CASE("tfidf: top_terms maps a point back to its terms", "[tfidf][embedder][top_terms]") {
+  const auto train = synthetic_corpus(300, 9);
+  for (const std::string mode : {"l2", "standardize", "none"}) {
+    INFO("normalize=" << mode);
+    TfidfEmbedder e(small_options(mode));
+    e.fit(train);
+    // A document of a few repeated words of one topic block: its embedding's top terms
+    // contain them.
+    const Matrix y = e.embed({"garbage collector garbage collector garbage scheduler"});
+    const std::vector<cbtm::TermWeight> top = e.top_terms(y.row(0), 5);
+    REQUIRE(top.size() == 5);
+    std::vector<std::string> names;
+    for (const auto& t : top) names.push_back(t.term);
+    INFO("top terms: " << Catch::Detail::stringify(names));
+    CHECK(std::find(names.begin(), names.end(), "garbage") != names.end());
+    CHECK(std::find(names.begin(), names.end(), "collector") != names.end());
+    for (size_t i = 0; i < top.size(); ++i) {
+      CHECK(top[i].weight > 0);
+      if (i > 0) CHECK(top[i - 1].weight >= top[i].weight);
+    }
+    // The weights are the point (its standardize scaling undone) times the components.
+    const int64_t id = e.vectorizer().lookup(top[0].term);
+    REQUIRE(id >= 0);
+    double w = 0;
+    for (int64_t k = 0; k < e.dim(); ++k) {
+      const double p = mode == "standardize" ? y.at(0, k) * e.scale()[k] + e.mean()[k] : y.at(0, k);
+      w += p * e.projection()[id * e.dim() + k];
+    }
+    CHECK(top[0].weight == Approx(w).epsilon(1e-6));
+    CHECK(e.top_terms(y.row(0), 0).empty());
+    // Through the Embedder interface too.
+    const cbtm::Embedder& base = e;
+    CHECK(base.top_terms(y.row(0), 5).front().term == top[0].term);
+  }
+  TfidfEmbedder unfitted(small_options("l2"));
+  std::vector<float> p(16, 0.f);
+  CHECK_THROWS_WITH(unfitted.top_terms(p.data(), 3), Contains("before fit()"));
 }

@@ -26,6 +26,8 @@ class TfidfTokenizer {
 
   /// True if `word` (a lowercased WordStream word) is kept as a term.
   bool is_term(const std::string& word) const;
+  /// The same for a view (allocates nothing).
+  bool keeps(std::string_view word) const;
   /// Removes the words that are not terms, keeping the order.
   void filter(std::vector<std::string>& words) const;
   /// All terms of `text`, in order.

@@ -27,20 +27,31 @@
 
 namespace cbtm::tfidf {
 
+/// Receives the words of a WordStream one at a time. The view is valid only during the
+/// call (it points into the stream's buffer), so counting words allocates nothing.
+class WordSink {
+ public:
+  virtual ~WordSink() = default;
+  virtual void word(std::string_view w) = 0;
+};
+
 class WordStream {
  public:
   /// Consumes `bytes`; appends every completed word (lowercased, UTF-8) to `out`.
   void feed(std::string_view bytes, std::vector<std::string>& out);
   /// Ends the text: appends the remaining words and resets the stream to its initial state.
   void finish(std::vector<std::string>& out);
+  /// The same, handing each word to `sink` instead of appending a string.
+  void feed(std::string_view bytes, WordSink& sink);
+  void finish(WordSink& sink);
   /// True when nothing is buffered (no partial character, word or undecided sigma).
   bool idle() const;
 
  private:
-  void code_point(char32_t c, std::vector<std::string>& out);
-  void invalid(std::vector<std::string>& out);
-  void end_word(std::vector<std::string>& out);
-  void resolve_sigmas(bool final_form, std::vector<std::string>& out);
+  void code_point(char32_t c, WordSink& out);
+  void invalid(WordSink& out);
+  void end_word(WordSink& out);
+  void resolve_sigmas(bool final_form, WordSink& out);
 
   // UTF-8 decoder: code point so far, continuation bytes still needed, and the allowed
   // range of the next byte (excludes overlong forms, surrogates and values > U+10FFFF).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "term_table.h"
 #include "unicode.h"
 #include "word_stream.h"
 
@@ -81,9 +82,36 @@ bool starts_with_digit(const std::string& word) {
   return unicode::is_digit(unicode::first_code_point(word));
 }
 
-bool TfidfTokenizer::is_term(const std::string& word) const {
-  if (options_.drop_numbers && starts_with_digit(word)) return false;
-  if (options_.english_stop_words && is_english_stop_word(word)) return false;
+bool TfidfTokenizer::is_term(const std::string& word) const { return keeps(word); }
+
+bool TfidfTokenizer::keeps(std::string_view word) const {
+  if (word.empty()) return true;
+  if (options_.drop_numbers) {
+    const unsigned char b = static_cast<unsigned char>(word[0]);
+    if (b < 0x80 ? (b >= '0' && b <= '9')
+                 : unicode::is_digit(unicode::first_code_point(std::string(word.substr(0, 4)))))
+      return false;
+  }
+  if (options_.english_stop_words && word.size() <= 12) {  // the longest stop word has 12
+    // A cheap filter first: stop words are ASCII lowercase; (length, first, last letter)
+    // of each one is marked.
+    struct StopWords {
+      TermTable table;
+      uint32_t last_letters[13][26] = {};  // bit c: some stop word ends with 'a' + c
+      StopWords() {
+        for (const auto& w : english_stop_words()) {
+          table.insert(w);
+          last_letters[w.size()][w.front() - 'a'] |= 1u << (w.back() - 'a');
+        }
+      }
+    };
+    static const StopWords stop;
+    const unsigned char f = static_cast<unsigned char>(word.front()) - 'a';
+    const unsigned char l = static_cast<unsigned char>(word.back()) - 'a';
+    if (f < 26 && l < 26 && (stop.last_letters[word.size()][f] >> l & 1u) &&
+        stop.table.find(word) >= 0)
+      return false;
+  }
   return true;
 }
 

@@ -23,6 +23,16 @@ const AsciiTable& ascii() {
   return t;
 }
 
+/// Appends the words to a vector of strings.
+class VectorSink : public WordSink {
+ public:
+  explicit VectorSink(std::vector<std::string>& out) : out_(out) {}
+  void word(std::string_view w) override { out_.emplace_back(w); }
+
+ private:
+  std::vector<std::string>& out_;
+};
+
 }  // namespace
 
 bool WordStream::idle() const {
@@ -30,8 +40,20 @@ bool WordStream::idle() const {
 }
 
 void WordStream::feed(std::string_view bytes, std::vector<std::string>& out) {
+  VectorSink sink(out);
+  feed(bytes, sink);
+}
+
+void WordStream::finish(std::vector<std::string>& out) {
+  VectorSink sink(out);
+  finish(sink);
+}
+
+void WordStream::feed(std::string_view bytes, WordSink& out) {
   const uint8_t* flags = ascii().flags;
-  for (size_t i = 0; i < bytes.size(); ++i) {
+  const size_t n = bytes.size();
+  const char* data = bytes.data();
+  for (size_t i = 0; i < n; ++i) {
     const unsigned char b = static_cast<unsigned char>(bytes[i]);
     if (need_ > 0) {
       if (b >= lo_ && b <= hi_) {
@@ -46,6 +68,21 @@ void WordStream::feed(std::string_view bytes, std::vector<std::string>& out) {
     }
     if (b < 0x80) {  // ASCII fast path
       const uint8_t f = flags[b];
+      if ((f & kWord) && pending_.empty()) {
+        // A run of ASCII word characters (letters, digits, '_': none case-ignorable, so
+        // the Final_Sigma look-behind is the cased flag of the run's last character).
+        size_t j = i;
+        unsigned char c = b;
+        do {
+          word_.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c));
+          if (++j == n) break;
+          c = static_cast<unsigned char>(data[j]);
+        } while (c < 0x80 && (flags[c] & kWord));
+        word_len_ += static_cast<int64_t>(j - i);
+        prev_cased_ = (flags[static_cast<unsigned char>(data[j - 1])] & kCasedFlag) != 0;
+        i = j - 1;
+        continue;
+      }
       if (!(f & kIgnorable)) {
         if (!pending_.empty()) resolve_sigmas(!(f & kCasedFlag), out);
         prev_cased_ = (f & kCasedFlag) != 0;
@@ -79,7 +116,7 @@ void WordStream::feed(std::string_view bytes, std::vector<std::string>& out) {
   }
 }
 
-void WordStream::finish(std::vector<std::string>& out) {
+void WordStream::finish(WordSink& out) {
   if (need_ > 0) {
     need_ = 0;
     invalid(out);
@@ -91,7 +128,7 @@ void WordStream::finish(std::vector<std::string>& out) {
   hi_ = 0xBF;
 }
 
-void WordStream::code_point(char32_t c, std::vector<std::string>& out) {
+void WordStream::code_point(char32_t c, WordSink& out) {
   const bool ignorable = unicode::is_case_ignorable(c);
   const bool cased = !ignorable && unicode::is_cased(c);
   if (!ignorable && !pending_.empty()) resolve_sigmas(!cased, out);
@@ -117,20 +154,20 @@ void WordStream::code_point(char32_t c, std::vector<std::string>& out) {
   }
 }
 
-void WordStream::invalid(std::vector<std::string>& out) {
+void WordStream::invalid(WordSink& out) {
   // Not a character Python would see; treated as a non-word, non-cased character.
   if (!pending_.empty()) resolve_sigmas(true, out);
   prev_cased_ = false;
   if (word_len_ > 0) end_word(out);
 }
 
-void WordStream::end_word(std::vector<std::string>& out) {
+void WordStream::end_word(WordSink& out) {
   const size_t slot = held_.size();
   if (word_len_ >= 2) {
     if (pending_.empty())
-      out.push_back(std::move(word_));
+      out.word(word_);
     else
-      held_.push_back(std::move(word_));
+      held_.push_back(word_);
   } else {
     // A one-character word is dropped, with its undecided sigma if it is one.
     while (!pending_.empty() && pending_.back().first == slot) pending_.pop_back();
@@ -139,13 +176,13 @@ void WordStream::end_word(std::vector<std::string>& out) {
   word_len_ = 0;
 }
 
-void WordStream::resolve_sigmas(bool final_form, std::vector<std::string>& out) {
+void WordStream::resolve_sigmas(bool final_form, WordSink& out) {
   for (const auto& [slot, offset] : pending_) {
     std::string& w = slot < held_.size() ? held_[slot] : word_;
     w[offset + 1] = static_cast<char>(final_form ? 0x82 : 0x83);  // U+03C2 or U+03C3
   }
   pending_.clear();
-  for (auto& w : held_) out.push_back(std::move(w));
+  for (const auto& w : held_) out.word(w);
   held_.clear();
 }
 

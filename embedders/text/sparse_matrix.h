@@ -6,7 +6,7 @@
 ///
 /// \code
 ///   CsrMatrix x = vectorizer.fit_transform(texts, threads);   // docs x terms
-///   CsrMatrix xt = transpose(x);                              // terms x docs
+///   CsrMatrix xt = transpose(x, threads);                     // terms x docs
 ///   std::vector<float> y(x.rows * k);
 ///   spmm(x, dense.data(), k, y.data(), threads);              // y = x * dense
 /// \endcode
@@ -27,11 +27,14 @@ struct CsrMatrix {
   std::vector<float> dense_row(int64_t r) const;
 };
 
-/// The transpose (cols x rows), rows of the result sorted by column.
-CsrMatrix transpose(const CsrMatrix& a);
+/// The transpose (cols x rows), rows of the result sorted by column. The result does not
+/// depend on `threads`.
+CsrMatrix transpose(const CsrMatrix& a, int threads = 1);
 
 /// out (a.rows x k, row-major) = a * dense (a.cols x k, row-major). `out` must not overlap
-/// `dense`.
+/// `dense`. Each output value is summed in the order of the row's stored entries, so the
+/// result does not depend on `threads` (nor on the CPU's vector width: no fused
+/// multiply-adds).
 void spmm(const CsrMatrix& a, const float* dense, int64_t k, float* out, int threads);
 
 }  // namespace cbtm::tfidf

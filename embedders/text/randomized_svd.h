@@ -2,12 +2,20 @@
 /// \file randomized_svd.h
 /// Seeded randomized truncated SVD of a sparse matrix (Halko, Martinsson & Tropp 2011,
 /// Alg. 4.4), as scikit-learn's TruncatedSVD(algorithm="randomized") computes it: a
-/// Gaussian test matrix with `oversamples` extra columns, `power_iters` power iterations
-/// with the columns renormalised after every product (CholeskyQR where scikit-learn uses
-/// LU), the range of the transpose when rows < cols, an orthonormal basis (CholeskyQR2),
-/// the exact SVD of the small projected matrix, and signs fixed so that the
-/// largest-magnitude entry of every component is positive. Same seed, input and thread
-/// count -> the same result (other thread counts differ by float rounding in the BLAS).
+/// Gaussian test matrix with `oversamples` extra columns, `power_iters` power iterations,
+/// the range of the transpose when rows < cols, an orthonormal basis Q of the range, and
+/// the exact SVD of the small projected matrix B = Q^T M; signs fixed so that the
+/// largest-magnitude entry of every component is positive.
+///
+/// The arithmetic is arranged for speed without changing what is computed (every step
+/// below leaves the ranges, hence Q and B, unchanged in exact arithmetic): the columns are
+/// renormalised (CholeskyQR, where scikit-learn uses LU) once per power iteration, in the
+/// smaller of the two spaces; Q is never formed: with Y the range and W = M^T Y, the
+/// Gram matrices Y^T Y = Z^T W and W^T W (in double) give B B^T, whose l x l
+/// eigendecomposition yields the singular values and vectors. When the range is
+/// rank-deficient it falls back to an explicit Householder basis. Same seed, input and
+/// thread count -> the same result (other thread counts differ by float rounding in the
+/// BLAS).
 /// Dense algebra runs in LibTorch (float32 GEMMs); the header is torch-free.
 ///
 /// \code
