@@ -1,24 +1,47 @@
-// cluster_bench: balanced k-means timings at the size the reference implementation needs
-// 139 s for (n = 50,000 points, k = 128, dim = 100).
+// cluster_bench: C-BTM clustering (tf-idf -> SVD -> balanced k-means) against the
+// scikit-learn pipeline on the same devpile documents, and the balanced auction at the size
+// the reference implementation needs 139 s for (n = 50,000 points, k = 128, dim = 100).
 //
-// 1. Synthetic topic-like embeddings (unit rows around 300 Zipf-weighted topics), on 1
-//    thread and on --threads threads: one cold E-step (distances + balanced auction, with the
-//    auction's statistics) and a full 20-iteration fit (tol 0).
-// 2. tf-idf embeddings (tfidf embedder, dims --dim) of --docs devpile documents (every 6th
-//    of the first 6 x docs: all domains): embedder fit and embed time, then the
-//    balanced_kmeans clusterer's 20-iteration fit on --threads threads (--docs 0 skips this).
+// 1. Synthetic topic-like embeddings (--n x --dim unit rows around 300 Zipf-weighted
+//    topics), on 1 thread and on --threads threads: one cold E-step (distances + balanced
+//    auction, with the auction's statistics; its size spread is `balance_spread`) and a full
+//    --iters-iteration fit (tol 0). auction_50k_128_s = the cold E-step on --threads threads.
+// 2. --docs documents of --data spaced evenly over the whole file (document floor(i T / N)
+//    of T, so every domain is in), written to a temporary JSONL that the peer reads too:
+//    - ours (in-process, library calls): fit = tfidf embedder fit + embed + balanced_kmeans
+//      fit (k = --k, 20 iterations at most, default tol); assign = embed in batches of
+//      --batch documents + nearest centre (Clusterer::assign). NMI/purity of the assign
+//      labels against `domain` (cbtm/cluster_analysis.h).
+//    - peak memory of assign: this program re-run as a child (--assign-child) that loads the
+//      saved embedder + clusterer and streams the JSONL once (N documents) and --mem-repeat
+//      times (e.g. 4 N), keeping only per-domain cluster counts; its VmHWM is the peak RSS.
+//    - the peer (--no-peer skips it): bench/peers/sklearn_cluster.py under /usr/bin/python3
+//      (TfidfVectorizer as in the reference C-BTM + TruncatedSVD(100) + Normalizer + KMeans)
+//      with the same thread count; its labels come back and are scored the same way.
+//    Prints the figures and the ratios ours : peer.
 //
-//   build/bin/cluster_bench [--devpile PATH] [--threads N] [--n 50000] [--k 128] [--json OUT]
+//   build/bin/cluster_bench --data FILE --docs N --k K [--threads T] [--json OUT]
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "bench_util.h"
+#include "cbtm/cluster_analysis.h"
+#include "cbtm/corpus.h"
+#include "cbtm/error.h"
 #include "cbtm/matrix.h"
 #include "cbtm/runtime.h"
+#include "cbtm/tensor_file.h"
 #include "kmeans_core/auction.h"
 #include "kmeans_core/distances.h"
 #include "kmeans_core/init.h"
@@ -27,6 +50,8 @@
 #include "tfidf_embedder.h"
 
 namespace bench = cbtm::bench;
+namespace fs = std::filesystem;
+using nlohmann::json;
 
 namespace {
 
@@ -55,7 +80,7 @@ cbtm::Matrix topic_embeddings(int64_t n, int64_t dim, uint32_t seed) {
 }
 
 /// Cold E-step and full fit on `x` with `threads` threads; prints one table row.
-nlohmann::json synthetic_run(const cbtm::Matrix& x, int32_t k, int iters, int threads) {
+json synthetic_run(const cbtm::Matrix& x, int32_t k, int iters, int threads) {
   const int64_t n = x.rows;
   const cbtm::Matrix c = cbtm::kmeans::init_random(x, k, 0);
   std::vector<float> d(size_t(n) * k);
@@ -69,6 +94,10 @@ nlohmann::json synthetic_run(const cbtm::Matrix& x, int32_t k, int iters, int th
   t0 = bench::Clock::now();
   const auto a = auction.solve(d.data(), n, k);
   const double t_auction = bench::seconds_since(t0);
+  // Cluster sizes counted from the assignment itself (not from a.sizes).
+  std::vector<int64_t> sizes(size_t(k), 0);
+  for (int32_t j : a.cluster) ++sizes.at(size_t(j));
+  const auto [smin, smax] = std::minmax_element(sizes.begin(), sizes.end());
 
   cbtm::kmeans::LloydOptions lo;
   lo.k = k;
@@ -81,10 +110,12 @@ nlohmann::json synthetic_run(const cbtm::Matrix& x, int32_t k, int iters, int th
   double fit_auction = 0;
   for (const auto& it : r.history) fit_auction += it.auction.seconds;
 
-  std::printf("%7d %9.3f %9.3f %9.3f %10lld %9lld %7lld %6d %9.3f %10.3f %12.6g %12.6g\n",
+  std::printf("%7d %9.3f %9.3f %9.3f %10lld %9lld %7lld %6d %6lld %6lld %9.3f %10.3f %12.6g "
+              "%12.6g\n",
               threads, t_dist + t_auction, t_dist, t_auction, (long long)a.stats.bids,
-              (long long)a.stats.rejected, (long long)a.stats.rounds, a.stats.phases, t_fit,
-              fit_auction, r.history.front().objective, r.history.back().objective);
+              (long long)a.stats.rejected, (long long)a.stats.rounds, a.stats.phases,
+              (long long)*smin, (long long)*smax, t_fit, fit_auction, r.history.front().objective,
+              r.history.back().objective);
   std::fflush(stdout);
   return {{"threads", threads},
           {"estep_seconds", t_dist + t_auction},
@@ -96,6 +127,8 @@ nlohmann::json synthetic_run(const cbtm::Matrix& x, int32_t k, int iters, int th
           {"auction_phases", a.stats.phases},
           {"auction_cost", a.cost},
           {"auction_gap_bound", a.max_gap},
+          {"size_min", *smin},
+          {"size_max", *smax},
           {"fit_iterations", r.history.size()},
           {"fit_seconds", t_fit},
           {"fit_auction_seconds", fit_auction},
@@ -103,90 +136,492 @@ nlohmann::json synthetic_run(const cbtm::Matrix& x, int32_t k, int iters, int th
           {"objective_last", r.history.back().objective}};
 }
 
+/// `s` quoted for /bin/sh.
+std::string sh_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+/// A fresh temporary directory, removed with everything in it when this goes away.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "cluster_bench.XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) throw cbtm::Error("cannot create a temporary directory " + tmpl);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+/// Runs `command` under /bin/sh; returns its stdout. Error naming `what` unless it exits 0.
+std::string run_capture(const std::string& command, const std::string& what) {
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) throw cbtm::Error("cannot start " + what + ": " + command);
+  std::string out;
+  char buf[4096];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
+  const int status = pclose(p);
+  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw cbtm::Error(what + " failed (status " + std::to_string(status) + "): " + command);
+  return out;
+}
+
+/// The last non-empty line of `text`, parsed as JSON.
+json last_json_line(const std::string& text, const std::string& what) {
+  size_t end = text.find_last_not_of("\r\n");
+  if (end == std::string::npos) throw cbtm::Error(what + " printed nothing");
+  const size_t begin = text.rfind('\n', end);
+  const std::string line =
+      text.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin + 1));
+  try {
+    return json::parse(line);
+  } catch (const std::exception& e) {
+    throw cbtm::Error(what + " did not end with a JSON line: " + line);
+  }
+}
+
+/// Peak resident set (VmHWM of /proc/self/status) in MiB; -1 if unknown.
+double peak_rss_mb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+  return -1;
+}
+
+cbtm::tfidf::TfidfOptions embedder_options(int64_t dims) {
+  cbtm::tfidf::TfidfOptions o;
+  o.dims = static_cast<int>(dims);
+  return o;
+}
+
+cbtm::kmeans::KMeansOptions kmeans_options(int32_t k) {
+  cbtm::kmeans::KMeansOptions o;  // 20 iterations at most, default tol
+  o.k = k;
+  return o;
+}
+
+/// NMI, purity and sizes of `cluster` against `domains`.
+json score(const std::vector<std::string>& domains, const std::vector<int32_t>& cluster,
+           int32_t k) {
+  const cbtm::Contingency t = cbtm::contingency(domains, cluster, k);
+  const cbtm::SizeSummary s = cbtm::size_summary(t.cluster_totals());
+  return {{"nmi", cbtm::nmi(t)},       {"purity", cbtm::purity(t)}, {"size_min", s.min},
+          {"size_max", s.max},         {"size_cv", s.cv},           {"empty_clusters", s.empty}};
+}
+
+/// Child mode (--assign-child MODEL): loads the embedder and clusterer saved in MODEL and
+/// streams `data` `repeat` times in batches, keeping only per-domain cluster counts; writes
+/// the peak RSS, throughput and NMI to `out`. Its memory is the memory of assignment alone.
+json assign_child(const std::string& model, const std::string& data, int repeat, int32_t k,
+                  int64_t dims, int64_t batch_size) {
+  const double start_mb = peak_rss_mb();
+  cbtm::tfidf::TfidfEmbedder emb(embedder_options(dims));
+  cbtm::kmeans::BalancedKMeans cl(kmeans_options(k));
+  {
+    const cbtm::TensorFile f = cbtm::TensorFile::read(model);
+    emb.load(f, "embedder");
+    cl.load(f, "clusterer");
+  }
+  const double loaded_mb = peak_rss_mb();
+  std::map<std::string, std::vector<int64_t>> counts;  // domain -> per-cluster count
+  std::vector<std::string> texts, domains;
+  int64_t docs = 0;
+  auto flush = [&] {
+    if (texts.empty()) return;
+    const cbtm::Assignment a = cl.assign(emb.embed(texts));
+    for (size_t i = 0; i < texts.size(); ++i) {
+      auto& row = counts[domains[i]];
+      if (row.empty()) row.assign(size_t(k), 0);
+      ++row[size_t(a.cluster[i])];
+    }
+    docs += int64_t(texts.size());
+    texts.clear();
+    domains.clear();
+  };
+  const auto t0 = bench::Clock::now();
+  for (int r = 0; r < repeat; ++r) {
+    cbtm::CorpusReader reader(data, cbtm::CorpusOptions{});
+    cbtm::Document doc;
+    while (reader.next(doc)) {
+      texts.push_back(std::move(doc.text));
+      domains.push_back(doc.field("domain"));
+      if (int64_t(texts.size()) == batch_size) flush();
+    }
+  }
+  flush();
+  const double seconds = bench::seconds_since(t0);
+  // NMI from the counts: rebuild one label per point is what contingency() wants, so fill
+  // a Contingency directly.
+  cbtm::Contingency t;
+  t.k = k;
+  for (const auto& [dom, row] : counts) {
+    if (dom.empty()) continue;
+    t.labels.push_back(dom);
+    t.counts.insert(t.counts.end(), row.begin(), row.end());
+  }
+  return {{"docs", docs},
+          {"repeat", repeat},
+          {"seconds", seconds},
+          {"docs_per_s", docs / seconds},
+          {"start_rss_mb", start_mb},
+          {"model_loaded_rss_mb", loaded_mb},
+          {"peak_rss_mb", peak_rss_mb()},
+          {"nmi", cbtm::nmi(t)}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"balanced k-means: E-step and fit timings, synthetic and on devpile tf-idf"};
+  CLI::App app{"C-BTM clustering vs scikit-learn on devpile, and the balanced auction"};
   bench::CommonFlags flags;
   bench::add_common_flags(app, flags, true);
-  int64_t n = 50000, dim = 100, docs = 50000;
-  int32_t k = 128;
-  int iters = 20;
-  app.add_option("--n", n, "synthetic points")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--dim", dim, "embedding size")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--k", k, "clusters")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--iters", iters, "Lloyd iterations per fit")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--docs", docs, "devpile documents to embed and cluster (0: skip)")
+  int64_t n = 50000, dim = 100, docs = 100000, batch = 8192;
+  int32_t k = 32, auction_k = 128;
+  int iters = 20, mem_repeat = 4;
+  bool no_peer = false;
+  std::string python = "/usr/bin/python3", peer_script = CBTM_BENCH_PEERS_DIR "/sklearn_cluster.py";
+  std::string peer_n_init = "1";
+  std::string child_model, child_data;
+  int child_repeat = 1;
+  auto* data_opt = app.add_option("--data", flags.devpile, "corpus JSONL (.zst); same as --devpile");
+  data_opt->excludes(app.get_option("--devpile"));
+  app.add_option("--docs", docs, "documents to cluster, spread over the corpus (0: skip)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--k", k, "clusters of the documents")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--dim", dim, "embedding size (tf-idf SVD and synthetic points)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--batch", batch, "documents per embed + assign batch")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--mem-repeat", mem_repeat,
+                 "the larger streamed corpus for the assign memory figure: the sample this many "
+                 "times (0: skip the memory figure)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--no-peer", no_peer, "skip the scikit-learn pipeline");
+  app.add_option("--python", python, "the peer's interpreter")->capture_default_str();
+  app.add_option("--peer-script", peer_script, "the peer")->capture_default_str();
+  app.add_option("--peer-n-init", peer_n_init,
+                 "the peer's KMeans n_init (integer or auto; scikit-learn 1.2's default is 10)")
+      ->capture_default_str();
+  app.add_option("--n", n, "synthetic points")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--auction-k", auction_k, "clusters of the synthetic points")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--iters", iters, "Lloyd iterations of the synthetic fit")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  // Internal: the child process of the memory figure.
+  app.add_option("--assign-child", child_model, "")->group("");
+  app.add_option("--child-data", child_data, "")->group("");
+  app.add_option("--child-repeat", child_repeat, "")->group("");
 
   return bench::run_main(app, argc, argv, flags, [&] {
-    // Check the input before the long synthetic part.
-    if (docs > 0 && !std::filesystem::is_regular_file(flags.devpile))
-      throw bench::MissingInput("devpile not found at '" + flags.devpile +
-                                "' (pass --devpile PATH, or --docs 0)");
-    const int threads = cbtm::runtime().resolved_threads();
-    nlohmann::json figures = {{"benchmark", "balanced_kmeans"},
-                              {"machine", bench::machine_state()},
-                              {"k", k},
-                              {"iterations", iters}};
-
-    std::printf("synthetic: n %lld, dim %lld, k %d; E-step = distances + cold auction; fit = "
-                "%d iterations (tol 0)\n",
-                (long long)n, (long long)dim, k, iters);
-    std::printf("%7s %9s %9s %9s %10s %9s %7s %6s %9s %10s %12s %12s\n", "threads", "E-step s",
-                "dist s", "auction s", "bids", "rejected", "rounds", "phases", "fit s",
-                "fit auct s", "objective 1", "objective N");
-    const cbtm::Matrix x = topic_embeddings(n, dim, 1);
-    figures["synthetic"] = {{"n", n}, {"dim", dim}, {"runs", nlohmann::json::array()}};
-    std::vector<int> thread_counts = {1};
-    if (threads != 1) thread_counts.push_back(threads);
-    for (int t : thread_counts)
-      figures["synthetic"]["runs"].push_back(synthetic_run(x, k, iters, t));
-
-    if (docs > 0) {
-      // Every 6th of the first 6 x docs documents (devpile is grouped by domain).
-      std::vector<std::string> texts;
-      {
-        const auto all = bench::read_devpile(flags.devpile, 6 * docs);
-        for (size_t i = 0; i < all.size(); i += 6) texts.push_back(all[i].text);
-      }
-      cbtm::tfidf::TfidfOptions eo;
-      eo.dims = static_cast<int>(dim);
-      cbtm::tfidf::TfidfEmbedder emb(eo);
-      auto t0 = bench::Clock::now();
-      emb.fit(texts);
-      const double t_fit = bench::seconds_since(t0);
-      t0 = bench::Clock::now();
-      const cbtm::Matrix y = emb.embed(texts);
-      const double t_embed = bench::seconds_since(t0);
-
-      cbtm::kmeans::KMeansOptions ko;
-      ko.k = k;
-      ko.max_iters = iters;
-      ko.tol = 0;
-      cbtm::kmeans::BalancedKMeans cl(ko);
-      t0 = bench::Clock::now();
-      cl.fit(y);
-      const double t_cluster = bench::seconds_since(t0);
-      const auto& h = cl.last_fit().history;
-      std::printf("\ndevpile tf-idf (%d threads): %lld docs x %lld dims | embedder fit %.2f s, "
-                  "embed %.2f s | balanced_kmeans k=%d fit (%zu iterations) %.3f s, objective "
-                  "%.6g -> %.6g\n",
-                  threads, (long long)y.rows, (long long)y.cols, t_fit, t_embed, k, h.size(),
-                  t_cluster, h.front().objective, h.back().objective);
-      figures["devpile_tfidf"] = {{"docs", y.rows},
-                                  {"dims", y.cols},
-                                  {"threads", threads},
-                                  {"embedder_fit_seconds", t_fit},
-                                  {"embed_seconds", t_embed},
-                                  {"fit_iterations", h.size()},
-                                  {"fit_seconds", t_cluster},
-                                  {"objective_first", h.front().objective},
-                                  {"objective_last", h.back().objective}};
+    if (!child_model.empty()) {
+      bench::write_json(flags.json,
+                        assign_child(child_model, child_data, child_repeat, k, dim, batch));
+      return 0;
     }
+    // Check the inputs before the long synthetic part.
+    if (docs > 0 && !fs::is_regular_file(flags.devpile))
+      throw bench::MissingInput("corpus not found at '" + flags.devpile +
+                                "' (pass --data PATH, or --docs 0)");
+    if (docs > 0 && !no_peer && !fs::is_regular_file(peer_script))
+      throw bench::MissingInput("peer script not found at '" + peer_script +
+                                "' (pass --peer-script PATH, or --no-peer)");
+    const int threads = cbtm::runtime().resolved_threads();
+    json figures = {{"benchmark", "cluster"}, {"machine", bench::machine_state()}};
+
+    // --- 1. synthetic balanced auction --------------------------------------------------
+    std::printf("\n1. balanced auction, synthetic: n %lld, dim %lld, k %d; E-step = distances + "
+                "cold auction; fit = %d iterations (tol 0)\n",
+                (long long)n, (long long)dim, auction_k, iters);
+    std::printf("%7s %9s %9s %9s %10s %9s %7s %6s %6s %6s %9s %10s %12s %12s\n", "threads",
+                "E-step s", "dist s", "auction s", "bids", "rejected", "rounds", "phases",
+                "min", "max", "fit s", "fit auct s", "objective 1", "objective N");
+    {
+      const cbtm::Matrix x = topic_embeddings(n, dim, 1);
+      json runs = json::array();
+      std::vector<int> thread_counts = {1};
+      if (threads != 1) thread_counts.push_back(threads);
+      for (int t : thread_counts) runs.push_back(synthetic_run(x, auction_k, iters, t));
+      const json& last = runs.back();
+      figures["synthetic"] = {{"n", n}, {"dim", dim}, {"k", auction_k}, {"runs", runs}};
+      figures["auction_50k_128_s"] = last["estep_seconds"];
+      figures["balance_spread"] =
+          last["size_max"].get<int64_t>() - last["size_min"].get<int64_t>();
+      std::printf("auction_50k_128_s %.3f (reference auction: ~139 s, %.0fx), balance_spread "
+                  "%lld\n",
+                  last["estep_seconds"].get<double>(),
+                  139.0 / last["estep_seconds"].get<double>(),
+                  (long long)figures["balance_spread"].get<int64_t>());
+    }
+    if (docs == 0) {
+      bench::write_json(flags.json, figures);
+      return 0;
+    }
+
+    // --- 2. documents -------------------------------------------------------------------
+    TempDir tmp;
+    const std::string sample_path = (tmp.path / "docs.jsonl").string();
+    std::vector<std::string> texts, domains;
+    int64_t corpus_docs = 0;
+    {
+      auto t0 = bench::Clock::now();
+      const auto all = bench::read_devpile(flags.devpile);
+      corpus_docs = int64_t(all.size());
+      const int64_t take = std::min<int64_t>(docs, corpus_docs);
+      std::ofstream out(sample_path, std::ios::binary);
+      texts.reserve(size_t(take));
+      domains.reserve(size_t(take));
+      for (int64_t i = 0; i < take; ++i) {
+        const auto& d = all[size_t(i * corpus_docs / take)];  // floor(i T / N)
+        texts.push_back(d.text);
+        domains.push_back(d.field("domain"));
+        out << json{{"text", d.text}, {"domain", domains.back()}}.dump() << '\n';
+      }
+      out.close();
+      if (!out) throw cbtm::Error("cannot write the sample " + sample_path);
+      std::printf("\n2. documents: %lld of the %lld of %s (evenly spaced), read and written in "
+                  "%.1f s; k %d, %d threads\n",
+                  (long long)take, (long long)corpus_docs, flags.devpile.c_str(),
+                  bench::seconds_since(t0), k, threads);
+      std::fflush(stdout);
+    }
+    const int64_t nd = int64_t(texts.size());
+
+    // Ours: fit.
+    cbtm::tfidf::TfidfEmbedder emb(embedder_options(dim));
+    cbtm::kmeans::BalancedKMeans cl(kmeans_options(k));
+    auto t0 = bench::Clock::now();
+    emb.fit(texts);
+    const double t_emb_fit = bench::seconds_since(t0);
+    auto t1 = bench::Clock::now();
+    double t_embed = 0;
+    {
+      const cbtm::Matrix y = emb.embed(texts);
+      t_embed = bench::seconds_since(t1);
+      t1 = bench::Clock::now();
+      cl.fit(y);
+    }
+    const double t_km = bench::seconds_since(t1);
+    const double ours_fit = bench::seconds_since(t0);
+    const auto& hist = cl.last_fit().history;
+    const json ours_fit_score = score(domains, cl.last_fit().cluster, k);
+
+    // Ours: assign, in batches.
+    std::vector<int32_t> ours_labels(static_cast<size_t>(nd));
+    double assign_embed = 0;  // the embed share of the assign time
+    t0 = bench::Clock::now();
+    for (int64_t b = 0; b < nd; b += batch) {
+      const int64_t e = std::min(nd, b + batch);
+      const std::vector<std::string> part(texts.begin() + b, texts.begin() + e);
+      const auto tb = bench::Clock::now();
+      const cbtm::Matrix y = emb.embed(part);
+      assign_embed += bench::seconds_since(tb);
+      const cbtm::Assignment a = cl.assign(y);
+      std::copy(a.cluster.begin(), a.cluster.end(), ours_labels.begin() + b);
+    }
+    const double ours_assign = bench::seconds_since(t0);
+    const json ours_score = score(domains, ours_labels, k);
+
+    // Diagnostic, outside the timings: the greedy k-means clusterer ("kmeans", same options)
+    // on the same embeddings, to tell the embedding's share of the NMI from the balancing's.
+    json plain;
+    {
+      cbtm::kmeans::PlainKMeans pk(kmeans_options(k));
+      const auto tp = bench::Clock::now();
+      const cbtm::Matrix y = emb.embed(texts);
+      pk.fit(y);
+      const double t_plain = bench::seconds_since(tp);
+      plain = score(domains, pk.assign(y).cluster, k);
+      plain["embed_and_fit_s"] = t_plain;
+      plain["iterations"] = pk.last_fit().history.size();
+    }
+    figures["docs"] = nd;
+    figures["corpus_docs"] = corpus_docs;
+    figures["k"] = k;
+    figures["threads"] = threads;
+    figures["ours"] = {{"fit_s", ours_fit},
+                       {"embedder_fit_s", t_emb_fit},
+                       {"embed_s", t_embed},
+                       {"kmeans_fit_s", t_km},
+                       {"kmeans_iterations", hist.size()},
+                       {"kmeans_converged", cl.last_fit().converged},
+                       {"terms", emb.vectorizer().vocabulary().size()},
+                       {"fit_labels", ours_fit_score},
+                       {"assign_s", ours_assign},
+                       {"assign_batch", batch},
+                       {"assign_embed_s", assign_embed},
+                       {"assign_docs_per_s", nd / ours_assign},
+                       {"assign_labels", ours_score},
+                       {"diagnostic_plain_kmeans", plain}};
+    figures["ours_fit_s"] = ours_fit;
+    figures["ours_assign_s"] = ours_assign;
+    figures["ours_nmi"] = ours_score["nmi"];
+    figures["ours_purity"] = ours_score["purity"];
+    figures["ours_assign_docs_per_s"] = nd / ours_assign;
+    std::printf("ours: fit %.2f s (embedder fit %.2f, embed %.2f, balanced k-means %.2f in %zu "
+                "iterations, %zu terms), assign %.2f s (embed %.2f; %.0f docs/s, batches of %lld)\n",
+                ours_fit, t_emb_fit, t_embed, t_km, hist.size(),
+                emb.vectorizer().vocabulary().size(), ours_assign, assign_embed,
+                nd / ours_assign, (long long)batch);
+    std::printf("ours: assign NMI %.4f, purity %.4f, sizes %lld..%lld (balanced fit labels: NMI "
+                "%.4f, sizes %lld..%lld)\n",
+                ours_score["nmi"].get<double>(), ours_score["purity"].get<double>(),
+                (long long)ours_score["size_min"].get<int64_t>(),
+                (long long)ours_score["size_max"].get<int64_t>(),
+                ours_fit_score["nmi"].get<double>(),
+                (long long)ours_fit_score["size_min"].get<int64_t>(),
+                (long long)ours_fit_score["size_max"].get<int64_t>());
+    std::printf("diagnostic (not timed above): plain k-means on the same embeddings: NMI %.4f, "
+                "purity %.4f, sizes %lld..%lld\n",
+                plain["nmi"].get<double>(), plain["purity"].get<double>(),
+                (long long)plain["size_min"].get<int64_t>(),
+                (long long)plain["size_max"].get<int64_t>());
+    std::fflush(stdout);
+
+    // Ours: peak memory of assignment, in child processes streaming N and mem_repeat x N.
+    if (mem_repeat > 0) {
+      const std::string model = (tmp.path / "model.safetensors").string();
+      {
+        cbtm::TensorFileWriter w;
+        emb.save(w, "embedder");
+        cl.save(w, "clusterer");
+        w.write(model);
+      }
+      char exe[4096];
+      const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+      if (len <= 0) throw cbtm::Error("cannot find this program (/proc/self/exe)");
+      exe[len] = 0;
+      json mem = json::object();
+      for (int r : {1, mem_repeat}) {
+        const std::string out = (tmp.path / ("child" + std::to_string(r) + ".json")).string();
+        const std::string cmd =
+            sh_quote(exe) + " --assign-child " + sh_quote(model) + " --child-data " +
+            sh_quote(sample_path) + " --child-repeat " + std::to_string(r) + " --k " +
+            std::to_string(k) + " --dim " + std::to_string(dim) + " --batch " +
+            std::to_string(batch) + " --threads " + std::to_string(threads) + " --json " +
+            sh_quote(out) + " >/dev/null";
+        run_capture(cmd, "the assign child");
+        std::ifstream f(out);
+        const json c = json::parse(f);
+        mem[r == 1 ? "n" : "repeat"] = c;
+        std::printf("assign memory: %lld docs streamed in a child, peak RSS %.1f MB (at start "
+                    "%.1f MB, model loaded %.1f MB), %.0f docs/s with JSONL parsing, NMI %.4f\n",
+                    (long long)c["docs"].get<int64_t>(), c["peak_rss_mb"].get<double>(),
+                    c["start_rss_mb"].get<double>(), c["model_loaded_rss_mb"].get<double>(), c["docs_per_s"].get<double>(),
+                    c["nmi"].get<double>());
+        std::fflush(stdout);
+      }
+      figures["assign_memory"] = mem;
+      figures["assign_peak_rss_mb_n"] = mem["n"]["peak_rss_mb"];
+      figures["assign_peak_rss_mb_4n"] = mem["repeat"]["peak_rss_mb"];
+      figures["assign_memory_repeat"] = mem_repeat;
+    }
+
+    // The peer.
+    for (const char* key : {"peer_fit_s", "peer_assign_s", "peer_nmi", "speedup"})
+      figures[key] = nullptr;  // stays null with --no-peer
+    if (!no_peer) {
+      const std::string labels_path = (tmp.path / "peer_labels.txt").string();
+      const std::string t = std::to_string(threads);
+      const std::string cmd = "OMP_NUM_THREADS=" + t + " OPENBLAS_NUM_THREADS=" + t +
+                              " MKL_NUM_THREADS=" + t + " " + sh_quote(python) + " " +
+                              sh_quote(peer_script) + " --data " + sh_quote(sample_path) +
+                              " --k " + std::to_string(k) + " --dims " + std::to_string(dim) +
+                              " --threads " + t + " --n-init " + sh_quote(peer_n_init) +
+                              " --labels " + sh_quote(labels_path);
+      std::printf("peer: %s ...\n", cmd.c_str());
+      std::fflush(stdout);
+      const json peer = last_json_line(run_capture(cmd, "the scikit-learn peer"), "the peer");
+      std::vector<int32_t> peer_labels;
+      {
+        std::ifstream f(labels_path);
+        int32_t v;
+        while (f >> v) peer_labels.push_back(v);
+      }
+      if (int64_t(peer_labels.size()) != nd)
+        throw cbtm::Error("the peer wrote " + std::to_string(peer_labels.size()) +
+                          " labels for " + std::to_string(nd) + " documents");
+      const json peer_score = score(domains, peer_labels, k);
+      const double pf = peer["fit_s"], pa = peer["assign_s"];
+      figures["peer"] = peer;
+      figures["peer"]["assign_labels"] = peer_score;
+      figures["peer_fit_s"] = pf;
+      figures["peer_assign_s"] = pa;
+      figures["peer_nmi"] = peer["nmi"];
+      figures["peer_purity"] = peer_score["purity"];
+      figures["peer_assign_docs_per_s"] = nd / pa;
+      figures["speedup"] = (pf + pa) / (ours_fit + ours_assign);
+      figures["fit_speedup"] = pf / ours_fit;
+      figures["assign_speedup"] = pa / ours_assign;
+      std::printf("peer (scikit-learn %s, KMeans n_init %s): fit %.2f s (vectorizer %.2f, SVD + "
+                  "normalizer %.2f, k-means %.2f in %d iterations, %d terms), assign %.2f s "
+                  "(%.0f docs/s), peak RSS %.0f MB\n",
+                  peer["sklearn"].get<std::string>().c_str(), peer["n_init"].dump().c_str(), pf,
+                  peer["fit_vectorizer_s"].get<double>(),
+                  peer["fit_svd_normalizer_s"].get<double>(),
+                  peer["fit_kmeans_s"].get<double>(), peer["kmeans_iterations"].get<int>(),
+                  peer["terms"].get<int>(), pa, nd / pa, peer["peak_rss_mb"].get<double>());
+      std::printf("peer: NMI %.4f (sklearn; %.4f by cluster_analysis.h), purity %.4f, sizes "
+                  "%lld..%lld\n",
+                  peer["nmi"].get<double>(), peer_score["nmi"].get<double>(),
+                  peer_score["purity"].get<double>(),
+                  (long long)peer_score["size_min"].get<int64_t>(),
+                  (long long)peer_score["size_max"].get<int64_t>());
+    }
+
+    // Summary against the targets.
+    const json end = bench::machine_state();
+    figures["machine_end"] = end;
+    std::printf("\nsummary (%lld docs, k %d, %d threads; load average at the end %.2f %.2f "
+                "%.2f)\n",
+                (long long)nd, k, threads, end["load_1m"].get<double>(),
+                end["load_5m"].get<double>(), end["load_15m"].get<double>());
+    std::printf("  %-34s %12s %12s %10s %s\n", "figure", "ours", "peer", "ratio", "target");
+    auto row = [&](const char* name, double ours, const json& peer, double ratio,
+                   const char* target) {
+      if (peer.is_null())
+        std::printf("  %-34s %12.4g %12s %10s %s\n", name, ours, "-", "-", target);
+      else
+        std::printf("  %-34s %12.4g %12.4g %9.2fx %s\n", name, ours, peer.get<double>(), ratio,
+                    target);
+    };
+    const json pf = figures.value("peer_fit_s", json()), pa = figures.value("peer_assign_s", json());
+    const bool peer_ran = !pf.is_null();
+    row("fit s", ours_fit, pf, peer_ran ? pf.get<double>() / ours_fit : 0, "");
+    row("assign s", ours_assign, pa, peer_ran ? pa.get<double>() / ours_assign : 0, "");
+    row("fit + assign s", ours_fit + ours_assign,
+        peer_ran ? json(pf.get<double>() + pa.get<double>()) : json(),
+        peer_ran ? figures["speedup"].get<double>() : 0, ">= 10x faster");
+    row("assign docs/s", nd / ours_assign, figures.value("peer_assign_docs_per_s", json()),
+        peer_ran ? figures["assign_speedup"].get<double>() : 0, ">= 100,000 docs/s");
+    row("NMI vs domain", ours_score["nmi"], figures.value("peer_nmi", json()),
+        peer_ran ? ours_score["nmi"].get<double>() / figures["peer_nmi"].get<double>() : 0,
+        ">= peer");
+    row("purity vs domain", ours_score["purity"], figures.value("peer_purity", json()),
+        peer_ran ? ours_score["purity"].get<double>() / figures["peer_purity"].get<double>() : 0,
+        "");
+    std::printf("  %-34s %12.3f %12s %10s %s\n", "auction 50k x 128 (cold E-step) s",
+                figures["auction_50k_128_s"].get<double>(), "~139 (ref)", "", "<= 2 s");
+    std::printf("  %-34s %12lld %12s %10s %s\n", "balance spread (max - min size)",
+                (long long)figures["balance_spread"].get<int64_t>(), "", "", "<= 1");
+    if (figures.contains("assign_peak_rss_mb_n"))
+      std::printf("  %-34s %5.0f / %5.0f %12s %10s %s\n", "assign peak RSS MB, N / 4N",
+                  figures["assign_peak_rss_mb_n"].get<double>(),
+                  figures["assign_peak_rss_mb_4n"].get<double>(), "", "",
+                  "independent of corpus size");
     bench::write_json(flags.json, figures);
     return 0;
   });
