@@ -39,7 +39,7 @@ OptLMImpl::OptLMImpl(const OptConfig& config) : config_(checked(config)) {
   init_weights(0);
 }
 
-torch::Tensor OptLMImpl::hidden_states(const torch::Tensor& tokens) {
+torch::Tensor OptLMImpl::embed(const torch::Tensor& tokens) {
   if (tokens.dim() != 2)
     throw Error("OptLM: tokens must be [batch, time], got " + std::to_string(tokens.dim()) +
                 " dimensions");
@@ -50,8 +50,12 @@ torch::Tensor OptLMImpl::hidden_states(const torch::Tensor& tokens) {
   const torch::Tensor positions = torch::arange(
       kPositionOffset, T + kPositionOffset,
       torch::TensorOptions().dtype(torch::kLong).device(tokens.device()));
-  torch::Tensor x = torch::embedding(embed_tokens_->weight, tokens) +
-                    torch::embedding(embed_positions_->weight, positions);
+  return torch::embedding(embed_tokens_->weight, tokens) +
+         torch::embedding(embed_positions_->weight, positions);
+}
+
+torch::Tensor OptLMImpl::hidden_states(const torch::Tensor& tokens) {
+  torch::Tensor x = embed(tokens);
   for (const auto& layer : layers_) x = layer->forward(x);
   return apply_layer_norm(final_layer_norm_, x);
 }
@@ -62,18 +66,7 @@ torch::Tensor OptLMImpl::layer_states(const torch::Tensor& tokens, int64_t layer
                 std::to_string(config_.n_layers) + "] (0: embeddings, " +
                 std::to_string(config_.n_layers) + ": final LayerNorm output)");
   if (layer == config_.n_layers) return hidden_states(tokens);
-  if (tokens.dim() != 2)
-    throw Error("OptLM: tokens must be [batch, time], got " + std::to_string(tokens.dim()) +
-                " dimensions");
-  const int64_t T = tokens.size(1);
-  if (T > config_.max_positions)
-    throw Error("OptLM: sequence of " + std::to_string(T) + " tokens exceeds max_positions " +
-                std::to_string(config_.max_positions));
-  const torch::Tensor positions = torch::arange(
-      kPositionOffset, T + kPositionOffset,
-      torch::TensorOptions().dtype(torch::kLong).device(tokens.device()));
-  torch::Tensor x = torch::embedding(embed_tokens_->weight, tokens) +
-                    torch::embedding(embed_positions_->weight, positions);
+  torch::Tensor x = embed(tokens);
   for (int64_t i = 0; i < layer; ++i) x = layers_[static_cast<size_t>(i)]->forward(x);
   return x;
 }

@@ -79,6 +79,8 @@ class OptLMImpl : public torch::nn::Module {
   const OptConfig& config() const { return config_; }
 
  private:
+  /// Token + position embeddings [B, T, d_model] (checks the shape and max_positions).
+  torch::Tensor embed(const torch::Tensor& tokens);
   OptConfig config_;
   // submodules are registered under OPT's Hugging Face names (see opt.cpp)
   torch::nn::Embedding embed_tokens_{nullptr};
