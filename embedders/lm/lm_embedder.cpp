@@ -332,9 +332,11 @@ void LmEmbedder::load(const TensorFile& in, const std::string& prefix) {
   const State& s = *state_;
   auto mismatch = [&](const std::string& what, const std::string& path, const std::string& was,
                       const std::string& now) {
-    state_.reset();
-    throw Error(where + what + " '" + path + "' is not the one the embedder was fitted with (" +
+    // Build the message first: `now` may refer into the state that reset() frees.
+    Error error(where + what + " '" + path + "' is not the one the embedder was fitted with (" +
                 was + " then, " + now + " now): restore it or fit the embedder again");
+    state_.reset();
+    throw error;
   };
   if (s.model_desc != source["model"])
     mismatch("checkpoint", options_.checkpoint, source["model"], s.model_desc);

@@ -1,15 +1,14 @@
 // The lm embedder: embed() against hidden states pooled by hand, batching and padding
 // invariance, truncation, empty texts, standardize, save/load through the plugin, and the
 // errors for missing or replaced checkpoints and tokenizers.
-#include <catch2/catch.hpp>
 
+#include "support/catch_torch.h"  // first: see the header
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
 
 #include "byte_tokenizer.h"
 #include "cbtm/artifact.h"

@@ -1,7 +1,6 @@
 // Randomized truncated SVD of the tfidf embedder against LibTorch's exact SVD.
-#include <catch2/catch.hpp>
 
-#include <torch/torch.h>
+#include "support/catch_torch.h"  // first: see the header
 
 #include <cmath>
 #include <string>

@@ -1,8 +1,8 @@
 // OPT checkpoints: Hugging Face layout, round trip, and errors on damaged files.
+#include "support/catch_torch.h"  // first: see the header
 #include <filesystem>
 #include <fstream>
 
-#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cbtm/fs.h"

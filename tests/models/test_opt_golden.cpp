@@ -1,7 +1,7 @@
 // OptLM against an independent float64 reference of OPT's forward pass
 // (tests/models/golden/make_opt_golden.py -> tests/data/opt-tiny).
-#include <catch2/catch.hpp>
 
+#include "support/catch_torch.h"  // first: see the header
 #include "cbtm/tensor_file.h"
 #include "opt/opt.h"
 #include "opt_test_util.h"

@@ -1,8 +1,8 @@
 // OptLM's structure and behaviour: names, sizes, causality, padding, init, dropout, autocast.
+#include "support/catch_torch.h"  // first: see the header
 #include <algorithm>
 #include <set>
 
-#include <catch2/catch.hpp>
 
 #include "cbtm/runtime.h"
 #include "opt/opt.h"

@@ -1,6 +1,6 @@
 // The "opt" model-architecture plugin, loaded from the plugin directory.
-#include <catch2/catch.hpp>
 
+#include "support/catch_torch.h"  // first: see the header
 #include "cbtm/fs.h"
 #include "cbtm/language_model.h"
 #include "cbtm/runtime.h"

@@ -1,6 +1,6 @@
 // Block packing, permutations, epoch order and the background batch loader.
+#include "support/catch_torch.h"  // first: see the header
 #include <algorithm>
-#include <catch2/catch.hpp>
 #include <map>
 #include <random>
 #include <set>

@@ -1,5 +1,5 @@
 // Checkpoint rotation, validation and staging clean-up; the metrics log.
-#include <catch2/catch.hpp>
+#include "support/catch_torch.h"  // first: see the header
 #include <filesystem>
 #include <fstream>
 

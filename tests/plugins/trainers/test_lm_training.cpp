@@ -1,6 +1,6 @@
 // Training runs of a tiny OPT model through the "lm" trainer: learning, exact resume,
 // damaged checkpoints, job mismatch, divergence, batch division, input errors.
-#include <catch2/catch.hpp>
+#include "support/catch_torch.h"  // first: see the header
 #include <chrono>
 #include <cmath>
 #include <filesystem>

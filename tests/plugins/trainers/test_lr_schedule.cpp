@@ -1,6 +1,6 @@
 // The linear-decay schedule against hand-computed values of its formula.
-#include <catch2/catch.hpp>
 
+#include "support/catch_torch.h"  // first: see the header
 #include "lr_schedule.h"
 
 TEST_CASE("lm lr schedule: linear decay to 0 without warmup (the paper)", "[lm_trainer]") {
