@@ -39,7 +39,7 @@ int run_main(CLI::App& app, int argc, char** argv, const CommonFlags& flags,
   }
   try {
     runtime().threads = flags.threads;
-    spdlog::set_level(flags.verbose ? spdlog::level::info : spdlog::level::warn);
+    spdlog::set_level(flags.verbose ? (std::getenv("CBTM_BENCH_DEBUG") ? spdlog::level::debug : spdlog::level::info) : spdlog::level::warn);
     const auto m = machine_state();
     std::printf("machine: %d cores, %d threads in use, load average %.2f %.2f %.2f\n",
                 m["cores"].get<int>(), m["threads"].get<int>(), m["load_1m"].get<double>(),

@@ -113,9 +113,7 @@ void HashingEmbedder::fit(const std::vector<std::string>& texts) {
   const double t_svd = seconds_since(t1);
 
   const int64_t used = x.cols;
-  std::vector<float> projection(static_cast<size_t>(used * dims));
-  for (int64_t k = 0; k < dims; ++k)
-    for (int64_t j = 0; j < used; ++j) projection[j * dims + k] = svd.components.at(k, j);
+  std::vector<float> projection = std::move(svd.projection);  // used x dims
 
   std::vector<double> mean(static_cast<size_t>(dims), 0.0), scale(static_cast<size_t>(dims), 1.0);
   if (norm_ == Norm::kStandardize) {

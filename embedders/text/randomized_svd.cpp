@@ -10,6 +10,14 @@
 #include <utility>
 
 #include "cbtm/error.h"
+#include <chrono>
+#include <cstdio>
+static double T_(){return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();}
+#ifdef CBTM_SVD_TRACE
+#define TP(msg) do{double t_=T_(); std::fprintf(stderr,"  svd %-14s %.3f\n",msg,t_-tlast_); tlast_=t_;}while(0)
+#else
+#define TP(msg) (void)tlast_
+#endif
 
 namespace cbtm::tfidf {
 namespace {
@@ -149,7 +157,7 @@ std::vector<double> to_vector(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-/// Right singular vectors of `a` (rows: components) from the explicit basis q of the range
+/// Right singular vectors of `a` (cols x k: a column per component) from the explicit basis q of the range
 /// of M (b x l, M = a^T when wide, else a) and B^T = M^T q: the path for rank-deficient
 /// ranges, where the implicit Cholesky route does not apply.
 torch::Tensor explicit_components(const CsrMatrix& mt, const torch::Tensor& y, bool wide,
@@ -162,12 +170,13 @@ torch::Tensor explicit_components(const CsrMatrix& mt, const torch::Tensor& y, b
   // B^T = u S vh: left singular vectors of M are q vh^T, right ones u.
   const torch::Tensor v = wide ? torch::matmul(q, vh.t().to(torch::kFloat32))
                                : u.to(torch::kFloat32);
-  return v.narrow(1, 0, k).t().contiguous();
+  return v.narrow(1, 0, k).contiguous();  // cols x k
 }
 
 }  // namespace
 
 SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& o) {
+  double tlast_=T_();
   const int64_t small = std::min(a.rows, a.cols);
   if (o.components < 1 || o.components > small)
     throw Error("randomized SVD: " + std::to_string(o.components) + " components asked of a " +
@@ -180,6 +189,7 @@ SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& o) {
   const int64_t l = std::min(k + o.oversamples, small);
   TorchThreads torch_threads(threads);
   torch::NoGradGuard no_grad;
+  TP("threads");
 
   // Work on M = a, or on M = a^T when a has fewer rows than columns (as scikit-learn
   // does): the Gaussian test matrix Z then lives in the small space (M.cols =
@@ -190,6 +200,7 @@ SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& o) {
   std::vector<int32_t> term_of(static_cast<size_t>(a.cols));  // new id -> column of a
   CsrMatrix ap;
   {
+  TP("pre");
     std::vector<int64_t> df(static_cast<size_t>(a.cols), 0);
     for (int32_t c : a.indices) ++df[c];
     std::iota(term_of.begin(), term_of.end(), 0);
@@ -205,7 +216,9 @@ SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& o) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (a.nnz() > (1 << 16))
     for (int64_t p = 0; p < a.nnz(); ++p) ap.indices[p] = new_id[a.indices[p]];
   }
+  TP("permute");
   const CsrMatrix at = transpose(ap, threads);
+  TP("transpose");
   const bool wide = a.rows < a.cols;
   const CsrMatrix& m = wide ? at : ap;
   const CsrMatrix& mt = wide ? ap : at;
@@ -223,12 +236,17 @@ SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& o) {
   }
   torch::Tensor z = torch::from_blob(omega.data(), {m.cols, l}, torch::kFloat32);
   torch::Tensor y, w, zn;  // buffers, reused
+  TP("omega");
   times(m, z, y, threads);
+  TP("spmm m");
   for (int64_t i = 0; i < o.power_iters; ++i) {
     times(mt, y, w, threads);
+    TP("spmm mt");
     normalize_columns(w, zn);
+    TP("normalize");
     z = zn;
     times(m, z, y, threads);
+    TP("spmm m");
   }
 
   // Q = Y R^-1 with R^T R = Y^T Y is an orthonormal basis of range(Y), and B = Q^T M. With
@@ -270,32 +288,53 @@ SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& o) {
       evecs = evecs.flip(1).narrow(1, 0, k);
       torch::Tensor c = torch::matmul(rinv, evecs);  // l x k
       if (!wide) c = c / evals.narrow(0, 0, k).clamp_min(1e-300).unsqueeze(0);
-      // components (k x a.cols) = C^T (wide ? Y : W)^T
-      v = torch::matmul(c.t().to(torch::kFloat32), (wide ? y : w).t()).contiguous();
+      // Term-major (a.cols x k, rows in the renumbered order) = (wide ? Y : W) C.
+      v = torch::matmul(wide ? y : w, c.to(torch::kFloat32)).contiguous();
       s = evals.to(torch::kFloat32);
     }
   }
   if (!v.defined()) v = explicit_components(mt, y, wide, k, s, threads);
+  TP("final");
 
+  // Back to the original column order; then signs: the entry of largest magnitude of every
+  // component (the first such in column order) is positive.
   SvdResult out;
-  out.components = Matrix(k, a.cols);
+  out.cols = a.cols;
+  out.projection.resize(static_cast<size_t>(a.cols * k));
   const float* vp = v.data_ptr<float>();
-  for (int64_t c = 0; c < k; ++c) {
-    float* row = out.components.row(c);
-    const float* src = vp + c * a.cols;
-    for (int64_t i = 0; i < a.cols; ++i) row[term_of[i]] = src[i];
+  float* pp = out.projection.data();
+#pragma omp parallel for num_threads(threads) schedule(static) if (a.cols * k >= (1 << 18))
+  for (int64_t i = 0; i < a.cols; ++i)
+    std::copy_n(vp + i * k, k, pp + static_cast<int64_t>(term_of[i]) * k);
+  std::vector<float> top(static_cast<size_t>(k), 0.f), top_abs(static_cast<size_t>(k), -1.f);
+  for (int64_t t = 0; t < a.cols; ++t) {
+    const float* row = pp + t * k;
+    for (int64_t c = 0; c < k; ++c)
+      if (std::abs(row[c]) > top_abs[c]) {
+        top_abs[c] = std::abs(row[c]);
+        top[c] = row[c];
+      }
   }
-  // Signs: the entry of largest magnitude of every component is positive.
-  for (int64_t c = 0; c < k; ++c) {
-    float* row = out.components.row(c);
-    const float* top = std::max_element(row, row + a.cols,
-                                        [](float x, float y) { return std::abs(x) < std::abs(y); });
-    if (*top < 0)
-      for (int64_t j = 0; j < a.cols; ++j) row[j] = -row[j];
-  }
+#pragma omp parallel for num_threads(threads) schedule(static) if (a.cols * k >= (1 << 18))
+  for (int64_t t = 0; t < a.cols; ++t)
+    for (int64_t c = 0; c < k; ++c)
+      if (top[c] < 0) pp[t * k + c] = -pp[t * k + c];
   const torch::Tensor sv = s.narrow(0, 0, k).contiguous();
   out.singular_values.assign(sv.data_ptr<float>(), sv.data_ptr<float>() + sv.numel());
+  TP("end");
   return out;
+}
+
+}  // namespace cbtm::tfidf
+
+namespace cbtm::tfidf {
+
+Matrix SvdResult::components() const {
+  const int64_t k = static_cast<int64_t>(singular_values.size());
+  Matrix m(k, cols);
+  for (int64_t t = 0; t < cols; ++t)
+    for (int64_t c = 0; c < k; ++c) m.at(c, t) = projection[static_cast<size_t>(t * k + c)];
+  return m;
 }
 
 }  // namespace cbtm::tfidf

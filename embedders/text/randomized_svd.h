@@ -20,7 +20,8 @@
 ///
 /// \code
 ///   SvdResult svd = randomized_svd(x, {/*components=*/100});
-///   svd.components.row(0);        // first right singular vector (x.cols floats)
+///   svd.components().row(0);      // first right singular vector (x.cols floats)
+///   svd.projection[t * 100 + c];  // column t's value in component c
 ///   svd.singular_values[0];
 /// \endcode
 #include <cstdint>
@@ -41,7 +42,12 @@ struct RandomizedSvdOptions {
 
 struct SvdResult {
   std::vector<float> singular_values;  ///< descending, `components` values
-  Matrix components;                   ///< components x cols: right singular vectors as rows
+  int64_t cols = 0;                    ///< columns of the input
+  /// cols x components, row-major: row t holds column t's value in every right singular
+  /// vector (the transpose of scikit-learn's components_; what an embedding multiplies).
+  std::vector<float> projection;
+  /// components x cols: the right singular vectors as rows (scikit-learn's components_).
+  Matrix components() const;
 };
 
 /// Approximate top singular values and right singular vectors of `a`. Error if

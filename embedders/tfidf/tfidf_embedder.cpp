@@ -80,7 +80,13 @@ void TfidfEmbedder::require_fitted(const char* what) const {
     throw Error(std::string("tfidf embedder: ") + what + " called before fit() or load()");
 }
 
-void TfidfEmbedder::fit(const std::vector<std::string>& texts) {
+void TfidfEmbedder::fit(const std::vector<std::string>& texts) { fit_impl(texts, false); }
+
+Matrix TfidfEmbedder::fit_embed(const std::vector<std::string>& texts) {
+  return fit_impl(texts, true);
+}
+
+Matrix TfidfEmbedder::fit_impl(const std::vector<std::string>& texts, bool want_embedding) {
   const int threads = runtime().resolved_threads();
   const auto t0 = std::chrono::steady_clock::now();
   TfidfVectorizer vectorizer(vectorizer_options(options_));
@@ -102,19 +108,20 @@ void TfidfEmbedder::fit(const std::vector<std::string>& texts) {
   const auto t1 = std::chrono::steady_clock::now();
   SvdResult svd = randomized_svd(x, so);
   const double t_svd = seconds_since(t1);
+  // Term-major projection: row t holds the component values of term t.
+  std::vector<float> projection = std::move(svd.projection);
 
-  // Term-major projection: row t holds component values of term t.
-  const int64_t terms = x.cols;
-  std::vector<float> projection(static_cast<size_t>(terms * dims));
-  for (int64_t k = 0; k < dims; ++k)
-    for (int64_t t = 0; t < terms; ++t) projection[t * dims + k] = svd.components.at(k, t);
-
+  // The training rows projected: x is already l2-normalised, so row r of y is the `sum`
+  // of finish() divided by the row norm (norm2 = 1 for a row with a term).
+  std::vector<float> y;
+  if (want_embedding || norm_ == Norm::kStandardize) {
+    y.resize(static_cast<size_t>(x.rows * dims));
+    spmm(x, projection.data(), dims, y.data(), threads);
+  }
   std::vector<double> mean(static_cast<size_t>(dims), 0.0), scale(static_cast<size_t>(dims), 1.0);
   if (norm_ == Norm::kStandardize) {
     // Mean and population std (scikit-learn's StandardScaler) of the projected training
     // rows that have a term; rows without one embed to zero, the mean, by definition.
-    std::vector<float> y(static_cast<size_t>(x.rows * dims));
-    spmm(x, projection.data(), dims, y.data(), threads);
     std::vector<double> sq(static_cast<size_t>(dims), 0.0);
     int64_t rows = 0;
     for (int64_t r = 0; r < x.rows; ++r) {
@@ -144,6 +151,19 @@ void TfidfEmbedder::fit(const std::vector<std::string>& texts) {
   spdlog::info(
       "tfidf: fitted on {} documents: {} terms, {} nonzeros ({:.2f} s), SVD to {} dims ({:.2f} s)",
       x.rows, x.cols, x.nnz(), t_vocab, dims, t_svd);
+  if (!want_embedding) return {};
+  Matrix out(x.rows, dims);
+#pragma omp parallel num_threads(std::max(1, threads)) if (x.rows >= 1024)
+  {
+    std::vector<double> sum(static_cast<size_t>(dims));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < x.rows; ++r) {
+      const float* yr = y.data() + r * dims;
+      for (int64_t k = 0; k < dims; ++k) sum[k] = yr[k];
+      finish(sum.data(), x.indptr[r + 1] > x.indptr[r] ? 1.0 : 0.0, out.row(r));
+    }
+  }
+  return out;
 }
 
 void TfidfEmbedder::finish(const double* sum, double norm2, float* out) const {

@@ -39,6 +39,9 @@ class TfidfEmbedder : public Embedder {
   explicit TfidfEmbedder(const Options& options);
 
   void fit(const std::vector<std::string>& texts) override;
+  /// fit() and the embeddings of the training texts from the fitted tf-idf rows (no second
+  /// tokenization); equal to embed(texts) up to float rounding.
+  Matrix fit_embed(const std::vector<std::string>& texts) override;
   Matrix embed(const std::vector<std::string>& texts) const override;
   int64_t dim() const override { return options_.dims; }
   /// Incremental: cost proportional to the appended text (see context.h). Holds a
@@ -70,6 +73,8 @@ class TfidfEmbedder : public Embedder {
 
  private:
   enum class Norm { kL2, kStandardize, kNone };
+  /// fit(); with want_embedding, also returns the training texts' embeddings.
+  Matrix fit_impl(const std::vector<std::string>& texts, bool want_embedding);
   Options options_;
   Norm norm_;
   TfidfVectorizer vectorizer_;

@@ -46,6 +46,11 @@ std::unique_ptr<ContextEmbedder> Embedder::context() const {
   return std::make_unique<RecomputingContext>(*this);
 }
 
+Matrix Embedder::fit_embed(const std::vector<std::string>& texts) {
+  fit(texts);
+  return embed(texts);
+}
+
 std::vector<TermWeight> Embedder::top_terms(const float*, int) const { return {}; }
 
 void Clusterer::fit_with_metadata(const Matrix& x, const std::vector<std::string>&) { fit(x); }

@@ -85,7 +85,7 @@ void check_against_exact(const CsrMatrix& a, int64_t k, int64_t tight, double to
   }
   WARN("largest relative error of the " << k << " singular values: " << worst);
   torch::Tensor v =
-      torch::from_blob(const_cast<float*>(svd.components.data.data()), {k, a.cols}).clone();
+      torch::from_blob(const_cast<float*>(svd.components().data.data()), {k, a.cols}).clone();
   CHECK(torch::allclose(torch::matmul(v, v.t()), torch::eye(k), 1e-4, 1e-4));
   // s_i = ||Q^T a v_i|| <= ||a v_i||, and close to it.
   const torch::Tensor av = torch::matmul(dense_of(a), v.t()).norm(2, 0);
@@ -126,9 +126,9 @@ TEST_CASE("tfidf: randomized SVD is deterministic for a seed", "[tfidf][svd]") {
   const SvdResult r1 = randomized_svd(a, {10, 10, 5, 7, 2});
   const SvdResult r2 = randomized_svd(a, {10, 10, 5, 7, 2});
   CHECK(r1.singular_values == r2.singular_values);
-  CHECK(r1.components.data == r2.components.data);
+  CHECK(r1.components().data == r2.components().data);
   const SvdResult r3 = randomized_svd(a, {10, 10, 5, 8, 2});
-  CHECK(r3.components.data != r1.components.data);
+  CHECK(r3.components().data != r1.components().data);
   for (int i = 0; i < 10; ++i)
     CHECK(r3.singular_values[i] == Approx(r1.singular_values[i]).epsilon(0.01));
 }
@@ -136,8 +136,11 @@ TEST_CASE("tfidf: randomized SVD is deterministic for a seed", "[tfidf][svd]") {
 TEST_CASE("tfidf: components have a positive largest entry", "[tfidf][svd]") {
   const CsrMatrix a = synthetic(100, 80, 4);
   const SvdResult r = randomized_svd(a, {8, 10, 5, 0, 1});
+  const cbtm::Matrix components = r.components();
+  REQUIRE(r.projection.size() == static_cast<size_t>(a.cols * 8));
   for (int64_t k = 0; k < 8; ++k) {
-    const float* row = r.components.row(k);
+    const float* row = components.row(k);
+    for (int64_t j = 0; j < a.cols; ++j) CHECK(row[j] == r.projection[j * 8 + k]);
     float best = 0;
     for (int64_t j = 0; j < a.cols; ++j)
       if (std::abs(row[j]) > std::abs(best)) best = row[j];

@@ -1,12 +1,15 @@
 // Centre-based clusterer base; see centroid_clusterer.h.
 #include "kmeans_core/centroid_clusterer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
 #include "cbtm/error.h"
 #include "cbtm/tensor_file.h"
+#include "cbtm/runtime.h"
 #include "kmeans_core/checks.h"
+#include "kmeans_core/distances.h"
 
 namespace cbtm::kmeans {
 
@@ -22,7 +25,27 @@ void CentroidClusterer::check_assignable(const Matrix& x) const {
 
 Assignment CentroidClusterer::assign(const Matrix& x) const {
   check_assignable(x);
-  return nearest_centers(x, centers_);
+  // Greedy nearest centre with the fit's distance kernel (distances.h), a block of points
+  // at a time so the distance matrix stays small; ties go to the lowest index.
+  const int threads = std::max(1, runtime().resolved_threads());
+  const int64_t n = x.rows, k = centers_.rows;
+  Assignment a;
+  a.cluster.resize(static_cast<size_t>(n));
+  a.sqdist.resize(static_cast<size_t>(n));
+  constexpr int64_t kBlock = 16384;
+  std::vector<float> dist(static_cast<size_t>(std::min(n, kBlock) * k));
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t rows = std::min(kBlock, n - b);
+    Matrix part;
+    if (rows < n) {
+      part = Matrix(rows, x.cols);
+      std::copy(x.row(b), x.row(b) + rows * x.cols, part.data.begin());
+    }
+    squared_distances(rows < n ? part : x, centers_, dist.data(), threads);
+    row_argmin(dist.data(), rows, static_cast<int32_t>(k), a.cluster.data() + b,
+               a.sqdist.data() + b, threads);
+  }
+  return a;
 }
 
 void CentroidClusterer::save(TensorFileWriter& out, const std::string& prefix) const {

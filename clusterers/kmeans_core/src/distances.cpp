@@ -1,95 +1,155 @@
-// Register-blocked squared distances; see distances.h.
+// Register-blocked squared distances with FMA; see distances.h.
 #include "kmeans_core/distances.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
 namespace cbtm::kmeans {
 namespace {
-constexpr int64_t kRows = 4;   // points per tile
-constexpr int64_t kPad = 16;   // centres are padded to a multiple of the widest tile
+constexpr int64_t kPad = 16;  // centres are padded to a multiple of 16 (one AVX-512 vector)
 
-// W floats (GCC/Clang vector extension): SSE2 for W = 4, AVX for W = 8.
-template <int W>
-struct Vec {
-  typedef float type __attribute__((vector_size(4 * W)));
-};
-
-// acc[r][0..2W) = x_r . ct[:, j0..j0+2W) for the 4 rows xr[0..3]; ct is the transposed,
-// padded centre matrix with leading dimension ldc. Every lane computes sum_d x[d] * c[d]
-// in the same order with separate multiply and add, so W = 4 and W = 8 agree bit for bit.
-template <int W>
-__attribute__((always_inline)) inline void tile(const float* const xr[kRows], const float* ct,
-                                                int64_t ldc, int64_t dim, float* acc) {
-  typedef typename Vec<W>::type V;
-  V a00 = {}, a01 = {}, a10 = {}, a11 = {}, a20 = {}, a21 = {}, a30 = {}, a31 = {};
-  for (int64_t d = 0; d < dim; ++d) {
-    const float* cr = ct + d * ldc;
-    V c0, c1;
-    std::memcpy(&c0, cr, sizeof c0);
-    std::memcpy(&c1, cr + W, sizeof c1);
-    const V x0 = V{} + xr[0][d], x1 = V{} + xr[1][d];
-    const V x2 = V{} + xr[2][d], x3 = V{} + xr[3][d];
-    a00 += x0 * c0;
-    a01 += x0 * c1;
-    a10 += x1 * c0;
-    a11 += x1 * c1;
-    a20 += x2 * c0;
-    a21 += x2 * c1;
-    a30 += x3 * c0;
-    a31 += x3 * c1;
-  }
-  const V out[kRows][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
-  std::memcpy(acc, out, sizeof out);
-}
-
+// Every kernel computes each entry as acc = 0; acc = fma(x[d], c[d], acc) for d = 0..dim-1,
+// then max(0, ||x||^2 + ||c||^2 - 2 acc): the same rounding in every lane of every kernel,
+// so all kernels (and all thread counts) give the same bits.
 struct Job {
   const Matrix* x;
-  const float* ct;  // dim x kp
+  const float* ct;  // dim x kp: centres transposed, zero padded
   int64_t kp;
   int64_t k_out;    // centres (columns of out)
   const float* xn;
-  const float* cn;
-  const float* zero;  // dim zeros (rows past the end)
+  const float* cn;  // kp values
   float* out;
 };
 
-// Row blocks [b0, b1) of the output.
-template <int W>
-__attribute__((always_inline)) inline void blocks(const Job& job, int64_t b0, int64_t b1) {
+inline void store(const Job& job, int64_t i, int64_t j0, int64_t width, const float* acc) {
+  float* o = job.out + i * job.k_out;
+  for (int64_t c = 0; c < width && j0 + c < job.k_out; ++c)
+    o[j0 + c] = std::max(0.f, job.xn[i] + job.cn[j0 + c] - 2.f * acc[c]);
+}
+
+// ---- AVX-512F: 8 points x (16 * NV) centres per tile -----------------------------------
+template <int NV>
+__attribute__((target("avx512f"), always_inline)) inline void tile512(const Job& job,
+                                                                       int64_t i0, int64_t j0) {
+  constexpr int R = 8;
   const Matrix& x = *job.x;
-  const int64_t n = x.rows, dim = x.cols, k = job.kp;  // k: padded centre count
-  const int64_t kc = 2 * W;
-  alignas(32) float acc[kRows * 2 * W];
-  for (int64_t b = b0; b < b1; ++b) {
-    const int64_t i0 = b * kRows;
-    const float* xr[kRows];
-    for (int64_t r = 0; r < kRows; ++r) xr[r] = i0 + r < n ? x.row(i0 + r) : job.zero;
-    for (int64_t j0 = 0; j0 < k; j0 += kc) {
-      tile<W>(xr, job.ct + j0, job.kp, dim, acc);
-      for (int64_t r = 0; r < kRows && i0 + r < n; ++r) {
-        float* o = job.out + (i0 + r) * job.k_out;
-        for (int64_t cc = 0; cc < kc && j0 + cc < job.k_out; ++cc)
-          o[j0 + cc] = std::max(0.f, job.xn[i0 + r] + job.cn[j0 + cc] - 2.f * acc[r * kc + cc]);
+  const int64_t dim = x.cols, n = x.rows;
+  const float* xr[R];
+  for (int r = 0; r < R; ++r) xr[r] = x.row(std::min(i0 + r, n - 1));
+  __m512 acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < dim; ++d) {
+    const float* cr = job.ct + d * job.kp + j0;
+    __m512 c[NV];
+    for (int v = 0; v < NV; ++v) c[v] = _mm512_loadu_ps(cr + 16 * v);
+    for (int r = 0; r < R; ++r) {
+      const __m512 xv = _mm512_set1_ps(xr[r][d]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(xv, c[v], acc[r][v]);
+    }
+  }
+  // The epilogue in vectors, with the same operations as store(): (xn + cn) - 2 acc, >= 0.
+  const __m512 two = _mm512_set1_ps(2.f), zero = _mm512_setzero_ps();
+  __m512 cn[NV];
+  __mmask16 mask[NV];
+  for (int v = 0; v < NV; ++v) {
+    cn[v] = _mm512_loadu_ps(job.cn + j0 + 16 * v);
+    const int64_t left = job.k_out - (j0 + 16 * v);
+    mask[v] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
+  }
+  for (int r = 0; r < R && i0 + r < n; ++r) {
+    const __m512 xn = _mm512_set1_ps(job.xn[i0 + r]);
+    float* o = job.out + (i0 + r) * job.k_out + j0;
+    for (int v = 0; v < NV; ++v) {
+      const __m512 d = _mm512_sub_ps(_mm512_add_ps(xn, cn[v]), _mm512_mul_ps(two, acc[r][v]));
+      _mm512_mask_storeu_ps(o + 16 * v, mask[v], _mm512_max_ps(d, zero));
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void rows512(const Job& job, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; i += 8) {
+    int64_t j0 = 0;
+    for (; j0 + 32 <= job.kp; j0 += 32) tile512<2>(job, i, j0);
+    for (; j0 < job.kp; j0 += 16) tile512<1>(job, i, j0);
+  }
+}
+
+// ---- AVX2 + FMA: 4 points x 16 centres per tile ------------------------------------------
+__attribute__((target("avx2,fma"))) void rows256(const Job& job, int64_t i0, int64_t i1) {
+  constexpr int R = 4;
+  const Matrix& x = *job.x;
+  const int64_t dim = x.cols, n = x.rows;
+  alignas(32) float buf[16];
+  for (int64_t i = i0; i < i1; i += R) {
+    const float* xr[R];
+    for (int r = 0; r < R; ++r) xr[r] = x.row(std::min(i + r, n - 1));
+    for (int64_t j0 = 0; j0 < job.kp; j0 += 16) {
+      __m256 acc[R][2];
+      for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+      for (int64_t d = 0; d < dim; ++d) {
+        const float* cr = job.ct + d * job.kp + j0;
+        const __m256 c0 = _mm256_loadu_ps(cr), c1 = _mm256_loadu_ps(cr + 8);
+        for (int r = 0; r < R; ++r) {
+          const __m256 xv = _mm256_set1_ps(xr[r][d]);
+          acc[r][0] = _mm256_fmadd_ps(xv, c0, acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(xv, c1, acc[r][1]);
+        }
+      }
+      for (int r = 0; r < R && i + r < n; ++r) {
+        _mm256_store_ps(buf, acc[r][0]);
+        _mm256_store_ps(buf + 8, acc[r][1]);
+        store(job, i + r, j0, 16, buf);
       }
     }
   }
 }
 
-void blocks_sse(const Job& job, int64_t b0, int64_t b1) { blocks<4>(job, b0, b1); }
-__attribute__((target("avx"))) void blocks_avx(const Job& job, int64_t b0, int64_t b1) {
-  blocks<8>(job, b0, b1);
+// ---- portable: std::fma one entry at a time (CPUs without FMA; slow, same bits) --------
+void rows_scalar(const Job& job, int64_t i0, int64_t i1) {
+  const Matrix& x = *job.x;
+  const int64_t dim = x.cols;
+  std::vector<float> acc(static_cast<size_t>(job.kp));
+  for (int64_t i = i0; i < std::min(i1, x.rows); ++i) {
+    const float* xr = x.row(i);
+    std::fill(acc.begin(), acc.end(), 0.f);
+    for (int64_t d = 0; d < dim; ++d) {
+      const float* cr = job.ct + d * job.kp;
+      for (int64_t j = 0; j < job.kp; ++j) acc[j] = std::fma(xr[d], cr[j], acc[j]);
+    }
+    store(job, i, 0, job.kp, acc.data());
+  }
 }
-bool have_avx() {
-  static const bool yes = __builtin_cpu_supports("avx");
-  return yes;
+
+DistanceKernel best_kernel() {
+  static const DistanceKernel k =
+      __builtin_cpu_supports("avx512f")                                        ? DistanceKernel::kAvx512
+      : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? DistanceKernel::kAvx2
+                                                                           : DistanceKernel::kScalar;
+  return k;
 }
 }  // namespace
 
+bool kernel_available(DistanceKernel k) {
+  switch (k) {
+    case DistanceKernel::kAuto:
+    case DistanceKernel::kScalar:
+      return true;
+    case DistanceKernel::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case DistanceKernel::kAvx512:
+      return __builtin_cpu_supports("avx512f");
+  }
+  return false;
+}
+
 std::vector<float> row_sqnorms(const Matrix& x, int threads) {
   std::vector<float> out(static_cast<size_t>(x.rows));
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) if (x.rows * x.cols >= (1 << 16))
   for (int64_t i = 0; i < x.rows; ++i) {
     const float* r = x.row(i);
     float s = 0.f;
@@ -100,11 +160,14 @@ std::vector<float> row_sqnorms(const Matrix& x, int threads) {
 }
 
 namespace detail {
-void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads, bool avx,
-                       const float* x_sqnorms) {
+void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads,
+                       DistanceKernel kernel, const float* x_sqnorms) {
   const int64_t n = x.rows, k = c.rows, dim = x.cols;
   if (n == 0 || k == 0) return;
-  // Centres transposed to dim x kp (kp: k rounded up to the widest tile), zero padded.
+  if (kernel == DistanceKernel::kAuto) kernel = best_kernel();
+  if (!kernel_available(kernel))
+    throw std::invalid_argument("squared_distances: this CPU lacks the requested kernel");
+  // Centres transposed to dim x kp (kp: k rounded up to a multiple of 16), zero padded.
   const int64_t kp = (k + kPad - 1) / kPad * kPad;
   std::vector<float> ct(static_cast<size_t>(dim * kp), 0.f);
   for (int64_t j = 0; j < k; ++j)
@@ -112,38 +175,38 @@ void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads
   std::vector<float> own_xn;
   if (!x_sqnorms) own_xn = row_sqnorms(x, threads);
   const float* xn = x_sqnorms ? x_sqnorms : own_xn.data();
-  std::vector<float> cn = row_sqnorms(c, threads);
+  std::vector<float> cn = row_sqnorms(c, 1);
   cn.resize(static_cast<size_t>(kp), 0.f);
-  const std::vector<float> zero(static_cast<size_t>(dim), 0.f);
-  const Job job{&x, ct.data(), kp, k, xn, cn.data(), zero.data(), out};
-  const int64_t nblocks = (n + kRows - 1) / kRows;
-  const int64_t chunk = 16;  // row blocks per task
-  const int64_t tasks = (nblocks + chunk - 1) / chunk;
-  const bool use_avx = avx && have_avx();
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
+  const Job job{&x, ct.data(), kp, k, xn, cn.data(), out};
+  constexpr int64_t kChunk = 64;  // points per task (a multiple of every kernel's tile)
+  const int64_t tasks = (n + kChunk - 1) / kChunk;
+  const bool parallel = threads > 1 && n * kp * dim >= (int64_t(1) << 18);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4) if (parallel)
   for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t b0 = t * chunk, b1 = std::min(nblocks, b0 + chunk);
-    if (use_avx)
-      blocks_avx(job, b0, b1);
+    const int64_t i0 = t * kChunk, i1 = std::min(n, i0 + kChunk);
+    if (kernel == DistanceKernel::kAvx512)
+      rows512(job, i0, i1);
+    else if (kernel == DistanceKernel::kAvx2)
+      rows256(job, i0, i1);
     else
-      blocks_sse(job, b0, b1);
+      rows_scalar(job, i0, i1);
   }
 }
 }  // namespace detail
 
 void squared_distances(const Matrix& x, const Matrix& c, float* out, int threads) {
-  detail::squared_distances(x, c, out, threads, true);
+  detail::squared_distances(x, c, out, threads, DistanceKernel::kAuto);
 }
 
 void squared_distances(const Matrix& x, const std::vector<float>& x_sqnorms, const Matrix& c,
                        float* out, int threads) {
   if (static_cast<int64_t>(x_sqnorms.size()) != x.rows)
     throw std::invalid_argument("squared_distances: one squared norm per row of x expected");
-  detail::squared_distances(x, c, out, threads, true, x_sqnorms.data());
+  detail::squared_distances(x, c, out, threads, DistanceKernel::kAuto, x_sqnorms.data());
 }
 
 void row_argmin(const float* d, int64_t n, int32_t k, int32_t* arg, float* best, int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) if (n * k >= (1 << 16))
   for (int64_t i = 0; i < n; ++i) {
     const float* r = d + i * k;
     int32_t a = 0;

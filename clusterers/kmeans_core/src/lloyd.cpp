@@ -17,26 +17,34 @@ namespace cbtm::kmeans {
 Matrix cluster_means(const Matrix& x, const std::vector<int32_t>& cluster, int32_t k,
                      std::vector<int64_t>* sizes, int threads) {
   const int64_t dim = x.cols;
-  std::vector<double> sum(static_cast<size_t>(k * dim), 0.0);
   std::vector<int64_t> count(static_cast<size_t>(k), 0);
   for (int64_t i = 0; i < x.rows; ++i) ++count[cluster[i]];
-  // Each thread sums a block of columns over all points in point order: every entry is
-  // the same sum whatever the thread count.
-  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, dim)));
-#pragma omp parallel for num_threads(parts) schedule(static, 1) if (x.rows * dim >= (1 << 18))
-  for (int p = 0; p < parts; ++p) {
-    const int64_t d0 = dim * p / parts, d1 = dim * (p + 1) / parts;
-    for (int64_t i = 0; i < x.rows; ++i) {
-      double* s = sum.data() + static_cast<int64_t>(cluster[i]) * dim;
+  // Fixed blocks of points (whatever the thread count) are summed in double, in point
+  // order, each into its own k x dim partial sum; the partial sums are then added in block
+  // order. Every entry is the same sum on any number of threads.
+  constexpr int64_t kBlock = 8192;
+  const int64_t blocks = std::max<int64_t>(1, (x.rows + kBlock - 1) / kBlock);
+  std::vector<double> part(static_cast<size_t>(blocks * k * dim), 0.0);
+#pragma omp parallel for num_threads(std::max(1, threads)) schedule(dynamic, 1) \
+    if (blocks > 1 && threads > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    double* base = part.data() + b * k * dim;
+    const int64_t i1 = std::min(x.rows, (b + 1) * kBlock);
+    for (int64_t i = b * kBlock; i < i1; ++i) {
+      double* s = base + static_cast<int64_t>(cluster[i]) * dim;
       const float* r = x.row(i);
-      for (int64_t d = d0; d < d1; ++d) s[d] += r[d];
+      for (int64_t d = 0; d < dim; ++d) s[d] += r[d];
     }
+  }
+  for (int64_t b = 1; b < blocks; ++b) {
+    const double* src = part.data() + b * k * dim;
+    for (int64_t v = 0; v < k * dim; ++v) part[v] += src[v];
   }
   Matrix c(k, dim);
   for (int32_t j = 0; j < k; ++j)
     if (count[j] > 0)
       for (int64_t d = 0; d < dim; ++d)
-        c.at(j, d) = static_cast<float>(sum[static_cast<int64_t>(j) * dim + d] / count[j]);
+        c.at(j, d) = static_cast<float>(part[static_cast<int64_t>(j) * dim + d] / count[j]);
   if (sizes) *sizes = std::move(count);
   return c;
 }

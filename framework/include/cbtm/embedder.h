@@ -5,7 +5,7 @@
 ///
 /// \code
 ///   auto emb = registry.create<Embedder>(cfg.child("embedder"));
-///   emb->fit(train_texts);
+///   Matrix y = emb->fit_embed(train_texts);  // fit, and the training texts' embeddings
 ///   Matrix x = emb->embed(texts);            // texts.size() x emb->dim()
 ///   auto ctx = emb->context();               // incremental, for routing
 ///   ctx->append("The kernel "); ctx->current(v.data());
@@ -50,6 +50,10 @@ class Embedder : public Component {
   virtual void fit(const std::vector<std::string>& texts) = 0;
   /// One row per text; uses all runtime threads. Requires fit() or load().
   virtual Matrix embed(const std::vector<std::string>& texts) const = 0;
+  /// fit(texts), then the embedding of those same texts: equal to embed(texts) up to float
+  /// rounding. The default does exactly that; an embedder overrides it to reuse what fit()
+  /// computed (tfidf: the tf-idf rows, so the texts are not tokenized twice).
+  virtual Matrix fit_embed(const std::vector<std::string>& texts);
   virtual int64_t dim() const = 0;
   /// Incremental embedding of a growing context. The default re-embeds the whole prefix
   /// on every current() call (correct for any embedder, slow); override to make it cheap.

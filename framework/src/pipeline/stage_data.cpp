@@ -97,8 +97,7 @@ void Pipeline::cluster() {
   Progress timer("cluster", 0, "docs", 1e9);
   auto emb = host_.registry().create<Embedder>(cfg_.node("embedder"));
   spdlog::info("[cluster] fitting embedder '{}' on {} documents", cfg_.node("embedder").node["type"].as<std::string>(), texts.size());
-  emb->fit(texts);
-  Matrix x = emb->embed(texts);
+  Matrix x = emb->fit_embed(texts);
   const double embed_s = timer.elapsed_s();
   auto cl = host_.registry().create<Clusterer>(cfg_.node("clusterer"));
   spdlog::info("[cluster] fitting clusterer '{}' (k={}) on {} x {} embeddings", cfg_.node("clusterer").node["type"].as<std::string>(), k, x.rows, x.cols);

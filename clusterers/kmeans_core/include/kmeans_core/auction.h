@@ -17,7 +17,9 @@
 /// cluster) fill the slack, so every cluster keeps floor(n/k) or ceil(n/k) points. Bids are
 /// Gauss-Seidel, or Jacobi rounds with parallel bid computation while many points are
 /// unassigned. Epsilon-scaling runs phases eps = C/8, C/64, ..., 1 (C: cost range), keeping
-/// between phases every assignment that still satisfies eps-complementary slackness.
+/// between phases every assignment that still satisfies eps-complementary slackness (only
+/// the heaps of clusters that lost a member are rebuilt); after a quiet phase (fewer than
+/// n/256 bids) the next step divides eps by 8^2, 8^3, ... instead of 8.
 ///
 /// Exactness: an assignment with eps-CS is within 2 * eps * units of the optimum (units =
 /// n + dummies). The solver multiplies integer costs by M = 2 * units + 1 and ends with
@@ -27,7 +29,7 @@
 /// n / s of the float optimum (reported as BalancedAssignment::max_gap).
 ///
 /// Warm start: a solver object remembers its prices and assignment; the next solve() with
-/// the same n and k (the next Lloyd iteration) starts from them.
+/// the same n and k (the next Lloyd iteration) starts from them, at eps = C/8^4.
 ///
 /// \code
 ///   AuctionOptions o;

@@ -64,9 +64,9 @@ LloydResult lloyd(const Matrix& x, const LloydOptions& options);
 void reseed_empty(std::vector<int32_t>& cluster, const std::vector<float>& sqdist, int32_t k,
                   const std::vector<char>* eligible = nullptr);
 
-/// Means of the points of each cluster (k x dim, accumulated in double, in point order;
-/// `threads` split the columns, so the result does not depend on them); an empty cluster's
-/// row is left at 0. `sizes`, when given, receives the counts.
+/// Means of the points of each cluster (k x dim, accumulated in double: fixed blocks of
+/// points summed in point order, then the blocks in order, so the result does not depend on
+/// `threads`); an empty cluster's row is left at 0. `sizes`, when given, receives the counts.
 Matrix cluster_means(const Matrix& x, const std::vector<int32_t>& cluster, int32_t k,
                      std::vector<int64_t>* sizes = nullptr, int threads = 1);
 
