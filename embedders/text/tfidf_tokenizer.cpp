@@ -94,22 +94,42 @@ bool TfidfTokenizer::keeps(std::string_view word) const {
   }
   if (options_.english_stop_words && word.size() <= 12) {  // the longest stop word has 12
     // A cheap filter first: stop words are ASCII lowercase; (length, first, last letter)
-    // of each one is marked.
+    // of each one is marked. Then words of up to 8 bytes are looked up by their bytes as
+    // one integer (short_key) in a small open-addressing table, longer ones by string.
     struct StopWords {
       TermTable table;
       uint32_t last_letters[13][26] = {};  // bit c: some stop word ends with 'a' + c
+      enum { kBits = 10 };
+      uint64_t key[1 << kBits] = {};
+      uint8_t len[1 << kBits] = {};        // 0: empty slot
+      static size_t slot(uint64_t k, size_t n) {
+        return static_cast<size_t>(((k ^ n) * 0x9E3779B97F4A7C15ull) >> (64 - kBits));
+      }
       StopWords() {
         for (const auto& w : english_stop_words()) {
           table.insert(w);
           last_letters[w.size()][w.front() - 'a'] |= 1u << (w.back() - 'a');
+          if (w.size() > 8) continue;
+          const uint64_t k = short_key(w.data(), w.size());
+          size_t i = slot(k, w.size());
+          while (len[i] != 0) i = (i + 1) & ((1 << kBits) - 1);
+          key[i] = k;
+          len[i] = static_cast<uint8_t>(w.size());
+        }
+      }
+      bool has(std::string_view w) const {
+        if (w.size() > 8) return table.find(w) >= 0;
+        const uint64_t k = short_key(w.data(), w.size());
+        for (size_t i = slot(k, w.size());; i = (i + 1) & ((1 << kBits) - 1)) {
+          if (len[i] == 0) return false;
+          if (len[i] == w.size() && key[i] == k) return true;
         }
       }
     };
     static const StopWords stop;
     const unsigned char f = static_cast<unsigned char>(word.front()) - 'a';
     const unsigned char l = static_cast<unsigned char>(word.back()) - 'a';
-    if (f < 26 && l < 26 && (stop.last_letters[word.size()][f] >> l & 1u) &&
-        stop.table.find(word) >= 0)
+    if (f < 26 && l < 26 && (stop.last_letters[word.size()][f] >> l & 1u) && stop.has(word))
       return false;
   }
   return true;

@@ -49,7 +49,49 @@ void WordStream::finish(std::vector<std::string>& out) {
   finish(sink);
 }
 
+bool WordStream::feed_ascii(std::string_view bytes, WordSink& out) {
+  // Only when no character or sigma decision is pending and every byte is ASCII: then
+  // words are the runs of [A-Za-z0-9_], lowercased, and the only state to carry is the
+  // unfinished last run and the Final_Sigma look-behind.
+  if (need_ != 0 || !pending_.empty()) return false;
+  const size_t n = bytes.size();
+  const unsigned char* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  unsigned char any = 0;
+  for (size_t i = 0; i < n; ++i) any |= data[i];
+  if (any & 0x80) return false;
+  const uint8_t* flags = ascii().flags;
+  size_t i = 0;
+  while (i < n) {
+    if (!(flags[data[i]] & kWord)) {
+      if (word_len_ > 0) end_word(out);
+      ++i;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < n && (flags[data[j]] & kWord)) ++j;
+    const size_t at = word_.size();
+    word_.append(bytes.data() + i, j - i);
+    char* w = &word_[0];
+    for (size_t t = at, e = word_.size(); t < e; ++t) {
+      const unsigned char c = static_cast<unsigned char>(w[t]);
+      w[t] = static_cast<char>(static_cast<unsigned>(c - 'A') < 26u ? c + 32 : c);
+    }
+    word_len_ += static_cast<int64_t>(j - i);
+    if (j < n) end_word(out);  // a run that reaches the end may continue in the next piece
+    i = j + (j < n);           // the byte at j is not a word character
+  }
+  // The look-behind: whether the last character that is not case-ignorable was cased.
+  for (size_t t = n; t-- > 0;) {
+    const uint8_t f = flags[data[t]];
+    if (f & kIgnorable) continue;
+    prev_cased_ = (f & kCasedFlag) != 0;
+    break;
+  }
+  return true;
+}
+
 void WordStream::feed(std::string_view bytes, WordSink& out) {
+  if (feed_ascii(bytes, out)) return;
   const uint8_t* flags = ascii().flags;
   const size_t n = bytes.size();
   const char* data = bytes.data();
@@ -71,13 +113,19 @@ void WordStream::feed(std::string_view bytes, WordSink& out) {
       if ((f & kWord) && pending_.empty()) {
         // A run of ASCII word characters (letters, digits, '_': none case-ignorable, so
         // the Final_Sigma look-behind is the cased flag of the run's last character).
-        size_t j = i;
-        unsigned char c = b;
-        do {
-          word_.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c));
-          if (++j == n) break;
-          c = static_cast<unsigned char>(data[j]);
-        } while (c < 0x80 && (flags[c] & kWord));
+        size_t j = i + 1;
+        while (j < n) {
+          const unsigned char c = static_cast<unsigned char>(data[j]);
+          if (c >= 0x80 || !(flags[c] & kWord)) break;
+          ++j;
+        }
+        // Append the run, then lowercase it in place.
+        const size_t at = word_.size();
+        word_.append(data + i, j - i);
+        for (size_t t = at; t < word_.size(); ++t) {
+          const unsigned char c = static_cast<unsigned char>(word_[t]);
+          if (static_cast<unsigned>(c - 'A') < 26u) word_[t] = static_cast<char>(c + 32);
+        }
         word_len_ += static_cast<int64_t>(j - i);
         prev_cased_ = (flags[static_cast<unsigned char>(data[j - 1])] & kCasedFlag) != 0;
         i = j - 1;
