@@ -129,22 +129,41 @@ void normalize_columns(const torch::Tensor& y, torch::Tensor& out) {
 
 }  // namespace
 
+namespace {
+/// The standard normal quantile (Wichura 1988, AS 241 PPND7: absolute error < 1e-6), for
+/// p in (0, 1). Only basic arithmetic in the central 85%, a log and a sqrt in the tails.
+inline double normal_quantile(double p) {
+  const double q = p - 0.5;
+  if (std::abs(q) <= 0.425) {
+    const double r = 0.180625 - q * q;
+    return q * (((59.109374720 * r + 159.29113202) * r + 50.434271938) * r + 3.3871327179) /
+           (((67.187563600 * r + 78.757757664) * r + 17.895169469) * r + 1.0);
+  }
+  double r = std::sqrt(-std::log(q < 0 ? p : 1.0 - p));
+  double v;
+  if (r <= 5.0) {
+    r -= 1.6;
+    v = (((0.17023821103 * r + 1.3067284816) * r + 2.7568153900) * r + 1.4234372777) /
+        ((0.12021132975 * r + 0.73700164250) * r + 1.0);
+  } else {
+    r -= 5.0;
+    v = (((0.017337203997 * r + 0.42868294337) * r + 3.0812263860) * r + 6.6579051150) /
+        ((0.012258202635 * r + 0.24197894225) * r + 1.0);
+  }
+  return q < 0 ? -v : v;
+}
+}  // namespace
+
 std::vector<float> gaussian_matrix(int64_t rows, int64_t cols, uint64_t seed, int threads) {
   const int64_t n = rows * cols;
   std::vector<float> out(static_cast<size_t>(n));
   const uint64_t base = splitmix64(seed ^ 0x5DEECE66Dull);
-  const int64_t pairs = (n + 1) / 2;
 #pragma omp parallel for num_threads(std::max(1, threads)) schedule(static) if (n >= (1 << 16))
-  for (int64_t p = 0; p < pairs; ++p) {
-    // Box-Muller on two independent uniforms from a counter-based generator.
-    const uint64_t a = splitmix64(base + 2 * static_cast<uint64_t>(p));
-    const uint64_t b = splitmix64(base + 2 * static_cast<uint64_t>(p) + 1);
-    const double u1 = (static_cast<double>(a >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
-    const double u2 = static_cast<double>(b >> 11) * 0x1.0p-53;          // [0, 1)
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    const double t = 2.0 * M_PI * u2;
-    out[2 * p] = static_cast<float>(r * std::cos(t));
-    if (2 * p + 1 < n) out[2 * p + 1] = static_cast<float>(r * std::sin(t));
+  for (int64_t i = 0; i < n; ++i) {
+    // Inversion of one uniform in (0, 1) from a counter-based generator.
+    const uint64_t a = splitmix64(base + static_cast<uint64_t>(i));
+    const double u = (static_cast<double>(a >> 11) + 0.5) * 0x1.0p-53;
+    out[i] = static_cast<float>(normal_quantile(u));
   }
   return out;
 }
@@ -255,19 +274,14 @@ SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& o) {
   // the left singular vectors of M as Q U = Y R^-1 U and the right ones as
   // V = B^T U S^-1 = W R^-1 U S^-1.
   times(mt, y, w, threads);
-  torch::Tensor v, s;
+  torch::Tensor cf, s;  // cf: l x k (float) on the implicit route
   {
-    // G = Z^T W and H = W^T W in double, a block of rows at a time (no full double copies).
-    torch::Tensor gt = torch::zeros({l, l}, torch::kFloat64);
-    torch::Tensor h = torch::zeros({l, l}, torch::kFloat64);
-    constexpr int64_t kRows = 8192;
-    for (int64_t r0 = 0; r0 < m.cols; r0 += kRows) {
-      const int64_t rows = std::min(kRows, m.cols - r0);
-      const torch::Tensor zb = z.narrow(0, r0, rows).to(torch::kFloat64);
-      const torch::Tensor wb = w.narrow(0, r0, rows).to(torch::kFloat64);
-      gt.add_(torch::matmul(zb.t(), wb));
-      h.add_(torch::matmul(wb.t(), wb));
-    }
+    TP("final-w");
+    // G = Z^T W and H = W^T W: float GEMMs (their rounding, ~1e-6 relative, is far below
+    // the method's own error), then the l x l algebra in double.
+    const torch::Tensor gt = torch::mm(z.t(), w).to(torch::kFloat64);
+    const torch::Tensor h = torch::mm(w.t(), w).to(torch::kFloat64);
+    TP("final-GH");
     std::vector<double> g = to_vector(gt);
     for (int64_t i = 0; i < l; ++i)  // symmetric up to rounding: use the mean
       for (int64_t j = 0; j < i; ++j)
@@ -286,39 +300,74 @@ SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& o) {
       // Descending order; singular values are the square roots of the eigenvalues.
       evals = evals.flip(0).clamp_min(0).sqrt();
       evecs = evecs.flip(1).narrow(1, 0, k);
+      TP("final-eig");
       torch::Tensor c = torch::matmul(rinv, evecs);  // l x k
       if (!wide) c = c / evals.narrow(0, 0, k).clamp_min(1e-300).unsqueeze(0);
-      // Term-major (a.cols x k, rows in the renumbered order) = (wide ? Y : W) C.
-      v = torch::matmul(wide ? y : w, c.to(torch::kFloat32)).contiguous();
+      cf = c.to(torch::kFloat32).contiguous();
       s = evals.to(torch::kFloat32);
     }
   }
-  if (!v.defined()) v = explicit_components(mt, y, wide, k, s, threads);
-  TP("final");
-
-  // Back to the original column order; then signs: the entry of largest magnitude of every
-  // component (the first such in column order) is positive.
+  // Term-major projection (a.cols x k) = (wide ? Y : W) C, rows in the renumbered order: a
+  // block of rows at a time into a small buffer, then each row to its term's place.
   SvdResult out;
   out.cols = a.cols;
   out.projection.resize(static_cast<size_t>(a.cols * k));
-  const float* vp = v.data_ptr<float>();
   float* pp = out.projection.data();
-#pragma omp parallel for num_threads(threads) schedule(static) if (a.cols * k >= (1 << 18))
-  for (int64_t i = 0; i < a.cols; ++i)
-    std::copy_n(vp + i * k, k, pp + static_cast<int64_t>(term_of[i]) * k);
-  std::vector<float> top(static_cast<size_t>(k), 0.f), top_abs(static_cast<size_t>(k), -1.f);
-  for (int64_t t = 0; t < a.cols; ++t) {
-    const float* row = pp + t * k;
-    for (int64_t c = 0; c < k; ++c)
-      if (std::abs(row[c]) > top_abs[c]) {
-        top_abs[c] = std::abs(row[c]);
-        top[c] = row[c];
-      }
+  auto scatter = [&](const float* rows, int64_t r0, int64_t count) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (count * k >= (1 << 16))
+    for (int64_t i = 0; i < count; ++i)
+      std::copy_n(rows + i * k, k, pp + static_cast<int64_t>(term_of[r0 + i]) * k);
+  };
+  if (cf.defined()) {
+    const torch::Tensor src = wide ? y : w;
+    constexpr int64_t kBlock = 8192;
+    torch::Tensor blk = torch::empty({std::min(kBlock, a.cols), k}, torch::kFloat32);
+    for (int64_t r0 = 0; r0 < a.cols; r0 += kBlock) {
+      const int64_t count = std::min(kBlock, a.cols - r0);
+      torch::Tensor part = blk.narrow(0, 0, count);
+      torch::mm_out(part, src.narrow(0, r0, count), cf);
+      scatter(part.data_ptr<float>(), r0, count);
+    }
+  } else {
+    const torch::Tensor v = explicit_components(mt, y, wide, k, s, threads);  // a.cols x k
+    scatter(v.data_ptr<float>(), 0, a.cols);
   }
-#pragma omp parallel for num_threads(threads) schedule(static) if (a.cols * k >= (1 << 18))
-  for (int64_t t = 0; t < a.cols; ++t)
+  TP("final");
+
+  // Signs: the entry of largest magnitude of every component (the first such in column
+  // order) is made positive. Fixed chunks of columns are scanned in parallel and merged in
+  // order, so the choice does not depend on the thread count.
+  constexpr int64_t kChunk = 16384;
+  const int64_t chunks = (a.cols + kChunk - 1) / kChunk;
+  std::vector<float> best(static_cast<size_t>(chunks * k), 0.f), best_abs(best.size(), -1.f);
+#pragma omp parallel for num_threads(threads) schedule(static) if (chunks > 1)
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    float* b = best.data() + ch * k;
+    float* ba = best_abs.data() + ch * k;
+    for (int64_t t = ch * kChunk; t < std::min(a.cols, (ch + 1) * kChunk); ++t) {
+      const float* row = pp + t * k;
+      for (int64_t c = 0; c < k; ++c)
+        if (std::abs(row[c]) > ba[c]) {
+          ba[c] = std::abs(row[c]);
+          b[c] = row[c];
+        }
+    }
+  }
+  std::vector<float> top(best.begin(), best.begin() + k), top_abs(best_abs.begin(), best_abs.begin() + k);
+  for (int64_t ch = 1; ch < chunks; ++ch)
     for (int64_t c = 0; c < k; ++c)
-      if (top[c] < 0) pp[t * k + c] = -pp[t * k + c];
+      if (best_abs[ch * k + c] > top_abs[c]) {  // a tie keeps the earlier chunk's entry
+        top_abs[c] = best_abs[ch * k + c];
+        top[c] = best[ch * k + c];
+      }
+  bool flip = false;
+  for (int64_t c = 0; c < k; ++c) flip = flip || top[c] < 0;
+  if (flip) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (a.cols * k >= (1 << 18))
+    for (int64_t t = 0; t < a.cols; ++t)
+      for (int64_t c = 0; c < k; ++c)
+        if (top[c] < 0) pp[t * k + c] = -pp[t * k + c];
+  }
   const torch::Tensor sv = s.narrow(0, 0, k).contiguous();
   out.singular_values.assign(sv.data_ptr<float>(), sv.data_ptr<float>() + sv.numel());
   TP("end");

@@ -195,10 +195,22 @@ CsrMatrix TfidfVectorizer::fit_transform(const std::vector<std::string>& texts, 
                 fmt_double(max_count) + " of " + std::to_string(n) +
                 " documents, fewer than min_df=" + std::to_string(options_.min_df));
   // Terms in UTF-8 byte order, which is code point order (Python's string order).
+  // Sorted on (the first 8 bytes as a big-endian integer, id) pairs, with the full strings
+  // compared only when the prefixes tie: the same order, a few times faster.
+  std::vector<std::pair<uint64_t, int32_t>> keyed(static_cast<size_t>(n_terms));
+  for (int32_t g = 0; g < n_terms; ++g) {
+    const std::string_view t = merged.term(g);
+    uint64_t key = 0;
+    for (size_t b = 0; b < 8; ++b)
+      key = key << 8 | (b < t.size() ? static_cast<unsigned char>(t[b]) : 0u);
+    keyed[static_cast<size_t>(g)] = {key, g};
+  }
+  std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return merged.term(a.second) < merged.term(b.second);
+  });
   std::vector<int32_t> order(static_cast<size_t>(n_terms));
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(),
-            [&](int32_t a, int32_t b) { return merged.term(a) < merged.term(b); });
+  for (int32_t g = 0; g < n_terms; ++g) order[static_cast<size_t>(g)] = keyed[static_cast<size_t>(g)].second;
   std::vector<int32_t> kept;
   for (int32_t g : order)
     if (df[g] >= options_.min_df && static_cast<double>(df[g]) <= max_count) kept.push_back(g);
