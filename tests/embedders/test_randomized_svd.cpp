@@ -178,4 +178,23 @@ TEST_CASE("tfidf: sparse products equal dense ones", "[tfidf][svd]") {
   CHECK(torch::allclose(torch::from_blob(out.data(), {50, 7}), ref, 1e-4, 1e-5));
   const CsrMatrix t = transpose(a);
   CHECK(torch::equal(dense_of(t), dense_of(a).t()));
+  // Bit for bit what a plain loop gives (sum in stored order, multiply then add), for widths
+  // that fill vectors exactly, leave a tail, or need several passes of the vector kernel.
+  for (int64_t k : {1, 7, 16, 17, 110, 128, 130, 300}) {
+    const torch::Tensor dk = torch::randn({40, k});
+    std::vector<float> got(static_cast<size_t>(50 * k)), want(static_cast<size_t>(50 * k), 0.f);
+    spmm(a, dk.data_ptr<float>(), k, got.data(), 2);
+    const float* dp = dk.data_ptr<float>();
+    for (int64_t r = 0; r < 50; ++r)
+      for (int64_t p = a.indptr[r]; p < a.indptr[r + 1]; ++p)
+        for (int64_t j = 0; j < k; ++j) {
+          const float prod = a.values[p] * dp[a.indices[p] * k + j];
+          want[r * k + j] = want[r * k + j] + prod;
+        }
+    size_t bad = 0;
+    while (bad < got.size() && got[bad] == want[bad]) ++bad;
+    INFO("k = " << k << ", first difference at " << bad << ": "
+                << (bad < got.size() ? got[bad] : 0.f) << " vs " << (bad < got.size() ? want[bad] : 0.f));
+    CHECK(got == want);
+  }
 }
