@@ -59,26 +59,34 @@ bool WordStream::feed_ascii(std::string_view bytes, WordSink& out) {
   unsigned char any = 0;
   for (size_t i = 0; i < n; ++i) any |= data[i];
   if (any & 0x80) return false;
+  // The piece lowercased at once (a loop the compiler vectorises); complete words are then
+  // handed out as views into it, with no per-word copy.
+  lower_.resize(n);
+  char* low = &lower_[0];
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char c = data[i];
+    low[i] = static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26u) << 5));
+  }
   const uint8_t* flags = ascii().flags;
   size_t i = 0;
   while (i < n) {
     if (!(flags[data[i]] & kWord)) {
-      if (word_len_ > 0) end_word(out);
+      if (word_len_ > 0) end_word(out);  // a word carried over from the previous piece
       ++i;
       continue;
     }
     size_t j = i + 1;
     while (j < n && (flags[data[j]] & kWord)) ++j;
-    const size_t at = word_.size();
-    word_.append(bytes.data() + i, j - i);
-    char* w = &word_[0];
-    for (size_t t = at, e = word_.size(); t < e; ++t) {
-      const unsigned char c = static_cast<unsigned char>(w[t]);
-      w[t] = static_cast<char>(static_cast<unsigned>(c - 'A') < 26u ? c + 32 : c);
+    if (word_len_ == 0 && j < n) {
+      if (j - i >= 2) out.word(std::string_view(low + i, j - i));  // 1-character words drop
+    } else {
+      // Continues the carried-over word, or reaches the end of the piece and may continue
+      // in the next one: through the word buffer.
+      word_.append(low + i, j - i);
+      word_len_ += static_cast<int64_t>(j - i);
+      if (j < n) end_word(out);
     }
-    word_len_ += static_cast<int64_t>(j - i);
-    if (j < n) end_word(out);  // a run that reaches the end may continue in the next piece
-    i = j + (j < n);           // the byte at j is not a word character
+    i = j + (j < n);  // the byte at j is not a word character
   }
   // The look-behind: whether the last character that is not case-ignorable was cased.
   for (size_t t = n; t-- > 0;) {
