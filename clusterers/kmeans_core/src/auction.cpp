@@ -56,6 +56,8 @@ struct BalancedAuction::Solver {
   std::vector<double> P;           // per cluster price
   std::vector<int32_t> cluster_of; // per point: cluster or -1
   std::vector<double> t2ref;       // per point: see start_phase
+  std::vector<int32_t> own_q;      // per assigned point: q of its own cluster (a dense copy,
+                                   // so the scans between phases need not read cost rows)
   std::vector<char> has_dummy;     // per cluster: holds a unit of D
   std::vector<int32_t> fill;       // per cluster: units held (points + dummy)
   double piD = 0;                  // price of D
@@ -146,7 +148,8 @@ struct BalancedAuction::Solver {
   // a point id, kDummy, or -2 for none.
   int64_t join(int64_t i, int32_t j, double beta, double eps) {
     heap_push(j, beta - eps, i);
-    t2ref[i] = beta - eps + q[i * k + j] * M;
+    own_q[i] = q[i * k + j];
+    t2ref[i] = beta - eps + own_q[i] * M;
     cluster_of[i] = j;
     return ++fill[j] > cap ? evict(j, eps) : -2;
   }
@@ -203,7 +206,8 @@ struct BalancedAuction::Solver {
       const int32_t j = cluster_of[i];
       if (j < 0) continue;
       const int32_t* qi = q + i * k;
-      const double own = qi[j] * M + P[j];
+      if (exact) own_q[i] = qi[j];  // new costs
+      const double own = own_q[i] * M + P[j];
       if (exact || own > t2ref[i] + 2 * eps) {
         const double t2 = scan::min_other(qi, P.data(), M, k, j);
         if (t2 != t2ref[i]) {
@@ -239,7 +243,7 @@ struct BalancedAuction::Solver {
       for (int32_t h = 0; h < hsize[j]; ++h) {
         const int64_t i = hp[h].v;
         if (cluster_of[i] != j) continue;
-        hp[m++] = {t2ref[i] - q[i * k + j] * M, i};
+        hp[m++] = {t2ref[i] - own_q[i] * M, i};
       }
       hsize[j] = m;
       for (int32_t h = m / 2 - 1; h >= 0; --h) sift_down(j, h);
@@ -349,6 +353,7 @@ struct BalancedAuction::Solver {
     }
     fill.assign(static_cast<size_t>(k), 0);
     t2ref.assign(static_cast<size_t>(n), -kInf);
+    own_q.resize(static_cast<size_t>(n));
     hsize.assign(static_cast<size_t>(k), 0);
     heap.resize(static_cast<size_t>(k) * (cap + 1));
     piD = 0;
