@@ -2,12 +2,9 @@
 // scikit-learn pipeline on the same devpile documents, and the balanced auction at the size
 // the reference implementation needs 139 s for (n = 50,000 points, k = 128, dim = 100).
 //
-// 1. Synthetic topic-like embeddings (--n x --dim unit rows around 300 Zipf-weighted
-//    topics), on 1 thread and on --threads threads: one cold E-step (distances + balanced
-//    auction, with the auction's statistics; its size spread is `balance_spread`) and a full
-//    --iters-iteration fit (tol 0). auction_50k_128_s = the cold E-step on --threads threads.
-// 2. --docs documents of --data spaced evenly over the whole file (document floor(i T / N)
-//    of T, so every domain is in), written to a temporary JSONL that the peer reads too:
+// 1. --docs documents of --data spaced evenly over the whole file (document floor(i T / N)
+//    of T, so every domain is in), written to a temporary JSONL that the peer reads too
+//    (each timed pipeline starts after --cooldown seconds idle):
 //    - ours (in-process, library calls): fit = tfidf embedder fit + embed + balanced_kmeans
 //      fit (k = --k, 20 iterations at most, default tol); assign = embed in batches of
 //      --batch documents + nearest centre (Clusterer::assign). NMI/purity of the assign
@@ -19,12 +16,17 @@
 //      (TfidfVectorizer as in the reference C-BTM + TruncatedSVD(100) + Normalizer + KMeans)
 //      with the same thread count; its labels come back and are scored the same way.
 //    Prints the figures and the ratios ours : peer.
+// 2. Synthetic topic-like embeddings (--n x --dim unit rows around 300 Zipf-weighted
+//    topics), on 1 thread and on --threads threads: one cold E-step (distances + balanced
+//    auction, with the auction's statistics; its size spread is `balance_spread`) and a full
+//    --iters-iteration fit (tol 0). auction_50k_128_s = the cold E-step on --threads threads.
 //
 //   build/bin/cluster_bench --data FILE --docs N --k K [--threads T] [--json OUT]
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +35,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_util.h"
@@ -311,6 +314,7 @@ int main(int argc, char** argv) {
   int64_t n = 50000, dim = 100, docs = 100000, batch = 8192;
   int32_t k = 32, auction_k = 128;
   int iters = 20, mem_repeat = 4;
+  double cooldown = 3.0;
   bool no_peer = false;
   std::string python = "/usr/bin/python3", peer_script = CBTM_BENCH_PEERS_DIR "/sklearn_cluster.py";
   std::string peer_n_init = "1";
@@ -334,6 +338,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--no-peer", no_peer, "skip the scikit-learn pipeline");
+  app.add_option("--cooldown", cooldown,
+                 "seconds idle before each timed pipeline (ours, the peer), so that neither "
+                 "runs on a machine still busy or hot from the previous step")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--python", python, "the peer's interpreter")->capture_default_str();
   app.add_option("--peer-script", peer_script, "the peer")->capture_default_str();
   app.add_option("--peer-n-init", peer_n_init,
@@ -368,7 +377,7 @@ int main(int argc, char** argv) {
                         assign_child(child_model, child_data, child_repeat, k, dim, batch));
       return 0;
     }
-    // Check the inputs before the long synthetic part.
+    // Check the inputs before any long part.
     if (docs > 0 && !fs::is_regular_file(flags.devpile))
       throw bench::MissingInput("corpus not found at '" + flags.devpile +
                                 "' (pass --data PATH, or --docs 0)");
@@ -378,8 +387,10 @@ int main(int argc, char** argv) {
     const int threads = cbtm::runtime().resolved_threads();
     json figures = {{"benchmark", "cluster"}, {"machine", bench::machine_state()}};
 
-    // --- 1. synthetic balanced auction --------------------------------------------------
-    std::printf("\n1. balanced auction, synthetic: n %lld, dim %lld, k %d; E-step = distances + "
+    // --- 2. synthetic balanced auction (after the documents: a long full load before
+    // them would slow whichever pipeline came next) ---------------------------------------
+    auto synthetic = [&] {
+    std::printf("\n2. balanced auction, synthetic: n %lld, dim %lld, k %d; E-step = distances + "
                 "cold auction; fit = %d iterations (tol 0)\n",
                 (long long)n, (long long)dim, auction_k, iters);
     std::printf("%7s %9s %9s %9s %10s %9s %7s %6s %6s %6s %9s %10s %12s %12s\n", "threads",
@@ -402,12 +413,15 @@ int main(int argc, char** argv) {
                   139.0 / last["estep_seconds"].get<double>(),
                   (long long)figures["balance_spread"].get<int64_t>());
     }
+    };
     if (docs == 0) {
+      synthetic();
       bench::write_json(flags.json, figures);
       return 0;
     }
 
-    // --- 2. documents -------------------------------------------------------------------
+
+    // --- 1. documents -------------------------------------------------------------------
     TempDir tmp;
     const std::string sample_path = (tmp.path / "docs.jsonl").string();
     std::vector<std::string> texts, domains;
@@ -428,7 +442,7 @@ int main(int argc, char** argv) {
       }
       out.close();
       if (!out) throw cbtm::Error("cannot write the sample " + sample_path);
-      std::printf("\n2. documents: %lld of the %lld of %s (evenly spaced), read and written in "
+      std::printf("\n1. documents: %lld of the %lld of %s (evenly spaced), read and written in "
                   "%.1f s; k %d, %d threads\n",
                   (long long)take, (long long)corpus_docs, flags.devpile.c_str(),
                   bench::seconds_since(t0), k, threads);
@@ -441,6 +455,12 @@ int main(int argc, char** argv) {
                 one_line(cbtm::emit_options(embedder_options(dim))).c_str(),
                 one_line(cbtm::emit_options(kmeans_options(k))).c_str());
 
+    // Each timed pipeline (ours, then the peer) starts after --cooldown seconds idle, so
+    // neither inherits the other's (or the data loading's) load.
+    auto cool_down = [&] {
+      if (cooldown > 0) std::this_thread::sleep_for(std::chrono::duration<double>(cooldown));
+    };
+    cool_down();
     // Ours: fit.
     cbtm::tfidf::TfidfEmbedder emb(embedder_options(dim));
     cbtm::kmeans::BalancedKMeans cl(kmeans_options(k));
@@ -530,50 +550,11 @@ int main(int argc, char** argv) {
                 (long long)plain["size_max"].get<int64_t>());
     std::fflush(stdout);
 
-    // Ours: peak memory of assignment, in child processes streaming N and mem_repeat x N.
-    if (mem_repeat > 0) {
-      const std::string model = (tmp.path / "model.safetensors").string();
-      {
-        cbtm::TensorFileWriter w;
-        emb.save(w, "embedder");
-        cl.save(w, "clusterer");
-        w.write(model);
-      }
-      char exe[4096];
-      const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-      if (len <= 0) throw cbtm::Error("cannot find this program (/proc/self/exe)");
-      exe[len] = 0;
-      json mem = json::object();
-      for (int r : {1, mem_repeat}) {
-        const std::string out = (tmp.path / ("child" + std::to_string(r) + ".json")).string();
-        const std::string cmd =
-            sh_quote(exe) + " --assign-child " + sh_quote(model) + " --child-data " +
-            sh_quote(sample_path) + " --child-repeat " + std::to_string(r) + " --k " +
-            std::to_string(k) + " --dim " + std::to_string(dim) + " --batch " +
-            std::to_string(batch) + " --threads " + std::to_string(threads) + " --embedder " +
-            sh_quote(g_embedder_yaml) + " --clusterer " + sh_quote(g_clusterer_yaml) + " --json " +
-            sh_quote(out) + " >/dev/null";
-        run_capture(cmd, "the assign child");
-        std::ifstream f(out);
-        const json c = json::parse(f);
-        mem[r == 1 ? "n" : "repeat"] = c;
-        std::printf("assign memory: %lld docs streamed in a child, peak RSS %.1f MB (at start "
-                    "%.1f MB, model loaded %.1f MB), %.0f docs/s with JSONL parsing, NMI %.4f\n",
-                    (long long)c["docs"].get<int64_t>(), c["peak_rss_mb"].get<double>(),
-                    c["start_rss_mb"].get<double>(), c["model_loaded_rss_mb"].get<double>(), c["docs_per_s"].get<double>(),
-                    c["nmi"].get<double>());
-        std::fflush(stdout);
-      }
-      figures["assign_memory"] = mem;
-      figures["assign_peak_rss_mb_n"] = mem["n"]["peak_rss_mb"];
-      figures["assign_peak_rss_mb_4n"] = mem["repeat"]["peak_rss_mb"];
-      figures["assign_memory_repeat"] = mem_repeat;
-    }
-
     // The peer.
     for (const char* key : {"peer_fit_s", "peer_assign_s", "peer_nmi", "speedup"})
       figures[key] = nullptr;  // stays null with --no-peer
     if (!no_peer) {
+      cool_down();
       const std::string labels_path = (tmp.path / "peer_labels.txt").string();
       const std::string t = std::to_string(threads);
       const std::string cmd = "OMP_NUM_THREADS=" + t + " OPENBLAS_NUM_THREADS=" + t +
@@ -621,6 +602,48 @@ int main(int argc, char** argv) {
                   (long long)peer_score["size_min"].get<int64_t>(),
                   (long long)peer_score["size_max"].get<int64_t>());
     }
+
+    // Ours: peak memory of assignment, in child processes streaming N and mem_repeat x N.
+    if (mem_repeat > 0) {
+      const std::string model = (tmp.path / "model.safetensors").string();
+      {
+        cbtm::TensorFileWriter w;
+        emb.save(w, "embedder");
+        cl.save(w, "clusterer");
+        w.write(model);
+      }
+      char exe[4096];
+      const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+      if (len <= 0) throw cbtm::Error("cannot find this program (/proc/self/exe)");
+      exe[len] = 0;
+      json mem = json::object();
+      for (int r : {1, mem_repeat}) {
+        const std::string out = (tmp.path / ("child" + std::to_string(r) + ".json")).string();
+        const std::string cmd =
+            sh_quote(exe) + " --assign-child " + sh_quote(model) + " --child-data " +
+            sh_quote(sample_path) + " --child-repeat " + std::to_string(r) + " --k " +
+            std::to_string(k) + " --dim " + std::to_string(dim) + " --batch " +
+            std::to_string(batch) + " --threads " + std::to_string(threads) + " --embedder " +
+            sh_quote(g_embedder_yaml) + " --clusterer " + sh_quote(g_clusterer_yaml) + " --json " +
+            sh_quote(out) + " >/dev/null";
+        run_capture(cmd, "the assign child");
+        std::ifstream f(out);
+        const json c = json::parse(f);
+        mem[r == 1 ? "n" : "repeat"] = c;
+        std::printf("assign memory: %lld docs streamed in a child, peak RSS %.1f MB (at start "
+                    "%.1f MB, model loaded %.1f MB), %.0f docs/s with JSONL parsing, NMI %.4f\n",
+                    (long long)c["docs"].get<int64_t>(), c["peak_rss_mb"].get<double>(),
+                    c["start_rss_mb"].get<double>(), c["model_loaded_rss_mb"].get<double>(), c["docs_per_s"].get<double>(),
+                    c["nmi"].get<double>());
+        std::fflush(stdout);
+      }
+      figures["assign_memory"] = mem;
+      figures["assign_peak_rss_mb_n"] = mem["n"]["peak_rss_mb"];
+      figures["assign_peak_rss_mb_4n"] = mem["repeat"]["peak_rss_mb"];
+      figures["assign_memory_repeat"] = mem_repeat;
+    }
+
+    synthetic();
 
     // Summary against the targets.
     const json end = bench::machine_state();
