@@ -263,17 +263,32 @@ SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& o) {
   torch::Tensor z = torch::from_blob(omega.data(), {m.cols, l}, torch::kFloat32);
   torch::Tensor y, w, zn;  // buffers, reused
   TP("omega");
-  times(m, z, y, threads);
-  TP("spmm m");
-  for (int64_t i = 0; i < o.power_iters; ++i) {
-    times(mt, y, w, threads);
-    TP("spmm mt");
-    normalize_columns(w, zn);
-    TP("normalize");
-    z = zn;
+  if (o.power_iters == 0) {
     times(m, z, y, threads);
-    TP("spmm m");
+  } else {
+    // The power iterations run on half-precision copies of Z and Y (sparse_matrix.h): only
+    // the range matters there, and the products are bound by reading those rows. The last
+    // Z is then used exactly as rounded (z = float(half(z))), so Y = M Z, W = M^T Y and
+    // Z^T W below stay consistent to float rounding.
+    const int64_t ld = half_ld(l);
+    std::vector<uint16_t> zh(static_cast<size_t>(m.cols * ld)), yh(static_cast<size_t>(m.rows * ld));
+    to_half(z.data_ptr<float>(), m.cols, l, zh.data(), threads);
+    w = torch::empty({m.cols, l}, torch::kFloat32);
+    for (int64_t i = 0; i < o.power_iters; ++i) {
+      spmm(m, zh.data(), l, yh.data(), threads);  // Y = M Z (half)
+      TP("spmm m");
+      spmm(mt, yh.data(), l, w.data_ptr<float>(), threads);  // W = M^T Y
+      TP("spmm mt");
+      normalize_columns(w, zn);
+      TP("normalize");
+      to_half(zn.data_ptr<float>(), m.cols, l, zh.data(), threads);
+    }
+    z = torch::empty({m.cols, l}, torch::kFloat32);
+    from_half(zh.data(), m.cols, l, z.data_ptr<float>(), threads);
+    y = torch::empty({m.rows, l}, torch::kFloat32);
+    spmm(m, zh.data(), l, y.data_ptr<float>(), threads);
   }
+  TP("spmm m");
 
   // Q = Y R^-1 with R^T R = Y^T Y is an orthonormal basis of range(Y), and B = Q^T M. With
   // W = M^T Y (small space): Y^T Y = Z^T W and B B^T = R^-T (W^T W) R^-1, so the SVD of B

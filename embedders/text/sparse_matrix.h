@@ -37,4 +37,28 @@ CsrMatrix transpose(const CsrMatrix& a, int threads = 1);
 /// multiply-adds).
 void spmm(const CsrMatrix& a, const float* dense, int64_t k, float* out, int threads);
 
+// ---- half precision (IEEE binary16) dense operands ----------------------------------------
+// The randomized SVD's power iterations only need the range of their products, so their
+// dense operands are stored in half precision: half the memory traffic of the products,
+// which is what bounds them. Products and sums stay in float. Conversions round to nearest
+// even (as F16C does) and give the same bits with or without F16C.
+
+/// k rounded up to a multiple of 16: the row length (leading dimension) of a half matrix.
+inline int64_t half_ld(int64_t k) { return (k + 15) / 16 * 16; }
+/// out[r * half_ld(k) + c] = half(in[r * k + c]) for rows x k floats; the padding is zeroed.
+void to_half(const float* in, int64_t rows, int64_t k, uint16_t* out, int threads);
+/// The inverse (exact): out[r * k + c] = float(in[r * half_ld(k) + c]).
+void from_half(const uint16_t* in, int64_t rows, int64_t k, float* out, int threads);
+/// out (a.rows x k floats) = a * dense, dense a.cols x k in half precision (row length
+/// half_ld(k)); the same order of operations as spmm.
+void spmm(const CsrMatrix& a, const uint16_t* dense, int64_t k, float* out, int threads);
+/// The same with the result rounded to half precision (row length half_ld(k), padding 0).
+void spmm(const CsrMatrix& a, const uint16_t* dense, int64_t k, uint16_t* out, int threads);
+
+namespace detail {
+/// Tests only: run the portable loops instead of the AVX-512 kernels (process-wide), to
+/// check that both give the same bits.
+void use_portable_kernels(bool on);
+}  // namespace detail
+
 }  // namespace cbtm::tfidf

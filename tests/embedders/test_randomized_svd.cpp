@@ -2,6 +2,9 @@
 
 #include "support/catch_torch.h"  // first: see the header
 
+#include <immintrin.h>
+
+#include <random>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -197,4 +200,88 @@ TEST_CASE("tfidf: sparse products equal dense ones", "[tfidf][svd]") {
                 << (bad < got.size() ? got[bad] : 0.f) << " vs " << (bad < got.size() ? want[bad] : 0.f));
     CHECK(got == want);
   }
+}
+
+namespace {
+uint16_t half_bits(float f) {
+  uint16_t h;
+  cbtm::tfidf::to_half(&f, 1, 1, &h, 1);
+  return h;
+}
+__attribute__((target("f16c"))) uint16_t f16c_bits(float f) {
+  return static_cast<uint16_t>(_cvtss_sh(f, 0));
+}
+}  // namespace
+
+TEST_CASE("tfidf: half precision conversions round to nearest even", "[tfidf][svd]") {
+  const bool portable = GENERATE(false, true);  // the vector kernels, then the portable loops
+  cbtm::tfidf::detail::use_portable_kernels(portable);
+  INFO("portable loops: " << portable);
+  CHECK(half_bits(1.0f) == 0x3C00);
+  CHECK(half_bits(-2.0f) == 0xC000);
+  CHECK(half_bits(65504.0f) == 0x7BFF);                    // the largest half
+  CHECK(half_bits(65520.0f) == 0x7C00);                    // rounds up to infinity
+  CHECK(half_bits(1.0f + std::ldexp(1.0f, -11)) == 0x3C00);  // a tie: to even
+  CHECK(half_bits(1.0f + 3 * std::ldexp(1.0f, -11)) == 0x3C02);
+  CHECK(half_bits(std::ldexp(1.0f, -14)) == 0x0400);       // the smallest normal
+  CHECK(half_bits(std::ldexp(1.0f, -24)) == 0x0001);       // the smallest subnormal
+  CHECK(half_bits(std::ldexp(1.0f, -25)) == 0x0000);       // a tie: to even (0)
+  CHECK(half_bits(3 * std::ldexp(1.0f, -25)) == 0x0002);
+  CHECK(half_bits(INFINITY) == 0x7C00);
+  CHECK((half_bits(NAN) & 0x7C00) == 0x7C00);
+  CHECK((half_bits(NAN) & 0x03FF) != 0);
+  // The same bits as the hardware conversion, and back within half's precision.
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> mant(-1.f, 1.f);
+  std::uniform_int_distribution<int> ex(-30, 17);
+  std::vector<float> xs;
+  for (int i = 0; i < 20000; ++i) xs.push_back(std::ldexp(mant(gen), ex(gen)));
+  std::vector<uint16_t> hs(cbtm::tfidf::half_ld(static_cast<int64_t>(xs.size())));
+  cbtm::tfidf::to_half(xs.data(), 1, static_cast<int64_t>(xs.size()), hs.data(), 2);
+  std::vector<float> back(xs.size());
+  cbtm::tfidf::from_half(hs.data(), 1, static_cast<int64_t>(xs.size()), back.data(), 2);
+  const bool f16c = __builtin_cpu_supports("f16c");
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (f16c) CHECK(hs[i] == f16c_bits(xs[i]));
+    if (std::abs(xs[i]) >= std::ldexp(1.0f, -14) && std::abs(xs[i]) <= 65504.f)
+      CHECK(std::abs(back[i] - xs[i]) <= std::ldexp(std::abs(xs[i]), -11));
+    CHECK(hs[i] == half_bits(xs[i]));  // the row and the one-value paths agree
+  }
+  cbtm::tfidf::detail::use_portable_kernels(false);
+}
+
+TEST_CASE("tfidf: sparse products with half-precision operands", "[tfidf][svd]") {
+  const bool portable = GENERATE(false, true);
+  cbtm::tfidf::detail::use_portable_kernels(portable);
+  INFO("portable loops: " << portable);
+  const CsrMatrix a = synthetic(60, 45, 9);
+  for (int64_t k : {5, 16, 110, 140}) {
+    const int64_t ld = cbtm::tfidf::half_ld(k);
+    const torch::Tensor d = torch::randn({45, k});
+    std::vector<uint16_t> dh(static_cast<size_t>(45 * ld));
+    cbtm::tfidf::to_half(d.data_ptr<float>(), 45, k, dh.data(), 2);
+    std::vector<float> dr(static_cast<size_t>(45 * k));
+    cbtm::tfidf::from_half(dh.data(), 45, k, dr.data(), 2);
+    // Float out: bit for bit the float product of the rounded operand.
+    std::vector<float> got(static_cast<size_t>(60 * k)), want(static_cast<size_t>(60 * k));
+    spmm(a, dh.data(), k, got.data(), 2);
+    spmm(a, dr.data(), k, want.data(), 1);
+    INFO("k = " << k);
+    CHECK(got == want);
+    // Half out: the float result rounded, padding zero.
+    std::vector<uint16_t> goth(static_cast<size_t>(60 * ld), 0xFFFF), wanth(goth.size());
+    spmm(a, dh.data(), k, goth.data(), 2);
+    cbtm::tfidf::to_half(want.data(), 60, k, wanth.data(), 1);
+    CHECK(goth == wanth);
+    // The float kernel, vector or portable, gives the same bits as the other path.
+    cbtm::tfidf::detail::use_portable_kernels(!portable);
+    std::vector<float> other(want.size());
+    spmm(a, dr.data(), k, other.data(), 1);
+    std::vector<uint16_t> otherh(goth.size());
+    spmm(a, dh.data(), k, otherh.data(), 1);
+    cbtm::tfidf::detail::use_portable_kernels(portable);
+    CHECK(other == want);
+    CHECK(otherh == goth);
+  }
+  cbtm::tfidf::detail::use_portable_kernels(false);
 }
