@@ -34,8 +34,18 @@ inline uint64_t short_key(const char* p, size_t n) {
          static_cast<uint64_t>(static_cast<unsigned char>(p[n - 1])) << 16;
 }
 
+/// The hash of a string of n <= 8 bytes from its short_key (what term_hash gives for it).
+inline uint64_t short_hash(uint64_t key, size_t n) {
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  uint64_t h = ((static_cast<uint64_t>(n) * kMul) ^ key) * kMul;
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 31);
+}
+
 /// A fast 64-bit hash of a short string (multiply-xorshift over 8-byte words).
 inline uint64_t term_hash(std::string_view s) {
+  if (s.size() <= 8) return short_hash(short_key(s.data(), s.size()), s.size());
   constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
   uint64_t h = static_cast<uint64_t>(s.size()) * kMul;
   const char* p = s.data();
@@ -77,7 +87,18 @@ class TermTable {
   TermTable() { rehash(1024); }
   int32_t size() const { return static_cast<int32_t>(hashes_.size()); }
   /// The id of `s`, or -1.
-  int32_t find(std::string_view s) const { return find(s, term_hash(s)); }
+  int32_t find(std::string_view s) const {
+    if (s.size() > 8) return find(s, term_hash(s));
+    // Short strings: the key is computed once and serves for the hash and the comparison.
+    const uint64_t key = short_key(s.data(), s.size());
+    const uint64_t h = short_hash(key, s.size());
+    const uint32_t tag = tag_of(h, s.size());
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& slot = slots_[i];
+      if (slot.id1 == 0) return -1;
+      if (slot.tag == tag && slot.data == key) return static_cast<int32_t>(slot.id1 - 1);
+    }
+  }
   int32_t find(std::string_view s, uint64_t h) const {
     const uint32_t tag = tag_of(h, s.size());
     const uint64_t key = s.size() <= 8 ? short_key(s.data(), s.size()) : 0;

@@ -1,5 +1,9 @@
 #include "word_stream.h"
 
+#include <immintrin.h>
+
+#include <algorithm>
+
 #include "unicode.h"
 
 namespace cbtm::tfidf {
@@ -49,6 +53,51 @@ void WordStream::finish(std::vector<std::string>& out) {
   finish(sink);
 }
 
+namespace {
+
+// The ASCII classification of a piece, 64 bytes at a time with AVX-512BW: bit i of
+// mask[i / 64] says whether byte i is a word character ([A-Za-z0-9_]); `low` receives the
+// piece lowercased. False (nothing written) if the CPU lacks AVX-512BW or a byte is not ASCII.
+__attribute__((target("avx512f,avx512bw"))) bool classify_ascii512(const unsigned char* data,
+                                                                   size_t n, char* low,
+                                                                   uint64_t* mask) {
+  const __m512i a = _mm512_set1_epi8('a'), A = _mm512_set1_epi8('A'), zero = _mm512_set1_epi8('0');
+  const __m512i n26 = _mm512_set1_epi8(26), n10 = _mm512_set1_epi8(10);
+  const __m512i us = _mm512_set1_epi8('_'), bit5 = _mm512_set1_epi8(0x20);
+  for (size_t i = 0; i < n; i += 64) {
+    const size_t left = n - i;
+    const __mmask64 in = left >= 64 ? ~__mmask64(0) : (__mmask64(1) << left) - 1;
+    const __m512i v = _mm512_maskz_loadu_epi8(in, data + i);
+    if (_mm512_movepi8_mask(v)) return false;  // a byte >= 0x80
+    const __mmask64 upper = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, A), n26);
+    const __mmask64 alpha = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(_mm512_or_si512(v, bit5), a), n26);
+    const __mmask64 digit = _mm512_cmplt_epu8_mask(_mm512_sub_epi8(v, zero), n10);
+    const __mmask64 under = _mm512_cmpeq_epi8_mask(v, us);
+    mask[i / 64] = (alpha | digit | under) & in;
+    _mm512_mask_storeu_epi8(low + i, in, _mm512_mask_add_epi8(v, upper, v, bit5));
+  }
+  return true;
+}
+
+bool have_avx512bw() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  return yes;
+}
+
+// The first index >= pos whose bit equals `want`, or n.
+inline size_t next_bit(const uint64_t* mask, size_t pos, size_t n, bool want) {
+  while (pos < n) {
+    uint64_t w = mask[pos / 64];
+    if (!want) w = ~w;
+    w &= ~uint64_t(0) << (pos % 64);
+    if (w) return std::min(n, (pos & ~size_t(63)) + static_cast<size_t>(__builtin_ctzll(w)));
+    pos = (pos & ~size_t(63)) + 64;
+  }
+  return n;
+}
+
+}  // namespace
+
 bool WordStream::feed_ascii(std::string_view bytes, WordSink& out) {
   // Only when no character or sigma decision is pending and every byte is ASCII: then
   // words are the runs of [A-Za-z0-9_], lowercased, and the only state to carry is the
@@ -56,37 +105,55 @@ bool WordStream::feed_ascii(std::string_view bytes, WordSink& out) {
   if (need_ != 0 || !pending_.empty()) return false;
   const size_t n = bytes.size();
   const unsigned char* data = reinterpret_cast<const unsigned char*>(bytes.data());
-  unsigned char any = 0;
-  for (size_t i = 0; i < n; ++i) any |= data[i];
-  if (any & 0x80) return false;
-  // The piece lowercased at once (a loop the compiler vectorises); complete words are then
-  // handed out as views into it, with no per-word copy.
+  const uint8_t* flags = ascii().flags;
+  // The piece lowercased at once; complete words are then handed out as views into it,
+  // with no per-word copy.
   lower_.resize(n);
   char* low = &lower_[0];
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char c = data[i];
-    low[i] = static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26u) << 5));
-  }
-  const uint8_t* flags = ascii().flags;
-  size_t i = 0;
-  while (i < n) {
-    if (!(flags[data[i]] & kWord)) {
-      if (word_len_ > 0) end_word(out);  // a word carried over from the previous piece
-      ++i;
-      continue;
+  if (have_avx512bw() && n >= 16) {
+    mask_.resize((n + 63) / 64);
+    if (!classify_ascii512(data, n, low, mask_.data())) return false;
+    size_t i = next_bit(mask_.data(), 0, n, true);
+    if (word_len_ > 0 && i > 0) end_word(out);  // the carried-over word ended at byte 0
+    while (i < n) {
+      const size_t j = next_bit(mask_.data(), i, n, false);
+      if (word_len_ == 0 && j < n) {
+        if (j - i >= 2) out.word(std::string_view(low + i, j - i));  // 1-character words drop
+      } else {
+        word_.append(low + i, j - i);  // continues a carried-over word / may continue
+        word_len_ += static_cast<int64_t>(j - i);
+        if (j < n) end_word(out);
+      }
+      i = next_bit(mask_.data(), j, n, true);
     }
-    size_t j = i + 1;
-    while (j < n && (flags[data[j]] & kWord)) ++j;
-    if (word_len_ == 0 && j < n) {
-      if (j - i >= 2) out.word(std::string_view(low + i, j - i));  // 1-character words drop
-    } else {
-      // Continues the carried-over word, or reaches the end of the piece and may continue
-      // in the next one: through the word buffer.
-      word_.append(low + i, j - i);
-      word_len_ += static_cast<int64_t>(j - i);
-      if (j < n) end_word(out);
+  } else {
+    unsigned char any = 0;
+    for (size_t i = 0; i < n; ++i) any |= data[i];
+    if (any & 0x80) return false;
+    for (size_t i = 0; i < n; ++i) {
+      const unsigned char c = data[i];
+      low[i] = static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26u) << 5));
     }
-    i = j + (j < n);  // the byte at j is not a word character
+    size_t i = 0;
+    while (i < n) {
+      if (!(flags[data[i]] & kWord)) {
+        if (word_len_ > 0) end_word(out);  // a word carried over from the previous piece
+        ++i;
+        continue;
+      }
+      size_t j = i + 1;
+      while (j < n && (flags[data[j]] & kWord)) ++j;
+      if (word_len_ == 0 && j < n) {
+        if (j - i >= 2) out.word(std::string_view(low + i, j - i));  // 1-character words drop
+      } else {
+        // Continues the carried-over word, or reaches the end of the piece and may
+        // continue in the next one: through the word buffer.
+        word_.append(low + i, j - i);
+        word_len_ += static_cast<int64_t>(j - i);
+        if (j < n) end_word(out);
+      }
+      i = j + (j < n);  // the byte at j is not a word character
+    }
   }
   // The look-behind: whether the last character that is not case-ignorable was cased.
   for (size_t t = n; t-- > 0;) {

@@ -68,7 +68,8 @@ class WordStream {
   // The word being read (UTF-8) and its length in code points.
   std::string word_;
   int64_t word_len_ = 0;
-  std::string lower_;  // feed_ascii's lowercased piece
+  std::string lower_;            // feed_ascii's lowercased piece
+  std::vector<uint64_t> mask_;   // ... and its word-character bits
 
   // Sigmas whose form awaits the next non-case-ignorable character, as (word slot, byte
   // offset); slot == held_.size() is the current word. Words completed while a sigma is

@@ -80,10 +80,18 @@ void TfidfVectorizer::count_terms(std::string_view text, CountScratch& scratch,
   if (scratch.count.size() != vocabulary_.size()) scratch.count.assign(vocabulary_.size(), 0);
   scratch.touched.clear();
   VocabularyCounter counter(index_, scratch);
-  TermSink terms(tokenizer_, options_.ngram_min, options_.ngram_max, &counter);
   WordStream ws;
-  ws.feed(text, terms);
-  ws.finish(terms);
+  if (words_are_terms_) {
+    // Unigrams over a vocabulary the tokenizer keeps entirely: a word the tokenizer would
+    // drop (stop word, number) is not in the vocabulary either, so the words go straight to
+    // the lookup.
+    ws.feed(text, counter);
+    ws.finish(counter);
+  } else {
+    TermSink terms(tokenizer_, options_.ngram_min, options_.ngram_max, &counter);
+    ws.feed(text, terms);
+    ws.finish(terms);
+  }
   std::sort(scratch.touched.begin(), scratch.touched.end());
   out.clear();
   for (int32_t id : scratch.touched) {
@@ -288,7 +296,11 @@ void TfidfVectorizer::set_state(std::vector<std::string> vocabulary, std::vector
 void TfidfVectorizer::build_index() {
   index_ = TermTable();
   index_.reserve(vocabulary_.size());
-  for (const auto& term : vocabulary_) index_.insert(term);
+  words_are_terms_ = options_.ngram_max == 1;
+  for (const auto& term : vocabulary_) {
+    index_.insert(term);
+    if (words_are_terms_ && !tokenizer_.keeps(term)) words_are_terms_ = false;
+  }
 }
 
 }  // namespace cbtm::tfidf

@@ -83,6 +83,9 @@ class TfidfVectorizer {
   std::vector<std::string> vocabulary_;
   std::vector<double> idf_;
   TermTable index_;  // vocabulary_[i] has id i
+  // Unigrams only and the tokenizer keeps every vocabulary term: count_terms() can then
+  // look words up without filtering them first (a dropped word is never a term).
+  bool words_are_terms_ = false;
 };
 
 }  // namespace cbtm::tfidf

@@ -2,6 +2,7 @@
 // Expected lists: tests/embedders/golden/tokenizer_cases.py (scikit-learn 1.2.1, Python 3.11).
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <random>
 #include <string>
 #include <vector>
@@ -152,4 +153,52 @@ TEST_CASE("tfidf: feeding in pieces gives the words of the whole text", "[tfidf]
   ws.finish(out);
   CHECK(out == Words{"ας"});
   CHECK(ws.idle());
+}
+
+TEST_CASE("tfidf: ASCII text in long and short pieces gives the plain regex's words",
+          "[tfidf][tokenizer]") {
+  // Long pieces take the vectorised ASCII path (16+ bytes), short ones the byte loop;
+  // both must give the runs of [A-Za-z0-9_] of at least 2 characters, lowercased, across
+  // piece boundaries, and agree with pieces that contain non-ASCII bytes.
+  std::mt19937 rng(11);
+  const std::string alphabet = "abcXYZ019_ .,;'-\n\t";
+  for (int trial = 0; trial < 60; ++trial) {
+    std::string text;
+    const size_t n = std::uniform_int_distribution<size_t>(0, 700)(rng);
+    for (size_t i = 0; i < n; ++i)
+      text += alphabet[std::uniform_int_distribution<size_t>(0, alphabet.size() - 1)(rng)];
+    Words want;
+    std::string run;
+    for (size_t i = 0; i <= text.size(); ++i) {
+      const char c = i < text.size() ? text[i] : ' ';
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+        run += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      } else {
+        if (run.size() >= 2) want.push_back(run);
+        run.clear();
+      }
+    }
+    REQUIRE(words_of(text) == want);
+    for (size_t max_piece : {3, 17, 64, 65, 200}) {
+      WordStream ws;
+      Words out;
+      for (size_t at = 0; at < text.size();) {
+        const size_t len = std::uniform_int_distribution<size_t>(1, max_piece)(rng);
+        ws.feed(std::string_view(text).substr(at, len), out);
+        at += len;
+      }
+      ws.finish(out);
+      INFO("pieces of up to " << max_piece << " bytes");
+      REQUIRE(out == want);
+    }
+  }
+  // A non-ASCII piece between ASCII ones: the carried-over word and the look-behind.
+  WordStream ws;
+  Words out;
+  ws.feed("The quick brown fo", out);
+  ws.feed("x jumps \xc3\xa9t\xc3\xa9 ov", out);
+  ws.feed("er the lazy dog, again and again and again", out);
+  ws.finish(out);
+  CHECK(out == Words{"the", "quick", "brown", "fox", "jumps", "été", "over", "the", "lazy",
+                     "dog", "again", "and", "again", "and", "again"});
 }
