@@ -89,7 +89,13 @@ void HashingEmbedder::require_fitted(const char* what) const {
     throw Error(std::string("hashing embedder: ") + what + " called before fit() or load()");
 }
 
-void HashingEmbedder::fit(const std::vector<std::string>& texts) {
+void HashingEmbedder::fit(const std::vector<std::string>& texts) { fit_impl(texts, false); }
+
+Matrix HashingEmbedder::fit_embed(const std::vector<std::string>& texts) {
+  return fit_impl(texts, true);
+}
+
+Matrix HashingEmbedder::fit_impl(const std::vector<std::string>& texts, bool want_embedding) {
   const int threads = std::max(1, runtime().resolved_threads());
   const auto t0 = std::chrono::steady_clock::now();
   HashingVectorizer vectorizer(vectorizer_options(options_));
@@ -115,11 +121,16 @@ void HashingEmbedder::fit(const std::vector<std::string>& texts) {
   const int64_t used = x.cols;
   std::vector<float> projection = std::move(svd.projection);  // used x dims
 
+  // The training rows projected: x is l2-normalised, so row r of y is embed_counts' sum
+  // times the row's inverse norm.
+  std::vector<float> y;
+  if (want_embedding || norm_ == Norm::kStandardize) {
+    y.resize(static_cast<size_t>(x.rows * dims));
+    tfidf::spmm(x, projection.data(), dims, y.data(), threads);
+  }
   std::vector<double> mean(static_cast<size_t>(dims), 0.0), scale(static_cast<size_t>(dims), 1.0);
   if (norm_ == Norm::kStandardize) {
     // Mean and population std of the projected training rows (scikit-learn's StandardScaler).
-    std::vector<float> y(static_cast<size_t>(x.rows * dims));
-    tfidf::spmm(x, projection.data(), dims, y.data(), threads);
     std::vector<double> sq(static_cast<size_t>(dims), 0.0);
     for (int64_t r = 0; r < x.rows; ++r)
       for (int64_t k = 0; k < dims; ++k) mean[k] += y[r * dims + k];
@@ -144,6 +155,25 @@ void HashingEmbedder::fit(const std::vector<std::string>& texts) {
       "hashing: fitted on {} documents: {} used buckets of {}, {} nonzeros ({:.2f} s), SVD to "
       "{} dims ({:.2f} s)",
       x.rows, used, options_.n_features, x.nnz(), t_count, dims, t_svd);
+  if (!want_embedding) return {};
+  // The normalisers of embed_counts() on those rows (a row without a bucket has y = 0).
+  Matrix out(x.rows, dims);
+#pragma omp parallel for num_threads(threads) schedule(static) if (x.rows >= 1024)
+  for (int64_t r = 0; r < x.rows; ++r) {
+    const float* yr = y.data() + r * dims;
+    float* o = out.row(r);
+    if (norm_ == Norm::kL2) {
+      double n2 = 0;
+      for (int64_t k = 0; k < dims; ++k) n2 += double(yr[k]) * yr[k];
+      const double s = n2 > 0 ? 1.0 / std::sqrt(n2) : 0.0;
+      for (int64_t k = 0; k < dims; ++k) o[k] = static_cast<float>(yr[k] * s);
+    } else if (norm_ == Norm::kStandardize) {
+      for (int64_t k = 0; k < dims; ++k) o[k] = static_cast<float>((yr[k] - mean_[k]) / scale_[k]);
+    } else {
+      std::copy(yr, yr + dims, o);
+    }
+  }
+  return out;
 }
 
 void HashingEmbedder::embed_counts(const std::pair<int32_t, int32_t>* counts, size_t size,

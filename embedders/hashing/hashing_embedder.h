@@ -39,6 +39,9 @@ class HashingEmbedder : public Embedder {
   explicit HashingEmbedder(const Options& options);
 
   void fit(const std::vector<std::string>& texts) override;
+  /// fit() and the training texts' embeddings from the fitted rows (no second pass over
+  /// the texts); equal to embed(texts) up to float rounding.
+  Matrix fit_embed(const std::vector<std::string>& texts) override;
   Matrix embed(const std::vector<std::string>& texts) const override;
   int64_t dim() const override { return options_.dims; }
   /// Incremental: keeps bucket counts (see context.h). Holds a reference to this embedder,
@@ -68,6 +71,8 @@ class HashingEmbedder : public Embedder {
   void require_fitted(const char* what) const;
 
  private:
+  /// fit(); with want_embedding, also returns the training texts' embeddings.
+  Matrix fit_impl(const std::vector<std::string>& texts, bool want_embedding);
   enum class Norm { kL2, kStandardize, kNone };
   Options options_;
   Norm norm_;

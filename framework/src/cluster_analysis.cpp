@@ -64,23 +64,28 @@ double entropy(const std::vector<int64_t>& sizes, double n) {
 }
 }  // namespace
 
-double nmi(const Contingency& t) {
+double mutual_information(const Contingency& t) {
   const double n = static_cast<double>(t.total());
   if (n == 0) return 0;
   const auto a = t.label_totals();
   const auto b = t.cluster_totals();
-  const double ha = entropy(a, n), hb = entropy(b, n);
-  // scikit-learn: both partitions trivial (one class each) -> perfect agreement.
-  if (ha == 0 && hb == 0) return 1.0;
   double mi = 0;
   for (size_t l = 0; l < t.labels.size(); ++l)
     for (int32_t c = 0; c < t.k; ++c) {
       const double nij = static_cast<double>(t.at(l, c));
       if (nij > 0) mi += (nij / n) * std::log(nij * n / (static_cast<double>(a[l]) * b[c]));
     }
-  mi = std::max(mi, 0.0);
+  return std::max(mi, 0.0);
+}
+
+double nmi(const Contingency& t) {
+  const double n = static_cast<double>(t.total());
+  if (n == 0) return 0;
+  const double ha = entropy(t.label_totals(), n), hb = entropy(t.cluster_totals(), n);
+  // scikit-learn: both partitions trivial (one class each) -> perfect agreement.
+  if (ha == 0 && hb == 0) return 1.0;
   const double denom = (ha + hb) / 2;
-  return denom > 0 ? std::min(1.0, mi / denom) : 0.0;
+  return denom > 0 ? std::min(1.0, mutual_information(t) / denom) : 0.0;
 }
 
 double purity(const Contingency& t) {

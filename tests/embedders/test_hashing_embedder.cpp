@@ -471,3 +471,22 @@ TEST_CASE("hashing: the plugin is created from YAML through the registry",
   CHECK_THROWS_WITH(reg.create<cbtm::Embedder>(node("{type: hashing, stop_words: french}")),
                     Contains("stop_words"));
 }
+
+TEST_CASE("hashing: fit_embed() equals fit() then embed() on the same texts",
+          "[hashing][embedder]") {
+  auto train = synthetic_corpus(300, 4);
+  train.push_back("");
+  for (const std::string mode : {"l2", "standardize", "none"}) {
+    for (bool sign : {true, false}) {
+      INFO("normalize=" << mode << " alternate_sign=" << sign);
+      HashingOptions o = small_options(mode);
+      o.alternate_sign = sign;
+      HashingEmbedder a(o), b(o);
+      const Matrix got = a.fit_embed(train);
+      b.fit(train);
+      const Matrix want = b.embed(train);
+      REQUIRE(got.rows == want.rows);
+      for (size_t i = 0; i < got.data.size(); ++i) CHECK(got.data[i] == Approx(want.data[i]).margin(1e-5));
+    }
+  }
+}

@@ -366,3 +366,21 @@ TEST_CASE("tfidf: top_terms maps a point back to its terms", "[tfidf][embedder][
   std::vector<float> p(16, 0.f);
   CHECK_THROWS_WITH(unfitted.top_terms(p.data(), 3), Contains("before fit()"));
 }
+
+TEST_CASE("tfidf: fit_embed() equals fit() then embed() on the same texts", "[tfidf][embedder]") {
+  auto train = synthetic_corpus(300, 3);
+  train.push_back("");                  // no term at all
+  train.push_back("the and of 1234");   // only stop words and a number
+  for (const std::string mode : {"l2", "standardize", "none"}) {
+    INFO("normalize=" << mode);
+    TfidfEmbedder a(small_options(mode)), b(small_options(mode));
+    const Matrix got = a.fit_embed(train);
+    b.fit(train);
+    const Matrix want = b.embed(train);
+    REQUIRE(got.rows == want.rows);
+    REQUIRE(got.cols == want.cols);
+    check_close(got.data.data(), want.data.data(), static_cast<int64_t>(got.data.size()), 1e-5);
+    CHECK(a.projection() == b.projection());  // the same fitted state
+    for (int64_t k = 0; k < got.cols; ++k) CHECK(got.at(got.rows - 1, k) == 0.f);
+  }
+}

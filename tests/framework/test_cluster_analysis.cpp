@@ -20,6 +20,8 @@ TEST_CASE("cluster analysis: contingency - NMI - purity against scikit-learn") {
   CHECK(t.label_totals() == std::vector<int64_t>{3, 2, 4});
   // sklearn.metrics.normalized_mutual_info_score(L, C) on the 9 labelled points
   CHECK(cbtm::nmi(t) == Approx(0.5895098274473048).epsilon(1e-12));
+  // sklearn.metrics.mutual_info_score(L, C)
+  CHECK(cbtm::mutual_information(t) == Approx(0.636514168294813).epsilon(1e-12));
   // cluster 0: a a c -> 2; cluster 1: a b b -> 2; cluster 2: c c c -> 3
   CHECK(cbtm::purity(t) == Approx(7.0 / 9));
 

@@ -31,6 +31,9 @@ struct Contingency {
 Contingency contingency(const std::vector<std::string>& labels, const std::vector<int32_t>& cluster,
                         int32_t k);
 
+/// Mutual information I(L;C) in nats (scikit-learn's mutual_info_score).
+double mutual_information(const Contingency& t);
+
 /// Normalized mutual information with the arithmetic-mean normaliser,
 /// I(L;C) / ((H(L) + H(C)) / 2), natural logs -- scikit-learn's
 /// normalized_mutual_info_score default. 1 when both partitions are trivial and equal.
