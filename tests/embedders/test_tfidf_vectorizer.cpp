@@ -55,24 +55,6 @@ void check_against(const TfidfVectorizer& v, const CsrMatrix& x, const Golden& g
 }
 
 /// Decompresses a whole .zst file (streaming: the frame need not record its size).
-std::string read_zst(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE(in.good());
-  const std::string packed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ZSTD_DStream* ds = ZSTD_createDStream();
-  ZSTD_initDStream(ds);
-  std::string out;
-  std::vector<char> buf(ZSTD_DStreamOutSize());
-  ZSTD_inBuffer ib{packed.data(), packed.size(), 0};
-  while (ib.pos < ib.size) {
-    ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
-    const size_t rc = ZSTD_decompressStream(ds, &ob, &ib);
-    REQUIRE(!ZSTD_isError(rc));
-    out.append(buf.data(), ob.pos);
-  }
-  ZSTD_freeDStream(ds);
-  return out;
-}
 
 }  // namespace
 
@@ -196,7 +178,7 @@ TEST_CASE("tfidf: vocabulary and idf agree with scikit-learn on devpile",
   const std::vector<std::string> texts = cbtm::test::devpile_slices(slices);
 
   std::istringstream golden(
-      read_zst(cbtm::test::source_path("tests/data/tfidf_devpile_vocab.tsv.zst")));
+      cbtm::test::read_zst(cbtm::test::source_path("tests/data/tfidf_devpile_vocab.tsv.zst")));
   std::string line;
   std::getline(golden, line);
   REQUIRE(line == "#docs\t" + std::to_string(texts.size()));

@@ -1,5 +1,9 @@
 #include "support/test_support.h"
 
+#include <zstd.h>
+
+#include <catch2/catch.hpp>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -48,6 +52,25 @@ std::vector<Document> devpile_docs(int64_t n, int64_t skip) {
 void write_text(const std::string& path, const std::string& content) {
   if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path());
   std::ofstream(path, std::ios::binary) << content;
+}
+
+std::string read_zst(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in.good());
+  const std::string packed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ZSTD_DStream* ds = ZSTD_createDStream();
+  ZSTD_initDStream(ds);
+  std::string out;
+  std::vector<char> buf(ZSTD_DStreamOutSize());
+  ZSTD_inBuffer ib{packed.data(), packed.size(), 0};
+  while (ib.pos < ib.size) {
+    ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
+    const size_t rc = ZSTD_decompressStream(ds, &ob, &ib);
+    REQUIRE(!ZSTD_isError(rc));
+    out.append(buf.data(), ob.pos);
+  }
+  ZSTD_freeDStream(ds);
+  return out;
 }
 
 }  // namespace cbtm::test

@@ -33,5 +33,7 @@ bool have_devpile();
 std::vector<Document> devpile_docs(int64_t n, int64_t skip = 0);
 /// Writes `content` to `path` (creating directories).
 void write_text(const std::string& path, const std::string& content);
+/// The decompressed contents of a zstd file (fails the test if it cannot be read).
+std::string read_zst(const std::string& path);
 
 }  // namespace cbtm::test
