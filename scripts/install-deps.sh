@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages cbtm needs to build and test (a no-op when all are present).
 set -euo pipefail
 pkgs=(cmake g++ ninja-build ccache pkg-config zstd
-      libtorch-dev libopenblas0-openmp
+      libtorch-dev libgloo-dev libopenblas0-openmp
       libyaml-cpp-dev libspdlog-dev libfmt-dev catch2 libboost-dev libboost-filesystem-dev
       nlohmann-json3-dev libcli11-dev libzstd-dev)
 missing=()

@@ -17,6 +17,7 @@
 #include "cbtm/progress.h"
 #include "cbtm/runtime.h"
 #include "checkpoint_store.h"
+#include "data_parallel.h"
 #include "lr_schedule.h"
 #include "metrics_log.h"
 #include "opt/opt.h"
@@ -91,6 +92,8 @@ class TrainingRun {
   std::unique_ptr<torch::optim::Adam> optimizer_;
   TrainerState state_;
   std::string last_good_;  // newest checkpoint of this job on disk
+  std::unique_ptr<DataParallel> dp_;  // one rank of a data-parallel group, or a single process
+  bool lead() const { return !dp_ || dp_->rank() == 0; }  // writes checkpoints, logs, metrics
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   double seconds_before_ = 0;
 };
@@ -252,14 +255,19 @@ void TrainingRun::non_finite(const char* what, double value, int64_t step) const
 // One optimizer update (0-based `step`): the mean loss over the step's sequences and the
 // gradient norm before clipping.
 TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step) {
-  torch::manual_seed(derive_seed(job_.seed, kDropoutStream + static_cast<uint64_t>(step)));
+  uint64_t dropout_seed = derive_seed(job_.seed, kDropoutStream + static_cast<uint64_t>(step));
+  if (dp_ && dp_->active()) dropout_seed = derive_seed(dropout_seed, static_cast<uint64_t>(dp_->rank()));
+  torch::manual_seed(dropout_seed);
   optimizer_->zero_grad();
   const torch::Tensor all =
       torch::from_blob(const_cast<int64_t*>(batch.tokens.data()),
                        {batch.micro_batches, batch.rows, batch.block_len}, torch::kLong);
   double loss_sum = 0;
+  // Data parallel: this rank's equal share of every micro-batch's rows.
+  const int64_t world = dp_ ? dp_->world() : 1, share = batch.rows / world;
+  const int64_t row0 = dp_ ? dp_->rank() * share : 0;
   for (int64_t m = 0; m < batch.micro_batches; ++m) {
-    const torch::Tensor x = all[m].to(device_);
+    const torch::Tensor x = all[m].slice(0, row0, row0 + share).to(device_);
     const torch::Tensor inputs = x.slice(1, 0, batch.block_len - 1).contiguous();
     const torch::Tensor targets = x.slice(1, 1).reshape({-1});
     torch::Tensor logits;
@@ -272,7 +280,14 @@ TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step)
     (loss / static_cast<double>(batch.micro_batches)).backward();
     loss_sum += loss.item<double>();
   }
-  const double loss = loss_sum / static_cast<double>(batch.micro_batches);
+  double loss = loss_sum / static_cast<double>(batch.micro_batches);
+  if (dp_ && dp_->active()) {
+    // The mean over the ranks' equal shares is the mean over the whole batch.
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : params_) grads.push_back(p.grad());
+    dp_->average(grads);
+    loss = dp_->average(loss);
+  }
   if (!std::isfinite(loss)) non_finite("loss", loss, step + 1);
   const double max_norm = o_.clip > 0 ? o_.clip : std::numeric_limits<double>::infinity();
   const double grad_norm = torch::nn::utils::clip_grad_norm_(params_, max_norm);
@@ -283,11 +298,14 @@ TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step)
 
 void TrainingRun::write_checkpoint() {
   const std::string target = store_.step_dir(state_.step);
-  const std::string staging = store_.staging_for(target);
-  models::save_checkpoint(net_, staging, extra());
-  torch::save(*optimizer_, (fs::path(staging) / "optimizer.pt").string());
   state_.seconds = seconds_so_far();
-  store_.commit_step(staging, state_);
+  if (lead()) {  // every rank holds the same model: one writes it
+    const std::string staging = store_.staging_for(target);
+    models::save_checkpoint(net_, staging, extra());
+    torch::save(*optimizer_, (fs::path(staging) / "optimizer.pt").string());
+    store_.commit_step(staging, state_);
+  }
+  if (dp_) dp_->barrier();
   last_good_ = target;
 }
 
@@ -302,9 +320,12 @@ TrainResult TrainingRun::write_final() {
   r.flops = models::training_flops(net_->config(), o_.seq_len, state_.tokens);
   state_.result = {{"steps", r.steps},         {"tokens", r.tokens},   {"first_loss", r.first_loss},
                    {"last_loss", r.last_loss}, {"seconds", r.seconds}, {"flops", r.flops}};
-  const std::string staging = store_.staging_for(r.checkpoint);
-  models::save_checkpoint(net_, staging, extra());
-  store_.commit_final(staging, state_);
+  if (lead()) {
+    const std::string staging = store_.staging_for(r.checkpoint);
+    models::save_checkpoint(net_, staging, extra());
+    store_.commit_final(staging, state_);
+  }
+  if (dp_) dp_->barrier();
   return r;
 }
 
@@ -314,7 +335,21 @@ TrainResult TrainingRun::run() {
   if (store_.has_final()) return finished();
   torch::set_num_threads(runtime().resolved_threads());
   device_ = models::model_device();
-  store_.remove_stale_staging();
+  const DistEnv dist = DistEnv::from_environment();
+  if (dist.world > 1) {
+    if (!device_.is_cpu())
+      throw Error(name_ + ": data parallel training runs on CPU (Gloo) in this build; NCCL for " +
+                  device_.str() + " is not implemented yet (unset WORLD_SIZE/RANK, or use one process)");
+    if (rows_ % dist.world != 0)
+      throw Error(name_ + ": " + std::to_string(rows_) + " sequences per micro-batch (trainer.batch_size) "
+                  "cannot be split evenly over " + std::to_string(dist.world) +
+                  " data-parallel ranks; make batch_size a multiple of the world size");
+    spdlog::info("{}: data parallel rank {} of {} ({}), rendezvous {}:{}", name_, dist.rank,
+                 dist.world, dist.source, dist.addr, dist.port);
+    dp_ = std::make_unique<DataParallel>(dist);
+  }
+  if (lead()) store_.remove_stale_staging();
+  if (dp_) dp_->barrier();  // no rank scans the checkpoints while the lead cleans up
   restore_or_start();
   check_model();
   const BlockDataset data = BlockDataset::load(job_.data, job_.bos_id, o_.seq_len, job_.seed);
@@ -328,8 +363,11 @@ TrainResult TrainingRun::run() {
       job_.tokens, data.blocks(), data.documents(),
       double(total_steps_ * rows_ * o_.grad_accum) / double(data.blocks()), device_.str(),
       runtime().bf16);
-  MetricsLog metrics((fs::path(job_.out_dir) / "metrics.jsonl").string());
-  metrics.truncate_after(start);
+  std::unique_ptr<MetricsLog> metrics;  // the lead rank's
+  if (lead()) {
+    metrics = std::make_unique<MetricsLog>((fs::path(job_.out_dir) / "metrics.jsonl").string());
+    metrics->truncate_after(start);
+  }
   const LrSchedule schedule{o_.lr, o_.warmup_steps, total_steps_};
   BatchLoader loader(data, {rows_, o_.grad_accum, job_.seed}, start, total_steps_, o_.loader_queue);
   Progress progress(name_, double((total_steps_ - start) * tokens_per_step_), "tok");
@@ -351,13 +389,15 @@ TrainResult TrainingRun::run() {
     state_.last_losses.push_back(loss);
     if (static_cast<int64_t>(state_.last_losses.size()) > o_.log_every)
       state_.last_losses.erase(state_.last_losses.begin());
-    metrics.append({{"step", state_.step},
+    if (metrics)
+      metrics->append({{"step", state_.step},
                     {"tokens", state_.tokens},
                     {"loss", loss},
                     {"lr", lr},
                     {"grad_norm", stats.grad_norm},
                     {"tokens_per_s", dt > 0 ? double(tokens_per_step_) / dt : 0.0}});
-    progress.update(double((state_.step - start) * tokens_per_step_),
+    if (lead())
+      progress.update(double((state_.step - start) * tokens_per_step_),
                     fmt::format("step {}/{}  loss {:.3f}", state_.step, total_steps_,
                                 mean(state_.last_losses)));
 
@@ -373,7 +413,7 @@ TrainResult TrainingRun::run() {
     }
   }
   TrainResult r = write_final();
-  progress.finish(fmt::format("loss {:.3f} -> {:.3f}", r.first_loss, r.last_loss));
+  if (lead()) progress.finish(fmt::format("loss {:.3f} -> {:.3f}", r.first_loss, r.last_loss));
   spdlog::info("{}: trained {} steps, {} tokens, loss {:.4f} -> {:.4f}; final model {}", name_,
                r.steps, r.tokens, r.first_loss, r.last_loss, r.checkpoint);
   return r;

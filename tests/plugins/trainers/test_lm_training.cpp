@@ -4,6 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cbtm/error.h"
 #include "cbtm/runtime.h"
@@ -304,4 +310,61 @@ TEST_CASE("lm trainer: registered as plugin trainer 'lm' and trains through it",
   const auto r = trainer->train(make_job(in.init, in.data, tmp / "out", 3));
   CHECK(r.steps == 3);
   CHECK(fs::exists(r.checkpoint + "/model.safetensors"));
+}
+
+namespace {
+/// A TCP port nothing listens on right now (the kernel's choice for port 0).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+}  // namespace
+
+TEST_CASE("lm trainer: 2 data-parallel processes train as 1 with the same global batch",
+          "[lm_trainer][data_parallel]") {
+  cbtm::test::TempDir tmp("lm-dp");
+  Setup in(tmp);
+  const std::string init = write_init(tmp / "init-nodrop", 0, /*dropout=*/0.0);
+  const std::string worker = std::string(CBTM_BINARY_DIR) + "/tests/lm_dp_worker";
+  const std::string args = " '" + init + "' '" + in.data + "' ";
+  // One process, batch 8.
+  REQUIRE(std::system(("env -u RANK -u WORLD_SIZE -u SLURM_NTASKS OMP_NUM_THREADS=1 '" + worker + "'" + args + "'" +
+                       (tmp / "one") + "' 7 8").c_str()) == 0);
+  // Two ranks over Gloo on loopback, 4 of the 8 sequences each.
+  const std::string env = "OMP_NUM_THREADS=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                          std::to_string(free_port()) + " ";
+  const std::string two = tmp / "two";
+  const std::string cmd = "sh -c \"" + env + "RANK=0 '" + worker + "'" + args + "'" + two +
+                          "' 7 8 & p0=\\$!; " + env + "RANK=1 '" + worker + "'" + args + "'" + two +
+                          "' 7 8 & p1=\\$!; wait \\$p0; r0=\\$?; wait \\$p1; r1=\\$?; exit \\$((r0 | r1))\"";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const auto la = metric(tmp / "one", "loss"), lb = metric(two, "loss");
+  const auto ga = metric(tmp / "one", "grad_norm"), gb = metric(two, "grad_norm");
+  REQUIRE(la.size() == 7);
+  REQUIRE(lb.size() == 7);  // written once (by rank 0), not once per rank
+  for (size_t i = 0; i < la.size(); ++i) {
+    CHECK(lb[i] == Approx(la[i]).epsilon(1e-4));
+    CHECK(gb[i] == Approx(ga[i]).epsilon(1e-3));
+  }
+  // The same model at the end, up to float rounding (the split changes summation order).
+  auto ma = cbtm::models::load_checkpoint(tmp / "one/final"), mb = cbtm::models::load_checkpoint(two + "/final");
+  for (const auto& p : ma->named_parameters())
+    CHECK(torch::allclose(p.value(), mb->named_parameters()[p.key()], 1e-4, 1e-5));
+  // A batch the ranks cannot share evenly is refused with the reason.
+  const std::string three = tmp / "three";
+  const std::string bad = "sh -c \"" + env + "RANK=0 '" + worker + "'" + args + "'" + three +
+                          "' 2 7 2>'" + (tmp / "err.txt") + "'\"";
+  CHECK(std::system(bad.c_str()) != 0);
+  std::ifstream err(tmp / "err.txt");
+  const std::string msg((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  CHECK(msg.find("cannot be split evenly over 2 data-parallel ranks") != std::string::npos);
 }

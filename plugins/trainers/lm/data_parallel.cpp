@@ -1,0 +1,126 @@
+#include "data_parallel.h"
+
+#include <cstdlib>
+#include <string>
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "cbtm/error.h"
+
+namespace cbtm::lm {
+namespace {
+
+const char* getenv_nonempty(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : nullptr;
+}
+
+int int_env(const char* name, const char* value, int lo, int hi) {
+  char* end = nullptr;
+  const long v = std::strtol(value, &end, 10);
+  if (!end || *end != '\0' || v < lo || v > hi)
+    throw Error(std::string("data parallel: ") + name + "=" + value + " is not an integer in " +
+                std::to_string(lo) + ".." + std::to_string(hi));
+  return static_cast<int>(v);
+}
+
+bool loopback(const std::string& addr) {
+  return addr == "127.0.0.1" || addr == "localhost" || addr == "::1";
+}
+
+}  // namespace
+
+DistEnv DistEnv::from_environment() {
+  DistEnv e;
+  if (getenv_nonempty("WORLD_SIZE") || getenv_nonempty("RANK")) {
+    if (!getenv_nonempty("WORLD_SIZE") || !getenv_nonempty("RANK"))
+      throw Error("data parallel: set both RANK and WORLD_SIZE (only one of them is set)");
+    e.world = int_env("WORLD_SIZE", getenv_nonempty("WORLD_SIZE"), 1, 1 << 20);
+    e.rank = int_env("RANK", getenv_nonempty("RANK"), 0, e.world - 1);
+    if (getenv_nonempty("MASTER_ADDR")) e.addr = getenv_nonempty("MASTER_ADDR");
+    if (getenv_nonempty("MASTER_PORT")) e.port = int_env("MASTER_PORT", getenv_nonempty("MASTER_PORT"), 1, 65535);
+    else if (e.world > 1)
+      throw Error("data parallel: WORLD_SIZE=" + std::to_string(e.world) +
+                  " needs MASTER_PORT (and MASTER_ADDR unless every rank runs on this machine)");
+    e.source = "RANK/WORLD_SIZE";
+  } else if (getenv_nonempty("SLURM_NTASKS") && getenv_nonempty("SLURM_PROCID")) {
+    e.world = int_env("SLURM_NTASKS", getenv_nonempty("SLURM_NTASKS"), 1, 1 << 20);
+    e.rank = int_env("SLURM_PROCID", getenv_nonempty("SLURM_PROCID"), 0, e.world - 1);
+    if (getenv_nonempty("MASTER_ADDR")) e.addr = getenv_nonempty("MASTER_ADDR");
+    else if (getenv_nonempty("SLURM_LAUNCH_NODE_IPADDR")) e.addr = getenv_nonempty("SLURM_LAUNCH_NODE_IPADDR");
+    if (getenv_nonempty("MASTER_PORT"))
+      e.port = int_env("MASTER_PORT", getenv_nonempty("MASTER_PORT"), 1, 65535);
+    else if (getenv_nonempty("SLURM_JOB_ID"))
+      e.port = 29500 + int_env("SLURM_JOB_ID", getenv_nonempty("SLURM_JOB_ID"), 0, 1 << 30) % 10000;
+    e.source = "SLURM_PROCID/SLURM_NTASKS";
+  }
+  return e;
+}
+
+struct DataParallel::Group {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+};
+
+DataParallel::DataParallel(const DistEnv& e, std::chrono::milliseconds timeout) : env_(e) {
+  if (!active()) return;
+  group_ = std::make_unique<Group>();
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(env_.port);
+    so.isServer = env_.rank == 0;
+    so.numWorkers = static_cast<std::size_t>(env_.world);
+    so.waitWorkers = true;
+    so.timeout = timeout;
+    group_->store = c10::make_intrusive<c10d::TCPStore>(env_.addr, so);
+    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+    if (const char* ifname = getenv_nonempty("GLOO_SOCKET_IFNAME"))
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    else if (loopback(env_.addr))
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    else
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    opts->threads = 2;
+    group_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, env_.rank, env_.world, opts);
+  } catch (const std::exception& ex) {
+    throw Error("data parallel: rank " + std::to_string(env_.rank) + " of " +
+                std::to_string(env_.world) + " could not join the group at " + env_.addr + ":" +
+                std::to_string(env_.port) + " (" + env_.source + "): " + ex.what());
+  }
+}
+
+DataParallel::~DataParallel() = default;
+
+void DataParallel::average(const std::vector<torch::Tensor>& tensors) {
+  if (!active()) return;
+  std::vector<torch::Tensor> parts;
+  for (const auto& t : tensors)
+    if (t.defined()) parts.push_back(t.reshape({-1}).to(torch::kFloat));
+  if (parts.empty()) return;
+  std::vector<torch::Tensor> flat{torch::cat(parts)};
+  group_->pg->allreduce(flat)->wait();
+  flat[0].div_(static_cast<double>(env_.world));
+  int64_t at = 0;
+  for (const auto& t : tensors) {
+    if (!t.defined()) continue;
+    const int64_t n = t.numel();
+    torch::NoGradGuard no_grad;
+    t.copy_(flat[0].slice(0, at, at + n).view(t.sizes()));
+    at += n;
+  }
+}
+
+double DataParallel::average(double value) {
+  if (!active()) return value;
+  std::vector<torch::Tensor> v{torch::full({1}, value, torch::kDouble)};
+  group_->pg->allreduce(v)->wait();
+  return v[0].item<double>() / env_.world;
+}
+
+void DataParallel::barrier() {
+  if (!active()) return;
+  group_->pg->barrier()->wait();
+}
+
+}  // namespace cbtm::lm

@@ -1,0 +1,68 @@
+#pragma once
+/// \file data_parallel.h
+/// Data parallelism inside one training job: several processes (ranks) each compute the
+/// gradient of their share of every batch, and the gradients are averaged with LibTorch's
+/// c10d (Gloo on CPU), so every rank applies the same update.
+///
+/// Rendezvous, as torchrun and Slurm set it up:
+///   - RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (torchrun, or by hand); else
+///   - SLURM_PROCID, SLURM_NTASKS under `srun` (MASTER_ADDR: SLURM_LAUNCH_NODE_IPADDR, then
+///     127.0.0.1; MASTER_PORT: 29500 + SLURM_JOB_ID % 10000);
+///   - neither: one process (world size 1, no communication at all).
+/// GLOO_SOCKET_IFNAME names the network interface, as in PyTorch.
+///
+/// \code
+///   DataParallel dp(DistEnv::from_environment());
+///   ... backward ...
+///   dp.average(grads);                  // every rank now holds the mean gradient
+///   const double loss = dp.average(local_loss);
+/// \endcode
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace cbtm::lm {
+
+struct DistEnv {
+  int rank = 0;
+  int world = 1;
+  std::string addr = "127.0.0.1";
+  int port = 29500;
+  std::string source = "single process";  ///< where the values came from, for logs
+
+  /// Reads the variables above; Error on malformed or inconsistent values (naming them).
+  static DistEnv from_environment();
+};
+
+class DataParallel {
+ public:
+  /// Joins the group (world > 1: blocks until every rank has joined, or `timeout`).
+  explicit DataParallel(const DistEnv& env,
+                        std::chrono::milliseconds timeout = std::chrono::minutes(10));
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
+  int rank() const { return env_.rank; }
+  int world() const { return env_.world; }
+  bool active() const { return env_.world > 1; }
+  const DistEnv& env() const { return env_; }
+
+  /// Replaces each tensor with its mean over the ranks (one flat all-reduce). Undefined
+  /// tensors (parameters without a gradient) are skipped; every rank must pass the same list.
+  void average(const std::vector<torch::Tensor>& tensors);
+  /// The mean of `value` over the ranks.
+  double average(double value);
+  /// Waits for every rank.
+  void barrier();
+
+ private:
+  struct Group;
+  DistEnv env_;
+  std::unique_ptr<Group> group_;
+};
+
+}  // namespace cbtm::lm
