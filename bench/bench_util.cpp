@@ -9,7 +9,10 @@
 #include <filesystem>
 #include <thread>
 
+#include <sys/wait.h>
+
 #include "cbtm/corpus.h"
+#include "cbtm/error.h"
 #include "cbtm/fs.h"
 #include "cbtm/runtime.h"
 
@@ -102,6 +105,37 @@ void write_json(const std::string& path, const nlohmann::json& figures) {
   if (path.empty()) return;
   write_file_atomic(path, figures.dump(2) + "\n");
   std::printf("figures written to %s\n", path.c_str());
+}
+
+std::string sh_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string run_capture(const std::string& command, const std::string& what) {
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) throw cbtm::Error("cannot start " + what + ": " + command);
+  std::string out;
+  char buf[4096];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
+  const int status = pclose(p);
+  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw cbtm::Error(what + " failed (status " + std::to_string(status) + "): " + command);
+  return out;
+}
+
+nlohmann::json last_json_line(const std::string& text, const std::string& what) {
+  size_t end = text.find_last_not_of("\r\n");
+  if (end == std::string::npos) throw cbtm::Error(what + " printed nothing");
+  const size_t begin = text.rfind('\n', end);
+  const std::string line = text.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin + 1));
+  try {
+    return nlohmann::json::parse(line);
+  } catch (const std::exception&) {
+    throw cbtm::Error(what + " did not end with a JSON line: " + line);
+  }
 }
 
 }  // namespace cbtm::bench

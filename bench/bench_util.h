@@ -76,6 +76,15 @@ std::vector<std::string> spread_bytes(const std::vector<Document>& docs, size_t 
                                       size_t offset = 0);
 size_t total_bytes(const std::vector<std::string>& texts);
 
+/// `s` quoted for /bin/sh.
+std::string sh_quote(const std::string& s);
+/// Runs `command` under /bin/sh (a peer program); returns its stdout. cbtm::Error naming
+/// `what` unless it exits 0.
+std::string run_capture(const std::string& command, const std::string& what);
+/// The last non-empty line of `text` (a peer's output), parsed as JSON; cbtm::Error naming
+/// `what` if there is none.
+nlohmann::json last_json_line(const std::string& text, const std::string& what);
+
 /// Writes `figures` (pretty-printed) to `path` atomically; does nothing when `path` is "".
 void write_json(const std::string& path, const nlohmann::json& figures);
 

@@ -140,12 +140,6 @@ json synthetic_run(const cbtm::Matrix& x, int32_t k, int iters, int threads) {
           {"objective_last", r.history.back().objective}};
 }
 
-/// `s` quoted for /bin/sh.
-std::string sh_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 /// A fresh temporary directory, removed with everything in it when this goes away.
 struct TempDir {
@@ -163,33 +157,6 @@ struct TempDir {
   TempDir& operator=(const TempDir&) = delete;
 };
 
-/// Runs `command` under /bin/sh; returns its stdout. Error naming `what` unless it exits 0.
-std::string run_capture(const std::string& command, const std::string& what) {
-  FILE* p = popen(command.c_str(), "r");
-  if (!p) throw cbtm::Error("cannot start " + what + ": " + command);
-  std::string out;
-  char buf[4096];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
-  const int status = pclose(p);
-  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw cbtm::Error(what + " failed (status " + std::to_string(status) + "): " + command);
-  return out;
-}
-
-/// The last non-empty line of `text`, parsed as JSON.
-json last_json_line(const std::string& text, const std::string& what) {
-  size_t end = text.find_last_not_of("\r\n");
-  if (end == std::string::npos) throw cbtm::Error(what + " printed nothing");
-  const size_t begin = text.rfind('\n', end);
-  const std::string line =
-      text.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin + 1));
-  try {
-    return json::parse(line);
-  } catch (const std::exception& e) {
-    throw cbtm::Error(what + " did not end with a JSON line: " + line);
-  }
-}
 
 /// Peak resident set (VmHWM of /proc/self/status) in MiB; -1 if unknown.
 double peak_rss_mb() {
@@ -607,18 +574,18 @@ int main(int argc, char** argv) {
       const std::string labels_path = (tmp.path / "peer_labels.txt").string();
       const std::string t = std::to_string(threads);
       const std::string cmd = "OMP_NUM_THREADS=" + t + " OPENBLAS_NUM_THREADS=" + t +
-                              " MKL_NUM_THREADS=" + t + " " + sh_quote(python) + " " +
-                              sh_quote(peer_script) + " --data " + sh_quote(sample_path) +
+                              " MKL_NUM_THREADS=" + t + " " + bench::sh_quote(python) + " " +
+                              bench::sh_quote(peer_script) + " --data " + bench::sh_quote(sample_path) +
                               " --k " + std::to_string(k) + " --dims " + std::to_string(dim) +
-                              " --threads " + t + " --n-init " + sh_quote(peer_n_init) +
-                              " --labels " + sh_quote(labels_path);
+                              " --threads " + t + " --n-init " + bench::sh_quote(peer_n_init) +
+                              " --labels " + bench::sh_quote(labels_path);
       std::printf("peer: %s ...\n", cmd.c_str());
       std::fflush(stdout);
       // --repeat runs; the fastest (fit + assign) is reported, its labels scored.
       json peer, peer_runs = json::array();
       std::vector<int32_t> peer_labels;
       for (int rep = 0; rep < repeat; ++rep) {
-        const json run = last_json_line(run_capture(cmd, "the scikit-learn peer"), "the peer");
+        const json run = bench::last_json_line(bench::run_capture(cmd, "the scikit-learn peer"), "the peer");
         const double total = run["fit_s"].get<double>() + run["assign_s"].get<double>();
         peer_runs.push_back({{"fit_s", run["fit_s"]}, {"assign_s", run["assign_s"]}});
         std::printf("peer run %d/%d: fit %.2f s + assign %.2f s = %.2f s\n", rep + 1, repeat,
@@ -682,13 +649,13 @@ int main(int argc, char** argv) {
       for (int r : {1, mem_repeat}) {
         const std::string out = (tmp.path / ("child" + std::to_string(r) + ".json")).string();
         const std::string cmd =
-            sh_quote(exe) + " --assign-child " + sh_quote(model) + " --child-data " +
-            sh_quote(sample_path) + " --child-repeat " + std::to_string(r) + " --k " +
+            bench::sh_quote(exe) + " --assign-child " + bench::sh_quote(model) + " --child-data " +
+            bench::sh_quote(sample_path) + " --child-repeat " + std::to_string(r) + " --k " +
             std::to_string(k) + " --dim " + std::to_string(dim) + " --batch " +
             std::to_string(batch) + " --threads " + std::to_string(threads) + " --embedder " +
-            sh_quote(g_embedder_yaml) + " --clusterer " + sh_quote(g_clusterer_yaml) + " --json " +
-            sh_quote(out) + " >/dev/null";
-        run_capture(cmd, "the assign child");
+            bench::sh_quote(g_embedder_yaml) + " --clusterer " + bench::sh_quote(g_clusterer_yaml) + " --json " +
+            bench::sh_quote(out) + " >/dev/null";
+        bench::run_capture(cmd, "the assign child");
         std::ifstream f(out);
         const json c = json::parse(f);
         mem[r == 1 ? "n" : "repeat"] = c;

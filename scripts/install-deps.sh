@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages cbtm needs to build and test (a no-op when all are present).
+# Installs the Debian 12 packages cbtm needs to build and test (a no-op when all are present):
+# the toolchain and libraries, Slurm + munge (the e2e_slurm_launch test starts a private
+# single-node cluster) and python3-torch / python3-sklearn (the peers the benchmarks run).
 set -euo pipefail
 pkgs=(cmake g++ ninja-build ccache pkg-config zstd
       libtorch-dev libgloo-dev libopenblas0-openmp
       libyaml-cpp-dev libspdlog-dev libfmt-dev catch2 libboost-dev libboost-filesystem-dev
-      nlohmann-json3-dev libcli11-dev libzstd-dev)
+      nlohmann-json3-dev libcli11-dev libzstd-dev
+      slurm-wlm munge
+      python3-torch python3-sklearn)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "cbtm/pipeline/launch.h"
 #include "cbtm/plugin_host.h"
 
 namespace cbtm::app {
@@ -29,6 +30,8 @@ struct InspectArgs {
   bool json = false;
 };
 
+/// `cbtm launch` (config and out made absolute, the executable found from /proc/self/exe).
+int run_launch(LaunchRequest req, PluginHost& host);
 int run_pipeline(const std::string& command, const PipelineArgs& args, PluginHost& host);
 int print_config(const std::string& config, const std::vector<std::string>& set, PluginHost& host);
 int inspect_run(const InspectArgs& args, PluginHost& host);

@@ -7,6 +7,7 @@
 
 #include "cbtm/error.h"
 #include "cbtm/version.h"
+#include "cbtm/pipeline/launch.h"
 #include "commands.h"
 
 int main(int argc, char** argv) {
@@ -47,6 +48,20 @@ int main(int argc, char** argv) {
   train->add_flag("--no-baselines", pa.no_baselines, "skip the baselines");
   add_pipeline("eval", "Step 3: held-out perplexity of the baselines and the expert ensembles");
 
+  cbtm::LaunchRequest lr;
+  bool no_wait = false;
+  CLI::App* launch = app.add_subcommand(
+      "launch",
+      "the whole pipeline with one independent job per expert and baseline: child processes on this "
+      "machine (launch.max_parallel at a time) or a chain of Slurm job arrays (--scheduler slurm)");
+  launch->add_option("config", lr.config, "the run config (YAML)")->required()->check(CLI::ExistingFile);
+  launch->add_option("--out,-o", lr.out, "output directory (reruns resume and skip finished jobs)")->required();
+  launch->add_option("--set", lr.overrides, "override a config key (repeatable; passed on to every job)");
+  launch->add_option("--scheduler", lr.scheduler, "local | slurm (default: launch.scheduler)")
+      ->check(CLI::IsMember({"local", "slurm"}));
+  launch->add_option("--redo", lr.redo, "recompute a finished stage and what depends on it (as for run; repeatable)");
+  launch->add_flag("--no-wait", no_wait, "slurm: submit and return instead of waiting for the jobs");
+
   std::string config_file;
   std::vector<std::string> config_set;
   CLI::App* cfg = app.add_subcommand("config", "print the fully resolved config (every default filled in)");
@@ -78,6 +93,10 @@ int main(int argc, char** argv) {
     if (cfg->parsed()) return cbtm::app::print_config(config_file, config_set, host);
     if (plugins->parsed()) return cbtm::app::list_plugins(host, kind, markdown);
     if (inspect->parsed()) return cbtm::app::inspect_run(ia, host);
+    if (launch->parsed()) {
+      lr.wait = !no_wait;
+      return cbtm::app::run_launch(lr, host);
+    }
     for (const char* name : {"run", "cluster", "assign", "train", "eval"})
       if (app.get_subcommand(name)->parsed()) return cbtm::app::run_pipeline(name, pa, host);
   } catch (const cbtm::Error& e) {

@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <filesystem>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -37,6 +38,17 @@ int run_pipeline(const std::string& command, const PipelineArgs& a, PluginHost& 
   }
   spdlog::info("{}: done ({})", command, a.out);
   return 0;
+}
+
+int run_launch(LaunchRequest req, PluginHost& host) {
+  namespace fs = std::filesystem;
+  req.config = fs::absolute(req.config).string();
+  req.out = fs::absolute(req.out).lexically_normal().string();
+  std::error_code ec;
+  req.cbtm_exe = fs::read_symlink("/proc/self/exe", ec).string();
+  const int rc = launch(req, host);
+  spdlog::info("launch: done ({})", req.out);
+  return rc;
 }
 
 int print_config(const std::string& config, const std::vector<std::string>& set, PluginHost& host) {

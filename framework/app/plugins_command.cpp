@@ -50,7 +50,8 @@ void markdown_reference(const PluginHost& host) {
               "| `seed_lm` | map | | the seed LM (below) |\n"
               "| `branch` | map | | training after branching (below) |\n"
               "| `baselines` | list of components | `[{type: dense}]` | baselines trained at the same total tokens |\n"
-              "| `eval` | map | | held-out evaluation (below) |\n\n");
+              "| `eval` | map | | held-out evaluation (below) |\n"
+              "| `launch` | map | | how `cbtm launch` runs the expert jobs: locally or on Slurm (below) |\n\n");
   auto section = [](const char* name, const std::vector<OptionInfo>& opts) {
     std::printf("## `%s`\n\n| key | type | default | meaning |\n|---|---|---|---|\n", name);
     table(opts);
@@ -61,6 +62,8 @@ void markdown_reference(const PluginHost& host) {
   section("seed_lm", describe_options<SeedLmOptions>());
   section("branch", describe_options<BranchOptions>());
   section("eval", describe_options<EvalOptions>());
+  section("launch", describe_options<LaunchOptions>());
+  section("launch.slurm", describe_options<SlurmOptions>());
   std::printf("# Plugins\n\n");
   std::string kind;
   for (const PluginSpec* p : host.registry().list()) {

@@ -110,6 +110,10 @@ nlohmann::json read_checkpoint_extra(const std::string& dir);
 int64_t count_parameters(const OptConfig& c);
 /// Training FLOPs per the paper's A.2: 96 l h^2 T (1 + s/(6h) + V/(16 l h)).
 double training_flops(const OptConfig& c, int64_t seq_len, int64_t tokens);
+/// Model FLOPs of one training token (forward + backward, no recomputation), the numerator of
+/// MFU: 6 N + 12 L d s, with N = L (4 d^2 + 2 d d_ff) + V d the weights of every matmul
+/// (the tied output projection included) and 12 L d s the attention scores and values.
+double model_flops_per_token(const OptConfig& c, int64_t seq_len);
 
 /// The device models run on: CUDA when runtime().device allows and it is available.
 torch::Device model_device();

@@ -35,4 +35,11 @@ double training_flops(const OptConfig& c, int64_t seq_len, int64_t tokens) {
          (1.0 + s / (6.0 * h) + V / (16.0 * l * h));
 }
 
+double model_flops_per_token(const OptConfig& c, int64_t seq_len) {
+  const double l = static_cast<double>(c.n_layers), d = static_cast<double>(c.d_model);
+  const double ff = static_cast<double>(c.d_ff), V = static_cast<double>(c.vocab_size);
+  const double matmul_weights = l * (4.0 * d * d + 2.0 * d * ff) + V * d;
+  return 6.0 * matmul_weights + 12.0 * l * d * static_cast<double>(seq_len);
+}
+
 }  // namespace cbtm::models

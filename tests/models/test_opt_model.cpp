@@ -67,6 +67,22 @@ TEST_CASE("training_flops follows the paper's A.2 formula", "[opt]") {
         Approx(models::training_flops(c, 128, 1000000)).epsilon(1e-12));
 }
 
+TEST_CASE("model_flops_per_token counts every matmul of a training step", "[opt]") {
+  OptConfig c;
+  c.vocab_size = 8192;
+  c.d_model = 512;
+  c.n_layers = 8;
+  c.d_ff = 2048;
+  // weights: 8 * (4 * 512^2 + 2 * 512 * 2048) + 8192 * 512 = 29,360,128; 6x that plus
+  // attention 12 * 8 * 512 * 512 = 25,165,824
+  CHECK(models::model_flops_per_token(c, 512) == 6.0 * 29360128.0 + 25165824.0);
+  // The same count as the forward pass's multiply-adds of one token, x2 (FMA) x3 (fwd + bwd):
+  // q,k,v,o (4 d^2), fc1+fc2 (2 d d_ff), output projection V d, and per layer s d for the
+  // scores plus s d for the values.
+  const double fwd_macs = 8.0 * (4 * 512.0 * 512 + 2 * 512.0 * 2048 + 2 * 512.0 * 512) + 8192.0 * 512;
+  CHECK(models::model_flops_per_token(c, 512) == 2 * 3 * fwd_macs);
+}
+
 TEST_CASE("OptConfig::validate rejects inconsistent sizes", "[opt]") {
   OptConfig c = test::tiny_opt_config();
   CHECK_NOTHROW(c.validate());

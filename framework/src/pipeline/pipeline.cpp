@@ -77,6 +77,8 @@ static std::vector<std::string> baseline_names(const RunConfig& cfg) {
   return out;
 }
 
+std::vector<std::string> Pipeline::baseline_types() const { return baseline_names(cfg_); }
+
 std::string Pipeline::config_text(const std::string& stage) const {
   if (stage == "tokenizer") {
     if (!cfg_.data.tokenizer_from.empty())  // a loaded tokenizer: the file's content is the input

@@ -46,6 +46,22 @@ void BranchOptions::validate() const {
   require(tokens > 0, "tokens", "required: the total training tokens after branching (> 0)");
   require_one_of(expert_batch, {"split", "full"}, "expert_batch");
 }
+void LaunchOptions::validate() const {
+  require_one_of(scheduler, {"local", "slurm"}, "scheduler");
+  require(max_parallel >= 0, "max_parallel", "must be >= 0");
+  require(threads_per_job >= 0, "threads_per_job", "must be >= 0 (0: cores / jobs)");
+  require(procs_per_expert >= 1, "procs_per_expert", "must be >= 1");
+  require(master_port > 0 && master_port < 65536, "master_port", "must be a TCP port (1..65535)");
+  require(progress_s > 0, "progress_s", "must be > 0");
+  require(!slurm || slurm.IsNull() || slurm.IsMap(), "slurm", "must be a map of Slurm options");
+}
+void SlurmOptions::validate() const {
+  require(cpus_per_task >= 0, "cpus_per_task", "must be >= 0");
+  require(gpus_per_task >= 0, "gpus_per_task", "must be >= 0");
+  require(nodes_per_expert >= 1, "nodes_per_expert", "must be >= 1");
+  require(array_limit >= 0, "array_limit", "must be >= 0 (0: no limit)");
+  require(poll_s > 0, "poll_s", "must be > 0");
+}
 void EvalOptions::validate() const {
   require(docs >= 0, "docs", "must be >= 0");
   require(max_length >= 0, "max_length", "must be >= 0");
@@ -127,7 +143,7 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
 namespace {
 
 const char* const kTopKeys[] = {"plugins", "seed", "runtime", "data", "tokenizer", "embedder",
-                                "clusterer", "model", "seed_lm", "branch", "baselines", "eval"};
+                                "clusterer", "model", "seed_lm", "branch", "baselines", "eval", "launch"};
 
 YAML::Node default_component(const char* type) { return component_node(type); }
 
@@ -215,6 +231,8 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
   rc.seed_lm = parse_options<SeedLmOptions>(top.child("seed_lm"), "section seed_lm");
   rc.branch = parse_options<BranchOptions>(top.child("branch"), "section branch");
   rc.eval = parse_options<EvalOptions>(top.child("eval"), "section eval");
+  rc.launch = parse_options<LaunchOptions>(top.child("launch"), "section launch");
+  rc.slurm = parse_options<SlurmOptions>(top.child("launch").child("slurm"), "section launch.slurm");
 
   // A component section without `type:` (e.g. made by `--set clusterer.k=8`) is the
   // documented default plugin of that section.
@@ -282,6 +300,10 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
   }
   eval["ensembles"] = resolved_ens;
   r["eval"] = eval;
+  YAML::Node launch = emit_options(rc.launch);
+  launch["slurm"] = emit_options(rc.slurm);
+  r["launch"] = launch;
+  rc.launch.slurm.reset(launch["slurm"]);
 
   rc.seed_lm.trainer.reset(seed_lm["trainer"]);
   rc.branch.trainer.reset(branch["trainer"]);

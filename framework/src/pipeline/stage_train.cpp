@@ -121,8 +121,7 @@ void Pipeline::train_experts(const std::vector<int32_t>& which) {
 
 void Pipeline::train_baselines(const std::vector<std::string>& which) {
   const YAML::Node list = cfg_.resolved()["baselines"];
-  std::vector<std::string> known;
-  for (size_t i = 0; i < list.size(); ++i) known.push_back(list[i]["type"].as<std::string>());
+  const std::vector<std::string> known = baseline_types();
   for (const auto& w : which)
     if (std::find(known.begin(), known.end(), w) == known.end())
       throw Error("--baseline " + w + ": not in the config's baselines");

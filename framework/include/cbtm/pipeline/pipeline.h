@@ -65,6 +65,10 @@ class Pipeline {
   int32_t experts() const;
   const RunDir& dir() const { return dir_; }
   const RunConfig& config() const { return cfg_; }
+  /// True when `stage` finished with the current config and inputs (then it is skipped).
+  bool finished(const std::string& stage) const { return done(stage); }
+  /// The `type` of every configured baseline, in config order.
+  std::vector<std::string> baseline_types() const;
   /// Regenerates manifest.json from the stage records.
   void write_manifest() const;
 

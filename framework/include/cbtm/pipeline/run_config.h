@@ -6,7 +6,7 @@
 /// resolved tree is what `cbtm config` prints and what is written beside every artifact.
 ///
 /// Top-level keys: plugins, seed, runtime, data, tokenizer, embedder, clusterer, model,
-/// seed_lm, branch, baselines, eval (see docs/config.md).
+/// seed_lm, branch, baselines, eval, launch (see docs/config.md).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "cbtm/config_node.h"
+#include "cbtm/pipeline/launch.h"
 #include "cbtm/runtime.h"
 
 namespace cbtm {
@@ -143,6 +144,8 @@ class RunConfig {
   SeedLmOptions seed_lm;
   BranchOptions branch;
   EvalOptions eval;
+  LaunchOptions launch;
+  SlurmOptions slurm;  ///< launch.slurm
   std::vector<std::string> plugins;
   /// Names of eval.ensembles in order.
   std::vector<std::string> ensemble_names;

@@ -1,0 +1,159 @@
+// `cbtm launch` with scheduler local: preparation in this process, then every expert and
+// baseline as its own child process (at most launch.max_parallel at once), then eval.
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "cbtm/error.h"
+#include "cbtm/fs.h"
+#include "cbtm/pipeline/pipeline.h"
+#include "cbtm/runtime.h"
+#include "child_process.h"
+#include "launch_jobs.h"
+
+namespace cbtm::detail {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int sig) { g_stop = sig; }
+
+struct SignalScope {
+  struct sigaction old_int {}, old_term {};
+  SignalScope() {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    g_stop = 0;
+  }
+  ~SignalScope() {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
+
+struct Running {
+  TrainJobSpec spec;
+  std::vector<Child> procs;  // rank 0 first
+  std::vector<int> status;   // -1 while running
+  std::chrono::steady_clock::time_point start;
+};
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+int launch_local(const LaunchRequest& req, Pipeline& p) {
+  const LaunchOptions& o = p.config().launch;
+  p.tokenize();
+  p.cluster();
+  p.assign();
+  p.train_seed();
+
+  std::vector<TrainJobSpec> todo = unfinished_train_jobs(req, p);
+  const int64_t procs = o.procs_per_expert;
+  const int64_t parallel = std::min<int64_t>(o.max_parallel == 0 ? static_cast<int64_t>(todo.size()) : o.max_parallel,
+                                             std::max<size_t>(todo.size(), 1));
+  const int threads = o.threads_per_job > 0
+                          ? static_cast<int>(o.threads_per_job)
+                          : std::max(1, static_cast<int>(runtime().resolved_threads() / (parallel * procs)));
+  const std::string logs = p.dir().path("logs");
+  make_dirs(logs);
+  if (!todo.empty())
+    spdlog::info("[launch] {} training jobs, {} at a time, {} process(es) each with {} thread(s); logs in {}",
+                 todo.size(), parallel, procs, threads, logs);
+
+  SignalScope signals;
+  std::vector<Running> running;
+  std::vector<std::string> failed;
+  size_t next = 0, finished = 0;
+  int slot_port = 0;
+  auto last_progress = std::chrono::steady_clock::now();
+  const size_t total = todo.size();
+  while (next < todo.size() || !running.empty()) {
+    if (g_stop) {
+      for (auto& r : running)
+        for (auto& c : r.procs) terminate(c);
+      for (auto& r : running)
+        for (size_t i = 0; i < r.procs.size(); ++i)
+          if (r.status[i] < 0) wait_exit(r.procs[i]);
+      throw Error(std::string("launch interrupted (") + (g_stop == SIGINT ? "SIGINT" : "SIGTERM") +
+                  "); the training jobs were stopped -- rerun the same command to resume from their checkpoints");
+    }
+    while (next < todo.size() && static_cast<int64_t>(running.size()) < parallel) {
+      Running r;
+      r.spec = todo[next++];
+      r.start = std::chrono::steady_clock::now();
+      const int port = static_cast<int>(o.master_port) + (slot_port++ % 1000);
+      for (int64_t rank = 0; rank < procs; ++rank) {
+        std::vector<std::string> argv = {req.cbtm_exe};
+        argv.insert(argv.end(), r.spec.args.begin(), r.spec.args.end());
+        argv.insert(argv.end(), {"--set", "runtime.threads=" + std::to_string(threads)});
+        std::vector<std::pair<std::string, std::string>> env = {{"OMP_NUM_THREADS", std::to_string(threads)}};
+        if (procs > 1)
+          env.insert(env.end(), {{"RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(procs)},
+                                 {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}});
+        const std::string log = logs + "/" + r.spec.stage + (rank ? ".rank" + std::to_string(rank) : "") + ".log";
+        r.procs.push_back(spawn(argv, env, log));
+        r.status.push_back(-1);
+      }
+      spdlog::info("[launch] {} started (pid {}{}), log {}", r.spec.stage, r.procs[0].pid,
+                   procs > 1 ? ", " + std::to_string(procs) + " data-parallel ranks" : "", r.procs[0].log);
+      running.push_back(std::move(r));
+    }
+    for (size_t i = 0; i < running.size();) {
+      Running& r = running[i];
+      bool all_done = true;
+      for (size_t k = 0; k < r.procs.size(); ++k) {
+        if (r.status[k] < 0) r.status[k] = poll_exit(r.procs[k]);
+        all_done = all_done && r.status[k] >= 0;
+      }
+      // a failed rank leaves its peers blocked in a collective: stop them
+      bool any_failed = false;
+      for (int s : r.status) any_failed = any_failed || s > 0;
+      if (any_failed && !all_done)
+        for (size_t k = 0; k < r.procs.size(); ++k)
+          if (r.status[k] < 0) terminate(r.procs[k]);
+      if (!all_done) {
+        ++i;
+        continue;
+      }
+      ++finished;
+      int status = 0;
+      for (int s : r.status) status = std::max(status, s);
+      if (status == 0 && p.finished(r.spec.stage)) {
+        spdlog::info("[launch] {} finished in {:.1f} s ({}/{} done)", r.spec.stage, since(r.start), finished, total);
+      } else {
+        spdlog::error("[launch] {} FAILED (exit status {}); the other jobs go on. Last lines of {}:\n{}",
+                      r.spec.stage, status, r.procs[0].log, tail_lines(r.procs[0].log, 6));
+        failed.push_back(r.spec.stage + " (" + r.procs[0].log + ")");
+      }
+      running.erase(running.begin() + static_cast<long>(i));
+    }
+    if (since(last_progress) >= o.progress_s && !running.empty()) {
+      last_progress = std::chrono::steady_clock::now();
+      for (const auto& r : running)
+        spdlog::info("[launch] {} running {:.0f} s: {}", r.spec.stage, since(r.start), last_line(r.procs[0].log));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  p.write_manifest();
+  if (!failed.empty()) {
+    std::string list;
+    for (const auto& f : failed) list += "\n  " + f;
+    throw Error(std::to_string(failed.size()) + " of " + std::to_string(total) +
+                " training jobs failed (the others finished; rerun the same command to retry only these):" + list);
+  }
+  p.eval();
+  return 0;
+}
+
+}  // namespace cbtm::detail

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `cbtm launch --scheduler slurm` against a real single-node Slurm (scripts/slurm-local.sh):
+# the whole tiny pipeline as a chain of job arrays, the experts data-parallel over 2 srun tasks
+# each; then a failing expert: the others finish, eval is cancelled, the launch fails naming it.
+#   tests/e2e/slurm_launch_test.sh BUILD_DIR
+set -euo pipefail
+src="$(cd "$(dirname "$0")/../.." && pwd)"
+build="$(realpath "${1:?usage: slurm_launch_test.sh BUILD_DIR}")"
+cbtm="$build/bin/cbtm"
+work="$(mktemp -d "${TMPDIR:-/tmp}/cbtm-slurm-test.XXXXXX")"
+export CBTM_SLURM_PORT=$((7000 + ($$ % 400) * 2))
+fail() { echo "FAIL: $*" >&2; exit 1; }
+cleanup() { "$src/scripts/slurm-local.sh" stop "$work/slurm" || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
+trap cleanup EXIT
+
+eval "$("$src/scripts/slurm-local.sh" start "$work/slurm")"
+cfg="$src/configs/tiny.yaml"
+common=(--set launch.slurm.cpus_per_task=1 --set launch.slurm.poll_s=0.5 --set launch.procs_per_expert=2
+        --set launch.slurm.time=00:10:00)
+
+echo "== launch on Slurm"
+out="$work/run"
+"$cbtm" launch "$cfg" --out "$out" --scheduler slurm "${common[@]}" 2>&1 | tee "$work/launch.log"
+[ -f "$out/results.json" ] || fail "no results.json"
+for j in expert-000 expert-001 baseline-dense seed eval; do
+  [ -f "$out/stages/$j.json" ] || fail "stage $j did not finish"
+done
+grep -q "submitted cbtm-experts as job [0-9]* array 0,1" "$work/launch.log" || fail "no expert array"
+grep -q -- "--array=0,1" "$out/slurm/cbtm-experts.sbatch" || fail "sbatch script has no array"
+grep -q -- "--time=00:10:00" "$out/slurm/cbtm-experts.sbatch" || fail "resources not in the sbatch script"
+grep -q "srun" "$out/slurm/cbtm-experts.sbatch" || fail "data-parallel expert not started through srun"
+for t in 0 1; do
+  log=$(ls "$out"/logs/slurm-cbtm-experts-*_"$t".out)
+  grep -q "data parallel rank 1 of 2 (SLURM_PROCID/SLURM_NTASKS)" "$log" || fail "expert $t: no rank 1 of 2 in $log"
+  grep -q "expert-00$t: trained" "$log" || fail "expert $t did not train ($log)"
+done
+python3 - "$out/results.json" <<'PY' || fail "results.json lacks the ensembles"
+import json, sys
+r = json.load(open(sys.argv[1]))
+names = {m["name"] for m in r["models"]}
+assert {"dense", "c-btm top1", "c-btm all"} <= names, names
+PY
+
+echo "== a failing expert"
+mv "$out/clusters/cluster-001" "$work/cluster-001.saved"
+set +e
+"$cbtm" launch "$cfg" --out "$out" --scheduler slurm "${common[@]}" --redo experts > "$work/fail.log" 2>&1
+rc=$?
+set -e
+cat "$work/fail.log"
+[ "$rc" -eq 2 ] || fail "launch with a failing expert exited $rc, expected 2"
+grep -q "expert-001 (job cbtm-experts" "$work/fail.log" || fail "the failure does not name expert-001"
+grep -q "eval (job cbtm-eval" "$work/fail.log" || fail "the failure does not name the cancelled eval"
+[ -f "$out/stages/expert-000.json" ] || fail "expert-000 should have finished"
+[ ! -f "$out/stages/expert-001.json" ] || fail "expert-001 cannot have finished"
+echo "== resubmitting only what is missing"
+mv "$work/cluster-001.saved" "$out/clusters/cluster-001"
+"$cbtm" launch "$cfg" --out "$out" --scheduler slurm "${common[@]}" 2>&1 | tee "$work/retry.log"
+grep -q "array 1" "$work/retry.log" || fail "the retry should submit expert 1 only"
+[ -f "$out/stages/eval.json" ] || fail "eval did not finish after the retry"
+echo "PASS"

@@ -1,0 +1,84 @@
+// `cbtm launch` with the local scheduler: the experts and baselines as concurrent child
+// processes give exactly what the sequential `cbtm run` gives; a failing expert does not stop
+// the others, the launch fails naming it, and a rerun retries only it.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "cbtm/fs.h"
+#include "cli_runner.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using cbtm::test::cbtm_cli;
+using nlohmann::json;
+
+TEST_CASE("e2e: launch runs the experts as parallel processes and equals the sequential run") {
+  cbtm::test::TempDir t("e2e-launch");
+  const std::string cfg = cbtm::test::tiny_config() + " --set runtime.threads=1";
+
+  auto r = cbtm_cli("launch " + cfg + " --out " + t / "par" + " --set launch.max_parallel=3");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("3 training jobs, 3 at a time") != std::string::npos);
+  for (const char* stage : {"expert-000", "expert-001", "baseline-dense"}) {
+    CHECK(r.output.find(std::string("[launch] ") + stage + " started") != std::string::npos);
+    CHECK(r.output.find(std::string("[launch] ") + stage + " finished") != std::string::npos);
+    const std::string log = t / ("par/logs/" + std::string(stage) + ".log");
+    REQUIRE(fs::exists(log));
+    CHECK(cbtm::read_file(log).find("trained") != std::string::npos);
+  }
+  REQUIRE(fs::exists(t / "par/results.json"));
+
+  REQUIRE(cbtm_cli("run " + cfg + " --out " + t / "seq").status == 0);
+  for (const char* model : {"experts/expert-000", "experts/expert-001", "baselines/dense"})
+    CHECK(cbtm::read_file(t / ("par/" + std::string(model) + "/final/model.safetensors")) ==
+          cbtm::read_file(t / ("seq/" + std::string(model) + "/final/model.safetensors")));
+  const json a = json::parse(cbtm::read_file(t / "par/results.json"));
+  const json b = json::parse(cbtm::read_file(t / "seq/results.json"));
+  CHECK(a["models"] == b["models"]);
+
+  // A second launch finds everything finished and starts nothing.
+  r = cbtm_cli("launch " + cfg + " --out " + t / "par");
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("started") == std::string::npos);
+
+  // Expert 1's data disappears: expert 0 still trains, the launch fails naming expert-001 and
+  // its log, eval does not run. (No baseline here: the dense one reads every cluster's data.)
+  const std::string fcfg = cfg + " --set 'baselines=[]'";
+  REQUIRE(cbtm_cli("cluster " + fcfg + " --out " + t / "fail").status == 0);
+  REQUIRE(cbtm_cli("assign " + fcfg + " --out " + t / "fail").status == 0);
+  REQUIRE(cbtm_cli("train " + fcfg + " --out " + t / "fail" + " --seed").status == 0);
+  fs::rename(t / "fail/clusters/cluster-001", t / "cluster-001.saved");
+  r = cbtm_cli("launch " + fcfg + " --out " + t / "fail" + " --set launch.max_parallel=2");
+  INFO(r.output);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("expert-001 FAILED") != std::string::npos);
+  CHECK(r.output.find("1 of 2 training jobs failed") != std::string::npos);
+  CHECK(r.output.find(t / "fail/logs/expert-001.log") != std::string::npos);
+  CHECK(fs::exists(t / "fail/experts/expert-000/final/model.safetensors"));
+  CHECK_FALSE(fs::exists(t / "fail/results.json"));
+  // restored, the rerun trains only expert-001, then evaluates
+  fs::rename(t / "cluster-001.saved", t / "fail/clusters/cluster-001");
+  r = cbtm_cli("launch " + fcfg + " --out " + t / "fail");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("1 training jobs") != std::string::npos);
+  CHECK(r.output.find("expert-000 started") == std::string::npos);
+  CHECK(fs::exists(t / "fail/results.json"));
+}
+
+TEST_CASE("e2e: launch rejects a bad launch section naming the key") {
+  cbtm::test::TempDir t("e2e-launch-bad");
+  auto r = cbtm_cli("launch " + cbtm::test::tiny_config() + " --out " + t / "o" + " --set launch.max_parallel=-1");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("launch.max_parallel") != std::string::npos);
+  r = cbtm_cli("launch " + cbtm::test::tiny_config() + " --out " + t / "o" + " --set launch.slurm.nodes_per_expert=0");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("launch.slurm.nodes_per_expert") != std::string::npos);
+  r = cbtm_cli("launch " + cbtm::test::tiny_config() + " --out " + t / "o" + " --set launch.scheduler=pbs");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("launch.scheduler") != std::string::npos);
+}
