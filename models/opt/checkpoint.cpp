@@ -43,6 +43,7 @@ nlohmann::json hf_config(const OptConfig& c) {
   j["enable_bias"] = true;
   j["layer_norm_elementwise_affine"] = true;
   j["tie_word_embeddings"] = true;
+  // OPT's ids; the pipeline sets the run tokenizer's (set_hf_config_token_ids)
   j["bos_token_id"] = 2;
   j["eos_token_id"] = 2;
   j["pad_token_id"] = 1;

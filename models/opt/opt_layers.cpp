@@ -1,6 +1,8 @@
 // OPT's attention and decoder layer (see opt_layers.h).
 #include "opt_layers.h"
 
+#include "fused_ops.h"
+
 #include <cmath>
 #include <limits>
 
@@ -46,15 +48,17 @@ torch::Tensor OptAttentionImpl::forward(const torch::Tensor& x) {
   // Default scale is head_dim^-0.5, as OPT's scaling of q.
   torch::Tensor o = at::scaled_dot_product_attention(q, k, v, {}, p, /*is_causal=*/true);
 #else
-  q = q * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1));  // [B, H, T, T]
-  const torch::Tensor future =
-      torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device()))
-          .triu(1);
-  scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());
-  torch::Tensor probs = torch::softmax(scores, -1);
-  if (p > 0.0) probs = torch::dropout(probs, p, /*train=*/true);
-  torch::Tensor o = torch::matmul(probs, v);
+  torch::Tensor o;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+  if (p > 0.0) {  // attention dropout: the plain ops
+    const torch::Tensor future =
+        torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(1);
+    torch::Tensor scores = torch::matmul(q * scale, k.transpose(-2, -1));
+    scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());
+    o = torch::matmul(fused_dropout(torch::softmax(scores, -1), p, /*train=*/true), v);
+  } else {
+    o = causal_attention(q, k, v, scale);
+  }
 #endif
   o = o.transpose(1, 2).reshape({B, T, D});
   return apply_linear(out_proj, o);
@@ -73,10 +77,10 @@ OptDecoderLayerImpl::OptDecoderLayerImpl(const OptConfig& c) : dropout_(c.dropou
 torch::Tensor OptDecoderLayerImpl::forward(const torch::Tensor& x) {
   const bool train = is_training();
   torch::Tensor h = self_attn->forward(apply_layer_norm(self_attn_layer_norm, x));
-  torch::Tensor y = x + torch::dropout(h, dropout_, train);
+  torch::Tensor y = x + fused_dropout(h, dropout_, train);
   h = torch::relu(apply_linear(fc1, apply_layer_norm(final_layer_norm, y)));
   h = apply_linear(fc2, h);
-  return y + torch::dropout(h, dropout_, train);
+  return y + fused_dropout(h, dropout_, train);
 }
 
 }  // namespace cbtm::models

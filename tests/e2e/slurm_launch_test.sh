@@ -10,7 +10,16 @@ cbtm="$build/bin/cbtm"
 work="$(mktemp -d "${TMPDIR:-/tmp}/cbtm-slurm-test.XXXXXX")"
 export CBTM_SLURM_PORT=$((7000 + ($$ % 400) * 2))
 fail() { echo "FAIL: $*" >&2; exit 1; }
-cleanup() { "$src/scripts/slurm-local.sh" stop "$work/slurm" || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
+cleanup() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then  # say why: the daemons' and the jobs' last lines
+    for f in "$work"/slurm/slurmctld.log "$work"/slurm/slurmd.log "$work"/run/logs/*; do
+      [ -f "$f" ] && { echo "---- tail $f"; tail -n 15 "$f"; }
+    done
+  fi
+  "$src/scripts/slurm-local.sh" stop "$work/slurm" || true
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
+}
 trap cleanup EXIT
 
 eval "$("$src/scripts/slurm-local.sh" start "$work/slurm")"

@@ -90,3 +90,20 @@ TEST_CASE("bad input: more clusters than documents") {
   CHECK(r.status == 2);
   CHECK(r.output.find("k = 5 is larger than the number of documents") != std::string::npos);
 }
+
+TEST_CASE("bad input: a cluster with no data stops only its expert, naming the cluster") {
+  cbtm::test::TempDir t("bad-empty-cluster");
+  const std::string cfg = cbtm::test::tiny_config() + " --set runtime.threads=1 --out " + t / "o";
+  REQUIRE(cbtm_cli("cluster " + cfg).status == 0);
+  REQUIRE(cbtm_cli("assign " + cfg).status == 0);
+  REQUIRE(cbtm_cli("train " + cfg + " --seed").status == 0);
+  fs::remove_all(t / "o/clusters/cluster-001");
+  fs::create_directories(t / "o/clusters/cluster-001");
+  auto r = cbtm_cli("train " + cfg + " --expert 1");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("cluster 1 has no documents") != std::string::npos);
+  CHECK_FALSE(fs::exists(t / "o/experts/expert-001/final"));
+  r = cbtm_cli("train " + cfg + " --expert 0");
+  CHECK(r.status == 0);
+  CHECK(fs::exists(t / "o/experts/expert-000/final/model.safetensors"));
+}

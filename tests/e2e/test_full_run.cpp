@@ -67,6 +67,13 @@ TEST_CASE("e2e: cbtm run performs every stage and writes every artifact") {
   for (const std::string dir : {"seed/final", "experts/expert-000/final", "experts/expert-001/final", "baselines/dense/final"}) {
     CHECK(fs::exists(out + "/" + dir + "/config.json"));
     CHECK(fs::exists(out + "/" + dir + "/model.safetensors"));
+    // a Hugging Face directory: the run's tokenizer beside the model, its ids in config.json
+    for (const char* f : {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"})
+      CHECK(fs::exists(out + "/" + dir + "/" + f));
+    const json cfg = read_json(out + "/" + dir + "/config.json");
+    CHECK(cfg["bos_token_id"] == 2);
+    CHECK(cfg["pad_token_id"] == 1);
+    CHECK(read_json(out + "/" + dir + "/vocab.json").size() == cfg["vocab_size"].get<size_t>());
   }
   const json seed = read_json(out + "/stages/seed.json")["summary"];
   CHECK(seed["last_loss"].get<double>() < seed["first_loss"].get<double>() - 0.5);

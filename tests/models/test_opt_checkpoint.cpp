@@ -166,6 +166,16 @@ TEST_CASE("damaged checkpoints are Errors naming the file", "[opt][checkpoint]")
     CHECK_THROWS_WITH(models::load_checkpoint(dir),
                       Catch::Contains("truncated") && Catch::Contains("model.safetensors"));
   }
+  SECTION("a corrupt header") {
+    std::string bytes = read_file(weights);
+    bytes[8] = '#';  // the header's JSON starts at byte 8
+    test::write_text(weights, bytes);
+    CHECK_THROWS_WITH(models::load_checkpoint(dir), Catch::Contains("model.safetensors"));
+    bytes[0] = '\xff';  // a header length past the end of the file
+    bytes[5] = '\x7f';
+    test::write_text(weights, bytes);
+    CHECK_THROWS_WITH(models::load_checkpoint(dir), Catch::Contains("model.safetensors"));
+  }
   SECTION("a shape that disagrees with config.json") {
     nlohmann::json j = read_json(dir + "/config.json");
     j["ffn_dim"] = 32;

@@ -45,6 +45,27 @@ class Tokenizer : public Component {
   /// State under `prefix` in a cbtm artifact (see artifact.h).
   virtual void save(TensorFileWriter& out, const std::string& prefix) const = 0;
   virtual void load(const TensorFile& in, const std::string& prefix) = 0;
+
+  /// Writes the tokenizer as Hugging Face files into `dir` (e.g. vocab.json, merges.txt,
+  /// tokenizer_config.json, special_tokens_map.json: what `AutoTokenizer.from_pretrained(dir)`
+  /// reads), atomically. Returns false, writing nothing, when it has no such form (the default).
+  /// The pipeline calls it for every trained model's final checkpoint directory.
+  virtual bool export_hf(const std::string& dir) const {
+    (void)dir;
+    return false;
+  }
 };
+
+/// The special tokens of a GPT-2-style tokenizer, by string.
+struct HfSpecialTokens {
+  std::string bos, eos, pad, unk;
+};
+/// Writes dir/tokenizer_config.json (GPT2Tokenizer, add_bos_token as OPT's) and
+/// dir/special_tokens_map.json, atomically.
+void write_hf_tokenizer_config(const std::string& dir, const HfSpecialTokens& specials, bool add_bos_token);
+/// Sets bos_token_id / eos_token_id / pad_token_id of dir/config.json (a Hugging Face model
+/// config) to the tokenizer's ids, rewriting the file atomically; Error naming the file if it
+/// is missing or not a JSON object.
+void set_hf_config_token_ids(const std::string& dir, const Tokenizer& tokenizer);
 
 }  // namespace cbtm

@@ -28,6 +28,21 @@ nlohmann::json result_json(const RunDir& d, const TrainResult& r) {
           {"flops", r.flops}};
 }
 
+// Every trained model leaves the run as a Hugging Face directory: the tokenizer's files beside
+// config.json + model.safetensors, and config.json's special-token ids from the tokenizer.
+void export_tokenizer(const Tokenizer& tok, const std::string& checkpoint) {
+  if (!fs::exists(fs::path(checkpoint) / "config.json")) return;
+  set_hf_config_token_ids(checkpoint, tok);
+  if (tok.export_hf(checkpoint)) spdlog::debug("tokenizer files written to {}", checkpoint);
+}
+
+// The final checkpoints under a baseline's directory (directories named final with a config.json).
+void export_tokenizer_under(const Tokenizer& tok, const std::string& dir) {
+  if (!fs::is_directory(dir)) return;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_directory() && e.path().filename() == "final") export_tokenizer(tok, e.path().string());
+}
+
 }  // namespace
 
 void Pipeline::train_seed() {
@@ -61,7 +76,9 @@ void Pipeline::train_seed() {
     job.seed = cfg_.seed;
     job.bos_id = tok->bos_id();
     spdlog::info("[seed] pretraining on the whole training mix for {} tokens", s.tokens);
-    summary = result_json(dir_, trainer->train(job));
+    const TrainResult r = trainer->train(job);
+    export_tokenizer(*tok, r.checkpoint);
+    summary = result_json(dir_, r);
   } else {
     spdlog::info("[seed] seed_lm.tokens = 0: the experts branch from {}", init);
     summary = {{"checkpoint", fs::path(init).is_absolute() && init.rfind(dir_.root(), 0) != 0 ? init : rel(dir_, init)},
@@ -111,6 +128,7 @@ void Pipeline::train_experts(const std::vector<int32_t>& which) {
     job.bos_id = tok->bos_id();
     spdlog::info("[{}] branching from the seed; training on cluster {} for {} tokens", stage, j, per_expert);
     const TrainResult r = trainer->train(job);
+    export_tokenizer(*tok, r.checkpoint);
     nlohmann::json summary = result_json(dir_, r);
     summary["cluster"] = j;
     dir_.finish(stage, fp(stage), config_text(stage), summary);
@@ -149,6 +167,7 @@ void Pipeline::train_baselines(const std::vector<std::string>& which) {
     spdlog::info("[{}] training from the seed on the whole training mix for {} tokens", stage, ctx.tokens);
     begin_stage(stage);
     baseline->train(ctx);
+    export_tokenizer_under(*tok, ctx.dir);
     dir_.finish(stage, fp(stage), config_text(stage), {{"dir", rel(dir_, ctx.dir)}, {"tokens", ctx.tokens}});
   }
   write_manifest();

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bpe_trainer.h"
+#include "gpt2_export.h"
 #include "cbtm/runtime.h"
 #include "cbtm/tensor_file.h"
 
@@ -56,6 +57,12 @@ void BpeTokenizer::load(const TensorFile& in, const std::string& prefix) {
   } catch (const Error& e) {
     throw Error(in.path() + ": tensor '" + mname + "': " + e.what());
   }
+}
+
+bool BpeTokenizer::export_hf(const std::string& dir) const {
+  export_gpt2(model(), dir + "/vocab.json", dir + "/merges.txt");
+  write_hf_tokenizer_config(dir, {"</s>", "</s>", "<pad>", "<unk>"}, /*add_bos_token=*/true);
+  return true;
 }
 
 }  // namespace cbtm::bpe

@@ -55,6 +55,9 @@ class BpeTokenizer : public Tokenizer {
   void save(TensorFileWriter& out, const std::string& prefix) const override;
   /// Error naming the file when a tensor is missing or the merges are inconsistent.
   void load(const TensorFile& in, const std::string& prefix) override;
+  /// vocab.json + merges.txt (gpt2_export.h) and the GPT2Tokenizer config: OPT's specials
+  /// (`</s>` as bos and eos, `<pad>`, `<unk>`), a bos token added before every text.
+  bool export_hf(const std::string& dir) const override;
 
   const BpeModel& model() const { return model_; }
   const Options& options() const { return opts_; }

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cbtm/fs.h"
 #include "cbtm/tensor_file.h"
 #include "gpt2_export.h"
 
@@ -166,6 +167,17 @@ void Gpt2Tokenizer::load(const TensorFile& in, const std::string& prefix) {
   options_ = o;
   vocab_ = std::move(v);
   build();
+}
+
+bool Gpt2Tokenizer::export_hf(const std::string& dir) const {
+  make_dirs(dir);
+  write_gpt2_files(vocab_, dir + "/vocab.json", dir + "/merges.txt");
+  const auto& t = vocab_.tokens;
+  const int32_t unk = id_of("<unk>");
+  write_hf_tokenizer_config(dir, {t[static_cast<size_t>(bos_)], t[static_cast<size_t>(eos_)], t[static_cast<size_t>(pad_)],
+                                  unk >= 0 ? std::string("<unk>") : t[static_cast<size_t>(eos_)]},
+                            /*add_bos_token=*/true);
+  return true;
 }
 
 }  // namespace cbtm::gpt2

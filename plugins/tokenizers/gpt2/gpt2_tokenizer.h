@@ -55,6 +55,10 @@ class Gpt2Tokenizer : public Tokenizer {
   int32_t pad_id() const override { return pad_; }
   void save(TensorFileWriter& out, const std::string& prefix) const override;
   void load(const TensorFile& in, const std::string& prefix) override;
+  /// The vocabulary as vocab.json + merges.txt and a GPT2Tokenizer config naming this
+  /// tokenizer's bos/eos/pad (unk: `<unk>` if present, else eos); bos added before every text,
+  /// as the pipeline trains.
+  bool export_hf(const std::string& dir) const override;
 
   const Gpt2Vocab& vocabulary() const { return vocab_; }
   /// The id of a token string, or -1.

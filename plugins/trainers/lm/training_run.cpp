@@ -20,6 +20,7 @@
 #include "data_parallel.h"
 #include "lr_schedule.h"
 #include "metrics_log.h"
+#include "opt/fused_ops.h"
 #include "opt/opt.h"
 #include "seed_mix.h"
 
@@ -275,8 +276,7 @@ TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step)
       models::AutocastGuard autocast(device_, runtime().bf16);
       logits = net_->forward(inputs);
     }
-    const torch::Tensor loss = torch::nn::functional::cross_entropy(
-        logits.to(torch::kFloat).reshape({-1, logits.size(-1)}), targets);
+    const torch::Tensor loss = models::fused_cross_entropy(logits.reshape({-1, logits.size(-1)}), targets);
     (loss / static_cast<double>(batch.micro_batches)).backward();
     loss_sum += loss.item<double>();
   }

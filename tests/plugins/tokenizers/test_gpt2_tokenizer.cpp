@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <random>
@@ -17,6 +18,8 @@
 #include "cbtm/error.h"
 #include "cbtm/plugin.h"
 #include "cbtm/tensor_file.h"
+#include "bpe_tokenizer.h"
+#include "cbtm/fs.h"
 #include "gpt2_export.h"
 #include "gpt2_tokenizer.h"
 #include "gpt2_vocab.h"
@@ -199,4 +202,39 @@ TEST_CASE("gpt2 tokenizer: the plugin is created from YAML", "[tokenizer][gpt2]"
   bad.node = YAML::Load("{type: gpt2}");
   bad.path = "tokenizer";
   CHECK_THROWS_WITH(host.registry().create<cbtm::Tokenizer>(bad), Contains("path") && Contains("required"));
+}
+
+TEST_CASE("export_hf: a trained bpe tokenizer's Hugging Face files load as a gpt2 tokenizer that encodes the same",
+          "[tokenizer][gpt2][export]") {
+  cbtm::test::TempDir t("export-hf");
+  cbtm::bpe::BpeTokenizer::Options bo;
+  bo.vocab_size = 400;
+  cbtm::bpe::BpeTokenizer bpe(bo);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 200; ++i)
+    texts.push_back("The quick brown fox " + std::to_string(i) + " jumps over the lazy dog; naïve café — ok?\n  ");
+  bpe.train(texts);
+  REQUIRE(bpe.vocab_size() > 300);
+  REQUIRE(bpe.export_hf(t / "hf"));
+  for (const char* f : {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"})
+    CHECK(std::filesystem::exists(t / ("hf/" + std::string(f))));
+  const auto cfg = nlohmann::json::parse(cbtm::read_file(t / "hf/tokenizer_config.json"));
+  CHECK(cfg["tokenizer_class"] == "GPT2Tokenizer");
+  CHECK(cfg["bos_token"] == "</s>");
+  CHECK(cfg["pad_token"] == "<pad>");
+
+  cbtm::gpt2::Gpt2Tokenizer::Options go;
+  go.path = t / "hf";
+  cbtm::gpt2::Gpt2Tokenizer back(go);
+  CHECK(back.vocab_size() == bpe.vocab_size());
+  CHECK(back.bos_id() == bpe.bos_id());
+  CHECK(back.pad_id() == bpe.pad_id());
+  for (const std::string s : {"The quick brown fox 7 jumps", "naïve café — ok?", "  lazy\n\ndogs 123456", "unseen zxqj words"})
+    CHECK(back.encode(s) == bpe.encode(s));
+  // and out again: the gpt2 tokenizer writes the same vocabulary
+  REQUIRE(back.export_hf(t / "again"));
+  CHECK(cbtm::read_file(t / "again/vocab.json").size() > 0);
+  cbtm::gpt2::Gpt2Tokenizer::Options go2;
+  go2.path = t / "again";
+  CHECK(cbtm::gpt2::Gpt2Tokenizer(go2).encode("The quick brown fox") == bpe.encode("The quick brown fox"));
 }
