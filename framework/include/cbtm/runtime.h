@@ -24,4 +24,9 @@ struct Runtime {
 /// The settings of this process (set once by the host from the config).
 Runtime& runtime();
 
+/// This process's data-parallel rank as the environment gives it -- RANK when set, else
+/// SLURM_PROCID when SLURM_NTASKS is set, else 0 (the sources of the lm trainer's rendezvous).
+/// Only rank 0 writes a training stage's records and exports; the others just train.
+int data_parallel_rank();
+
 }  // namespace cbtm

@@ -64,7 +64,8 @@ void Pipeline::train_seed() {
     throw Error(cfg_.file() + ": seed_lm.init: " + init + " is not a checkpoint directory (no config.json)");
   }
   nlohmann::json summary;
-  begin_stage("seed");
+  const bool lead = data_parallel_rank() == 0;  // data-parallel ranks > 0 only train
+  if (lead) begin_stage("seed");
   if (s.tokens > 0) {
     auto trainer = host_.registry().create<Trainer>(cfg_.node("seed_lm.trainer"));
     TrainJob job;
@@ -77,14 +78,14 @@ void Pipeline::train_seed() {
     job.bos_id = tok->bos_id();
     spdlog::info("[seed] pretraining on the whole training mix for {} tokens", s.tokens);
     const TrainResult r = trainer->train(job);
-    export_tokenizer(*tok, r.checkpoint);
+    if (lead) export_tokenizer(*tok, r.checkpoint);
     summary = result_json(dir_, r);
   } else {
     spdlog::info("[seed] seed_lm.tokens = 0: the experts branch from {}", init);
     summary = {{"checkpoint", fs::path(init).is_absolute() && init.rfind(dir_.root(), 0) != 0 ? init : rel(dir_, init)},
                {"steps", 0}, {"tokens", 0}};
   }
-  dir_.finish("seed", fp("seed"), config_text("seed"), summary);
+  if (lead) dir_.finish("seed", fp("seed"), config_text("seed"), summary);
 }
 
 void Pipeline::train_experts(const std::vector<int32_t>& which) {
@@ -106,6 +107,7 @@ void Pipeline::train_experts(const std::vector<int32_t>& which) {
   const std::string seed = seed_checkpoint();
   auto tok = load_tokenizer();
   auto trainer = host_.registry().create<Trainer>(cfg_.node("branch.trainer"));
+  const bool lead = data_parallel_rank() == 0;  // data-parallel ranks > 0 only train
   const int64_t per_expert = cfg_.branch.tokens / k;
   for (int32_t j : todo) {
     const std::string stage = expert_stage(j);
@@ -116,7 +118,7 @@ void Pipeline::train_experts(const std::vector<int32_t>& which) {
     if (list_token_shards(dir_.cluster_data(j)).empty() || dir_.record("assign")["summary"]["clusters"][j]["docs"].get<int64_t>() == 0)
       throw Error("cluster " + std::to_string(j) + " has no documents, so expert " + std::to_string(j) +
                   " cannot be trained; use a balanced clusterer or a smaller k");
-    begin_stage(stage);
+    if (lead) begin_stage(stage);
     TrainJob job;
     job.name = stage;
     job.init = seed;
@@ -128,13 +130,14 @@ void Pipeline::train_experts(const std::vector<int32_t>& which) {
     job.bos_id = tok->bos_id();
     spdlog::info("[{}] branching from the seed; training on cluster {} for {} tokens", stage, j, per_expert);
     const TrainResult r = trainer->train(job);
+    if (!lead) continue;
     export_tokenizer(*tok, r.checkpoint);
     nlohmann::json summary = result_json(dir_, r);
     summary["cluster"] = j;
     dir_.finish(stage, fp(stage), config_text(stage), summary);
     write_manifest();
   }
-  write_manifest();
+  if (lead) write_manifest();
 }
 
 void Pipeline::train_baselines(const std::vector<std::string>& which) {
@@ -165,12 +168,14 @@ void Pipeline::train_baselines(const std::vector<std::string>& which) {
     ctx.seed = cfg_.seed * 1000003ull;
     ctx.bos_id = tok->bos_id();
     spdlog::info("[{}] training from the seed on the whole training mix for {} tokens", stage, ctx.tokens);
-    begin_stage(stage);
+    const bool lead = data_parallel_rank() == 0;  // data-parallel ranks > 0 only train
+    if (lead) begin_stage(stage);
     baseline->train(ctx);
+    if (!lead) continue;
     export_tokenizer_under(*tok, ctx.dir);
     dir_.finish(stage, fp(stage), config_text(stage), {{"dir", rel(dir_, ctx.dir)}, {"tokens", ctx.tokens}});
   }
-  write_manifest();
+  if (data_parallel_rank() == 0) write_manifest();
 }
 
 }  // namespace cbtm

@@ -332,7 +332,6 @@ TrainResult TrainingRun::write_final() {
 // ---- the run -------------------------------------------------------------------------------
 
 TrainResult TrainingRun::run() {
-  if (store_.has_final()) return finished();
   torch::set_num_threads(runtime().resolved_threads());
   device_ = models::model_device();
   const DistEnv dist = DistEnv::from_environment();
@@ -350,6 +349,8 @@ TrainResult TrainingRun::run() {
   }
   if (lead()) store_.remove_stale_staging();
   if (dp_) dp_->barrier();  // no rank scans the checkpoints while the lead cleans up
+  // (after the rendezvous: the lead's pipeline may just have discarded an earlier attempt's final)
+  if (store_.has_final()) return finished();
   restore_or_start();
   check_model();
   const BlockDataset data = BlockDataset::load(job_.data, job_.bos_id, o_.seq_len, job_.seed);
