@@ -10,6 +10,7 @@ cbtm="$build/bin/cbtm"
 work="$(mktemp -d "${TMPDIR:-/tmp}/cbtm-slurm-test.XXXXXX")"
 export CBTM_SLURM_PORT=$((7000 + ($$ % 400) * 2))
 fail() { echo "FAIL: $*" >&2; exit 1; }
+as_root=()
 cleanup() {
   local rc=$?
   if [ "$rc" -ne 0 ]; then  # say why: the daemons' and the jobs' last lines
@@ -17,12 +18,17 @@ cleanup() {
       [ -f "$f" ] && { echo "---- tail $f"; tail -n 15 "$f"; }
     done
   fi
-  "$src/scripts/slurm-local.sh" stop "$work/slurm" || true
+  "${as_root[@]}" "$src/scripts/slurm-local.sh" stop "$work/slurm" || true
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
-eval "$("$src/scripts/slurm-local.sh" start "$work/slurm")"
+# the daemons need root: directly, or through passwordless sudo
+if [ "$(id -u)" -ne 0 ]; then
+  sudo -n true 2>/dev/null || fail "needs root or passwordless sudo to start slurmd (scripts/slurm-local.sh)"
+  as_root=(sudo -n)
+fi
+eval "$("${as_root[@]}" "$src/scripts/slurm-local.sh" start "$work/slurm")"
 cfg="$src/configs/tiny.yaml"
 common=(--set launch.slurm.cpus_per_task=1 --set launch.slurm.poll_s=0.5 --set launch.procs_per_expert=2
         --set launch.slurm.time=00:10:00)
