@@ -14,6 +14,7 @@
 ///   Matrix w = router->route(doc, pieces);
 /// \endcode
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,11 @@ struct RoutingContext {
   const Embedder* embedder = nullptr;    ///< the fitted embedder h(.)
   const Clusterer* clusterer = nullptr;  ///< centres c_j, one per expert
   int32_t experts = 0;                   ///< K; expert j was trained on cluster j
+  /// Training documents per metadata value and cluster (the assign stage's overlap table,
+  /// domain_counts->at(value)[j]), for routers that read a document's metadata; null when the
+  /// run has no metadata field.
+  const std::map<std::string, std::vector<int64_t>>* domain_counts = nullptr;
+  std::string domain_field = "domain";   ///< the Document::meta key those values come from
 };
 
 class Router : public Component {

@@ -1,6 +1,7 @@
 // The eval stage: held-out perplexity of baselines, the seed, each expert and the C-BTM
 // ensembles; writes results.json and prints the tables.
 #include <algorithm>
+#include <map>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -101,6 +102,13 @@ void Pipeline::eval() {
   rctx.embedder = emb.get();
   rctx.clusterer = cl.get();
   rctx.experts = k;
+  // The assign stage's training documents per (metadata value, cluster), for metadata routers.
+  std::map<std::string, std::vector<int64_t>> domain_counts;
+  const nlohmann::json overlap = dir_.record("assign")["summary"].value("domain_overlap", nlohmann::json::object());
+  for (auto it = overlap.begin(); it != overlap.end(); ++it)
+    domain_counts[it.key()] = it.value().get<std::vector<int64_t>>();
+  rctx.domain_counts = domain_counts.empty() ? nullptr : &domain_counts;
+  rctx.domain_field = cfg_.data.domain_field;
   EnsembleEvaluator ev(docs, k);
   std::vector<std::unique_ptr<Router>> routers;
   for (const auto& name : cfg_.ensemble_names) {
