@@ -58,18 +58,18 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
   p.assign();
   p.train_seed();
 
-  std::vector<TrainJobSpec> todo = unfinished_train_jobs(req, p);
+  std::vector<TrainJobSpec> pending = unfinished_train_jobs(req, p);
   const int64_t procs = o.procs_per_expert;
-  const int64_t parallel = std::min<int64_t>(o.max_parallel == 0 ? static_cast<int64_t>(todo.size()) : o.max_parallel,
-                                             std::max<size_t>(todo.size(), 1));
+  const int64_t parallel = std::min<int64_t>(o.max_parallel == 0 ? static_cast<int64_t>(pending.size()) : o.max_parallel,
+                                             std::max<size_t>(pending.size(), 1));
   const int threads = o.threads_per_job > 0
                           ? static_cast<int>(o.threads_per_job)
                           : std::max(1, static_cast<int>(runtime().resolved_threads() / (parallel * procs)));
   const std::string logs = p.dir().path("logs");
   make_dirs(logs);
-  if (!todo.empty())
+  if (!pending.empty())
     spdlog::info("[launch] {} training jobs, {} at a time, {} process(es) each with {} thread(s); logs in {}",
-                 todo.size(), parallel, procs, threads, logs);
+                 pending.size(), parallel, procs, threads, logs);
 
   SignalScope signals;
   std::vector<Running> running;
@@ -77,8 +77,8 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
   size_t next = 0, finished = 0;
   int slot_port = 0;
   auto last_progress = std::chrono::steady_clock::now();
-  const size_t total = todo.size();
-  while (next < todo.size() || !running.empty()) {
+  const size_t total = pending.size();
+  while (next < pending.size() || !running.empty()) {
     if (g_stop) {
       for (auto& r : running)
         for (auto& c : r.procs) terminate(c);
@@ -88,9 +88,9 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
       throw Error(std::string("launch interrupted (") + (g_stop == SIGINT ? "SIGINT" : "SIGTERM") +
                   "); the training jobs were stopped -- rerun the same command to resume from their checkpoints");
     }
-    while (next < todo.size() && static_cast<int64_t>(running.size()) < parallel) {
+    while (next < pending.size() && static_cast<int64_t>(running.size()) < parallel) {
       Running r;
-      r.spec = todo[next++];
+      r.spec = pending[next++];
       r.start = std::chrono::steady_clock::now();
       const int port = static_cast<int>(o.master_port) + (slot_port++ % 1000);
       for (int64_t rank = 0; rank < procs; ++rank) {

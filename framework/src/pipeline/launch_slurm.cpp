@@ -168,10 +168,10 @@ int launch_slurm(const LaunchRequest& req, Pipeline& p) {
                       sub.cbtm({"assign", "--merge"}) + "\nexec " + sub.cbtm({"train", "--seed"}) + "\n"),
            {"assign", "seed"}});
 
-  const std::vector<TrainJobSpec> todo = unfinished_train_jobs(req, p);
+  const std::vector<TrainJobSpec> pending = unfinished_train_jobs(req, p);
   std::vector<int> experts, baselines;
   std::vector<std::string> expert_stages, baseline_stages, baseline_names;
-  for (const auto& j : todo) {
+  for (const auto& j : pending) {
     if (j.stage.rfind("expert-", 0) == 0) {
       experts.push_back(j.index);
       expert_stages.push_back(j.stage);
