@@ -5,6 +5,10 @@
 // The empty context (before the first word, or while every word so far is a stop word) is
 // embedded like any other text: as the embedding of no terms (the zero vector, after the
 // embedder's normaliser), so it is routed by its distance to each centre.
+//
+// freeze_after f < 1: the weights of position ceil(f n) - 1 (of a document's n positions) are
+// kept for the rest of the document, and the rest is never embedded (the paper: routing on the
+// first half and fixing it for the second loses nothing).
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -22,13 +26,18 @@ class ClusterDistanceRouter : public Router {
   struct Options {
     double temperature = 0.1;
     int top_k = 0;
+    double freeze_after = 1.0;
     template <class V> void visit(V& v) {
       v("temperature", temperature, "T of eq. 3: lower sharpens the weights (paper: 0.1)");
       v("top_k", top_k, "keep the k most likely experts per token, renormalised (0: all)");
+      v("freeze_after", freeze_after,
+        "fraction of a document's positions routed from its context; the rest keep the last of those "
+        "weights and are not embedded (1: re-route at every position; paper: 0.5 loses nothing)");
     }
     void validate() const {
       require(temperature > 0, "temperature", "must be > 0");
       require(top_k >= 0, "top_k", "must be >= 0 (0 keeps every expert)");
+      require(freeze_after > 0 && freeze_after <= 1, "freeze_after", "must be in (0, 1]");
     }
   };
   explicit ClusterDistanceRouter(const Options& o) : opt_(o) {}
@@ -48,7 +57,11 @@ class ClusterDistanceRouter : public Router {
     auto context = ctx_.embedder->context();
     std::vector<float> h(static_cast<size_t>(c.cols));
     std::vector<double> logit(static_cast<size_t>(k));
-    for (size_t t = 0; t < pieces.size(); ++t) {
+    const size_t n = pieces.size();
+    const size_t live = opt_.freeze_after >= 1.0
+                            ? n
+                            : std::max<size_t>(1, static_cast<size_t>(std::ceil(opt_.freeze_after * static_cast<double>(n))));
+    for (size_t t = 0; t < std::min(live, n); ++t) {
       context->append(pieces[t]);
       context->current(h.data());
       double mx = -INFINITY;
@@ -59,6 +72,8 @@ class ClusterDistanceRouter : public Router {
       float* row = w.row(static_cast<int64_t>(t));
       for (int64_t j = 0; j < k; ++j) row[j] = static_cast<float>(std::exp(logit[j] - mx));
     }
+    for (size_t t = live; t < n; ++t)  // frozen
+      std::copy(w.row(static_cast<int64_t>(live - 1)), w.row(static_cast<int64_t>(live - 1)) + k, w.row(static_cast<int64_t>(t)));
     keep_top_k(w, opt_.top_k);  // also normalises each row
     return w;
   }

@@ -119,6 +119,38 @@ TEST_CASE("cluster_distance router: the empty context is routed as the zero embe
   CHECK(w.at(2, 1) == 1.f);  // "b" points at centre 1
 }
 
+TEST_CASE("cluster_distance router: freeze_after keeps the weights of the routed fraction for the rest") {
+  LetterEmbedder emb;
+  cbtm::Matrix c(3, 3);
+  const float centres[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+  for (int j = 0; j < 3; ++j)
+    for (int i = 0; i < 3; ++i) c.at(j, i) = centres[j][i];
+  FixedCenters cl(c);
+  const std::vector<std::string> pieces = {"", "a", "a", "b", "bb", "c", "cc", "ccc"};  // 8 positions
+  cbtm::ConfigNode free_n = router_yaml(0.5, 0), half = router_yaml(0.5, 0);
+  half.node["freeze_after"] = 0.5;
+  auto all = cbtm::test::plugins().registry().create<cbtm::Router>(free_n);
+  auto frozen = cbtm::test::plugins().registry().create<cbtm::Router>(half);
+  all->bind({&emb, &cl, 3});
+  frozen->bind({&emb, &cl, 3});
+  const cbtm::Matrix wa = all->route({}, pieces), wf = frozen->route({}, pieces);
+  for (int64_t t = 0; t < 8; ++t)
+    for (int64_t j = 0; j < 3; ++j) {
+      // positions 0..3 routed as usual; 4..7 keep position 3's weights (context "aab")
+      CHECK(wf.at(t, j) == (t < 4 ? wa.at(t, j) : wa.at(3, j)));
+    }
+  CHECK(wa.at(7, 2) > wa.at(3, 2));  // unfrozen routing moved on to centre 2
+  cbtm::ConfigNode tiny = router_yaml(0.5, 0);
+  tiny.node["freeze_after"] = 0.01;  // at least the first position is routed
+  auto first = cbtm::test::plugins().registry().create<cbtm::Router>(tiny);
+  first->bind({&emb, &cl, 3});
+  const cbtm::Matrix w1 = first->route({}, pieces);
+  for (int64_t t = 0; t < 8; ++t) CHECK(w1.at(t, 0) == wa.at(0, 0));
+  cbtm::ConfigNode bad = router_yaml(0.5, 0);
+  bad.node["freeze_after"] = 0.0;
+  CHECK_THROWS_WITH(cbtm::test::plugins().registry().create<cbtm::Router>(bad), Catch::Contains("freeze_after"));
+}
+
 TEST_CASE("cluster_distance router: bad options and a mismatched expert count fail clearly") {
   auto& reg = cbtm::test::plugins().registry();
   CHECK_THROWS_WITH(reg.create<cbtm::Router>(router_yaml(0.0, 1)), Catch::Contains("temperature") && Catch::Contains("must be > 0"));
