@@ -1,0 +1,205 @@
+// infer_bench: sparse ensemble inference on a finished run -- tokens/s of the cluster-distance
+// ensemble at top-1, top-2 and all experts, what top-k saves (time(top-k) / time(all) over
+// k/K), the router's share of the time, and incremental vs whole-prefix routing.
+//
+// For each ensemble: route every held-out document (the router's incremental context
+// embedding), run each expert once over exactly the documents where it has a non-zero
+// weight, mix the log-probabilities (ensemble.h). Experts are loaded before timing.
+// Whole-prefix routing re-embeds the full prefix at every position (what a router without an
+// incremental embedder costs), on --prefix-docs documents.
+//
+//   build/bin/infer_bench --run out/quickstart [--docs 400] [--temperature 0.1] [--json OUT]
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include <yaml-cpp/yaml.h>
+
+#include "bench_util.h"
+#include "cbtm/artifact.h"
+#include "cbtm/clusterer.h"
+#include "cbtm/corpus.h"
+#include "cbtm/embedder.h"
+#include "cbtm/ensemble.h"
+#include "cbtm/error.h"
+#include "cbtm/fs.h"
+#include "cbtm/language_model.h"
+#include "cbtm/pipeline/evaluate.h"
+#include "cbtm/pipeline/run_config.h"
+#include "cbtm/plugin_host.h"
+#include "cbtm/router.h"
+#include "cbtm/runtime.h"
+#include "cbtm/tokenizer.h"
+
+namespace bench = cbtm::bench;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct EnsembleTiming {
+  double route_s = 0, experts_s = 0, mix_s = 0;
+  int64_t expert_doc_runs = 0;
+  double ppl = 0;
+  double total() const { return route_s + experts_s + mix_s; }
+};
+
+EnsembleTiming run_ensemble(const cbtm::Router& router, const std::vector<cbtm::EvalDoc>& docs,
+                            std::vector<std::unique_ptr<cbtm::LanguageModel>>& experts) {
+  EnsembleTiming t;
+  const int32_t K = static_cast<int32_t>(experts.size());
+  auto t0 = bench::Clock::now();
+  std::vector<cbtm::Matrix> w(docs.size());
+  for (size_t i = 0; i < docs.size(); ++i) w[i] = router.route(docs[i].doc, docs[i].pieces);
+  t.route_s = bench::seconds_since(t0);
+
+  std::vector<std::vector<std::vector<float>>> logp(docs.size(), std::vector<std::vector<float>>(static_cast<size_t>(K)));
+  t0 = bench::Clock::now();
+  for (int32_t j = 0; j < K; ++j) {
+    std::vector<size_t> idx;
+    std::vector<std::vector<int32_t>> rows;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      const auto act = cbtm::active_experts(w[i]);
+      if (std::binary_search(act.begin(), act.end(), j)) {
+        idx.push_back(i);
+        rows.push_back(docs[i].row);
+      }
+    }
+    if (rows.empty()) continue;
+    auto lp = experts[static_cast<size_t>(j)]->score(rows);
+    for (size_t r = 0; r < idx.size(); ++r) logp[idx[r]][static_cast<size_t>(j)] = std::move(lp[r]);
+    t.expert_doc_runs += static_cast<int64_t>(idx.size());
+  }
+  t.experts_s = bench::seconds_since(t0);
+
+  t0 = bench::Clock::now();
+  double nll = 0;
+  int64_t n = 0;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    // row r of the weights predicts token r + 1: the scored tokens are rows 0..L-2
+    const auto mixed = cbtm::mix_log_probs(logp[i], w[i]);
+    for (float v : mixed) nll -= v;
+    n += static_cast<int64_t>(mixed.size());
+  }
+  t.mix_s = bench::seconds_since(t0);
+  t.ppl = std::exp(nll / static_cast<double>(std::max<int64_t>(n, 1)));
+  return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sparse ensemble inference: top-1/top-2/all throughput, top-k cost, router share, incremental routing"};
+  bench::CommonFlags flags;
+  bench::add_common_flags(app, flags, false);
+  std::string run;
+  int64_t max_docs = 400, prefix_docs = 200;
+  double temperature = 0.1;
+  app.add_option("--run", run, "a finished run directory (after `cbtm run`, e.g. out/quickstart)")->required();
+  app.add_option("--docs", max_docs, "held-out documents (the first N of data.eval)")->capture_default_str();
+  app.add_option("--prefix-docs", prefix_docs, "documents for the whole-prefix routing comparison")->capture_default_str();
+  app.add_option("--temperature", temperature, "T of the cluster_distance router")->capture_default_str();
+
+  return bench::run_main(app, argc, argv, flags, [&] {
+    if (!fs::exists(fs::path(run) / "manifest.json") || !fs::exists(fs::path(run) / "config.yaml"))
+      throw bench::MissingInput(run + ": not a finished run directory (no manifest.json / config.yaml); run `cbtm run` first");
+    cbtm::PluginHost host;
+    host.load_builtin();
+    const auto& reg = host.registry();
+    const cbtm::RunConfig cfg = cbtm::RunConfig::load(run + "/config.yaml", {}, host);
+    cbtm::ArtifactReader tok_art(run + "/tokenizer.safetensors", "tokenizer");
+    const auto tok = tok_art.load<cbtm::Tokenizer>(reg, "tokenizer");
+    cbtm::ArtifactReader art(run + "/clusterer.safetensors", "clusterer");
+    const auto emb = art.load<cbtm::Embedder>(reg, "embedder");
+    const auto cl = art.load<cbtm::Clusterer>(reg, "clusterer");
+    const auto manifest = nlohmann::json::parse(cbtm::read_file(run + "/manifest.json"));
+    std::vector<std::unique_ptr<cbtm::LanguageModel>> experts;
+    for (const auto& e : manifest["experts"]) experts.push_back(cbtm::load_language_model(reg, run + "/" + e["checkpoint"].get<std::string>()));
+    const int32_t K = static_cast<int32_t>(experts.size());
+
+    cbtm::CorpusOptions co;
+    co.text_field = cfg.data.text_field;
+    co.id_field = cfg.data.id_field;
+    co.max_docs = max_docs;
+    const auto raw = cbtm::read_corpus(cfg.data.eval, co);
+    const auto docs = cbtm::prepare_eval_docs(raw, *tok, experts[0]->max_length(), cfg.data.domain_field);
+    int64_t scored = 0;
+    for (const auto& d : docs) scored += static_cast<int64_t>(d.row.size()) - 1;
+    std::printf("run %s: K = %d experts (%.2fM parameters each), %zu held-out documents, %lld scored tokens, %d threads\n\n",
+                run.c_str(), K, experts[0]->parameters() / 1e6, docs.size(), (long long)scored,
+                cbtm::runtime().resolved_threads());
+
+    cbtm::RoutingContext ctx{emb.get(), cl.get(), K};
+    auto router = [&](int top_k) {
+      cbtm::ConfigNode n;
+      n.node = YAML::Load("{type: cluster_distance, temperature: " + std::to_string(temperature) +
+                          ", top_k: " + std::to_string(top_k) + "}");
+      auto r = reg.create<cbtm::Router>(n);
+      r->bind(ctx);
+      return r;
+    };
+    // warm-up: one pass of every expert over a few documents
+    {
+      std::vector<std::vector<int32_t>> rows;
+      for (size_t i = 0; i < std::min<size_t>(8, docs.size()); ++i) rows.push_back(docs[i].row);
+      for (auto& e : experts) e->score(rows);
+    }
+    nlohmann::json figures = {{"benchmark", "ensemble_inference"}, {"machine", bench::machine_state()}, {"run", run},
+                              {"experts", K}, {"docs", docs.size()}, {"scored_tokens", scored}};
+    std::printf("%-6s %10s %10s %10s %10s %12s %8s %12s %8s\n", "top-k", "route s", "experts s", "mix s", "total s",
+                "tokens/s", "router%", "experts/doc", "ppl");
+    std::map<int, EnsembleTiming> t;
+    for (int k : {1, 2, 0}) {
+      auto r = router(k);
+      t[k] = run_ensemble(*r, docs, experts);
+      const auto& x = t[k];
+      std::printf("%-6s %10.3f %10.3f %10.3f %10.3f %12.0f %7.2f%% %12.2f %8.3f\n", k ? std::to_string(k).c_str() : "all",
+                  x.route_s, x.experts_s, x.mix_s, x.total(), scored / x.total(), 100 * x.route_s / x.total(),
+                  double(x.expert_doc_runs) / double(docs.size()), x.ppl);
+      std::fflush(stdout);
+    }
+    figures["tokens_per_s_top1"] = scored / t[1].total();
+    figures["tokens_per_s_top2"] = scored / t[2].total();
+    figures["tokens_per_s_all"] = scored / t[0].total();
+    figures["topk_cost_ratio"] = {{"top1", (t[1].total() / t[0].total()) / (1.0 / K)},
+                                  {"top2", (t[2].total() / t[0].total()) / (std::min(2, K) / double(K))}};
+    figures["router_share"] = {{"top1", t[1].route_s / t[1].total()}, {"top2", t[2].route_s / t[2].total()},
+                               {"all", t[0].route_s / t[0].total()}};
+    figures["ppl"] = {{"top1", t[1].ppl}, {"top2", t[2].ppl}, {"all", t[0].ppl}};
+    // an expert runs over a whole document when any position routes to it (its prefix is needed)
+    figures["experts_per_doc"] = {{"top1", double(t[1].expert_doc_runs) / double(docs.size())},
+                                  {"top2", double(t[2].expert_doc_runs) / double(docs.size())},
+                                  {"all", double(t[0].expert_doc_runs) / double(docs.size())}};
+
+    // incremental vs whole-prefix routing of the same positions
+    const size_t pd = std::min<size_t>(static_cast<size_t>(prefix_docs), docs.size());
+    auto r1 = router(1);
+    auto t0 = bench::Clock::now();
+    for (size_t i = 0; i < pd; ++i) r1->route(docs[i].doc, docs[i].pieces);
+    const double inc = bench::seconds_since(t0);
+    t0 = bench::Clock::now();
+    int64_t positions = 0;
+    std::vector<std::string> prefixes;
+    for (size_t i = 0; i < pd; ++i) {
+      std::string prefix;
+      for (const auto& p : docs[i].pieces) {
+        prefix += p;
+        prefixes.push_back(prefix);
+      }
+      const cbtm::Matrix h = emb->embed(prefixes);  // every prefix from scratch
+      cbtm::Matrix d(h.rows, K);
+      for (int64_t r = 0; r < h.rows; ++r)
+        for (int32_t j = 0; j < K; ++j) d.at(r, j) = cbtm::squared_distance(h.row(r), cl->centers().row(j), h.cols);
+      positions += h.rows;
+      prefixes.clear();
+    }
+    const double full = bench::seconds_since(t0);
+    figures["incremental_vs_full_routing_speedup"] = full / inc;
+    std::printf("\nrouting %lld positions of %zu documents: incremental %.4f s, whole prefix %.4f s (%.1fx)\n",
+                (long long)positions, pd, inc, full, full / inc);
+    std::printf("top-k cost ratio time(top-k)/time(all) / (k/K): top-1 %.3f, top-2 %.3f (goal <= 1.15)\n",
+                figures["topk_cost_ratio"]["top1"].get<double>(), figures["topk_cost_ratio"]["top2"].get<double>());
+    bench::write_json(flags.json, figures);
+    return 0;
+  });
+}
