@@ -8,7 +8,8 @@
 // Whole-prefix routing re-embeds the full prefix at every position (what a router without an
 // incremental embedder costs), on --prefix-docs documents.
 //
-//   build/bin/infer_bench --run out/quickstart [--docs 400] [--temperature 0.1] [--json OUT]
+//   build/bin/infer_bench --run out/quickstart [--docs 400] [--temperature 0.1] [--freeze-after 1]
+//                         [--json OUT]
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -94,11 +95,13 @@ int main(int argc, char** argv) {
   bench::add_common_flags(app, flags, false);
   std::string run;
   int64_t max_docs = 400, prefix_docs = 200;
-  double temperature = 0.1;
+  double temperature = 0.1, freeze_after = 1.0;
   app.add_option("--run", run, "a finished run directory (after `cbtm run`, e.g. out/quickstart)")->required();
   app.add_option("--docs", max_docs, "held-out documents (the first N of data.eval)")->capture_default_str();
   app.add_option("--prefix-docs", prefix_docs, "documents for the whole-prefix routing comparison")->capture_default_str();
   app.add_option("--temperature", temperature, "T of the cluster_distance router")->capture_default_str();
+  app.add_option("--freeze-after", freeze_after, "the router's freeze_after (1: re-route at every position)")
+      ->capture_default_str();
 
   return bench::run_main(app, argc, argv, flags, [&] {
     if (!fs::exists(fs::path(run) / "manifest.json") || !fs::exists(fs::path(run) / "config.yaml"))
@@ -133,7 +136,8 @@ int main(int argc, char** argv) {
     auto router = [&](int top_k) {
       cbtm::ConfigNode n;
       n.node = YAML::Load("{type: cluster_distance, temperature: " + std::to_string(temperature) +
-                          ", top_k: " + std::to_string(top_k) + "}");
+                          ", top_k: " + std::to_string(top_k) +
+                          ", freeze_after: " + std::to_string(freeze_after) + "}");
       auto r = reg.create<cbtm::Router>(n);
       r->bind(ctx);
       return r;
