@@ -3,7 +3,9 @@
 // the others, the launch fails naming it, and a rerun retries only it.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -81,4 +83,41 @@ TEST_CASE("e2e: launch rejects a bad launch section naming the key") {
   r = cbtm_cli("launch " + cbtm::test::tiny_config() + " --out " + t / "o" + " --set launch.scheduler=pbs");
   CHECK(r.status == 2);
   CHECK(r.output.find("launch.scheduler") != std::string::npos);
+}
+
+namespace {
+// Processes whose command line mentions `needle` (e.g. a run directory).
+int processes_mentioning(const std::string& needle) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmd;
+    try {
+      cmd = cbtm::read_file(e.path().string() + "/cmdline");
+    } catch (...) {
+      continue;
+    }
+    if (cmd.find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+}  // namespace
+
+TEST_CASE("e2e: a launcher killed with SIGKILL takes its training jobs with it and the rerun resumes them") {
+  cbtm::test::TempDir t("e2e-launch-kill");
+  const std::string cfg = cbtm::test::tiny_config() +
+                          " --set runtime.threads=1 --set 'baselines=[]' --set branch.tokens=400000 --set launch.max_parallel=2";
+  REQUIRE(cbtm::test::cbtm_kill_when("launch " + cfg + " --out " + t / "o",
+                                     t / "o/experts/expert-000/step-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]", 300));
+  // the children get SIGTERM when the launcher dies: none keeps writing into the run
+  for (int i = 0; i < 100 && processes_mentioning(t / "o") > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(processes_mentioning(t / "o") == 0);
+  CHECK_FALSE(fs::exists(t / "o/experts/expert-000/final"));
+  const auto r = cbtm_cli("launch " + cfg + " --out " + t / "o");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(cbtm::read_file(t / "o/logs/expert-000.log").find("resuming from") != std::string::npos);
+  CHECK(fs::exists(t / "o/results.json"));
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,18 +44,55 @@ Child spawn(const std::vector<std::string>& argv, const std::vector<std::pair<st
     if (!replaced) envs.push_back(kv);
   }
   for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
   auto a = c_argv(argv);
   auto e = c_argv(envs);
+  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (out < 0) throw Error("cannot open " + log + ": " + std::strerror(errno));
+  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int err_pipe[2];  // reports a failed exec back to the parent
+  if (in < 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    ::close(out);
+    if (in >= 0) ::close(in);
+    throw Error(std::string("spawn: ") + std::strerror(errno));
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(out);
+    ::close(in);
+    ::close(err_pipe[0]);
+    ::close(err_pipe[1]);
+    throw Error("cannot start " + argv[0] + ": fork: " + std::strerror(err));
+  }
+  if (pid == 0) {
+    // the child: only async-signal-safe calls until exec. It gets SIGTERM when the launcher
+    // dies (even by SIGKILL), so no orphan keeps training into the run directory.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execve(a[0], a.data(), e.data());
+    const int err = errno;
+    (void)!::write(err_pipe[1], &err, sizeof err);
+    ::_exit(127);
+  }
+  ::close(out);
+  ::close(in);
+  ::close(err_pipe[1]);
+  int child_err = 0;
+  ssize_t n;
+  while ((n = ::read(err_pipe[0], &child_err, sizeof child_err)) < 0 && errno == EINTR) {
+  }
+  ::close(err_pipe[0]);
   Child c;
+  c.pid = pid;
   c.log = log;
-  const int rc = posix_spawn(&c.pid, argv[0].c_str(), &fa, nullptr, a.data(), e.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw Error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  if (n == static_cast<ssize_t>(sizeof child_err)) {
+    wait_exit(c);
+    throw Error("cannot start " + argv[0] + ": " + std::strerror(child_err));
+  }
   return c;
 }
 

@@ -8,7 +8,9 @@
 ///           (or `--baseline NAME`), at most `launch.max_parallel` at a time, each logging to
 ///           OUT/logs/STAGE.log; then eval. A failed job does not stop the others; the launch
 ///           fails at the end, naming it, and a rerun resumes (finished jobs are skipped, a
-///           killed one resumes from its last checkpoint).
+///           killed one resumes from its last checkpoint). The jobs die with the launcher
+///           (SIGINT/SIGTERM are passed on; on SIGKILL the kernel sends them SIGTERM), so no
+///           orphan keeps writing into the run directory.
 ///   slurm   submits the same stages as Slurm jobs chained by `--dependency=afterok`: cluster,
 ///           assign (a job array, one task per input shard, then a merge job), seed, the
 ///           experts (one job array, one task per expert, `%array_limit`), the baselines (one
