@@ -8,8 +8,14 @@
 // Whole-prefix routing re-embeds the full prefix at every position (what a router without an
 // incremental embedder costs), on --prefix-docs documents.
 //
+// Two routings are measured: per-position top-k (eq. 3 as written: an expert runs on a
+// document's prefix up to the last position that prefers it) and top-k with the active set
+// fixed after --fix-experts-after context tokens (the router's fix_experts_after); the
+// contract keys (tokens_per_s_top1, topk_cost_ratio, ...) are those of the fixed set when
+// --fix-experts-after > 0, and "per_position" holds the others.
+//
 //   build/bin/infer_bench --run out/quickstart [--docs 400] [--temperature 0.1] [--freeze-after 1]
-//                         [--json OUT]
+//                         [--fix-experts-after 32] [--json OUT]
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -40,7 +46,7 @@ namespace {
 
 struct EnsembleTiming {
   double route_s = 0, experts_s = 0, mix_s = 0;
-  int64_t expert_doc_runs = 0;
+  int64_t expert_doc_runs = 0, expert_tokens = 0;
   double ppl = 0;
   double total() const { return route_s + experts_s + mix_s; }
 };
@@ -60,10 +66,11 @@ EnsembleTiming run_ensemble(const cbtm::Router& router, const std::vector<cbtm::
     std::vector<size_t> idx;
     std::vector<std::vector<int32_t>> rows;
     for (size_t i = 0; i < docs.size(); ++i) {
-      const auto act = cbtm::active_experts(w[i]);
-      if (std::binary_search(act.begin(), act.end(), j)) {
+      const int64_t need = cbtm::needed_positions(w[i])[static_cast<size_t>(j)];
+      if (need > 0) {  // the prefix up to the last position that gives expert j weight
         idx.push_back(i);
-        rows.push_back(docs[i].row);
+        rows.emplace_back(docs[i].row.begin(), docs[i].row.begin() + need + 1);
+        t.expert_tokens += need;
       }
     }
     if (rows.empty()) continue;
@@ -96,11 +103,14 @@ int main(int argc, char** argv) {
   std::string run;
   int64_t max_docs = 400, prefix_docs = 200;
   double temperature = 0.1, freeze_after = 1.0;
+  int fix_after = 32;
   app.add_option("--run", run, "a finished run directory (after `cbtm run`, e.g. out/quickstart)")->required();
   app.add_option("--docs", max_docs, "held-out documents (the first N of data.eval)")->capture_default_str();
   app.add_option("--prefix-docs", prefix_docs, "documents for the whole-prefix routing comparison")->capture_default_str();
   app.add_option("--temperature", temperature, "T of the cluster_distance router")->capture_default_str();
   app.add_option("--freeze-after", freeze_after, "the router's freeze_after (1: re-route at every position)")
+      ->capture_default_str();
+  app.add_option("--fix-experts-after", fix_after, "the router's fix_experts_after for the contract figures (0: per-position only)")
       ->capture_default_str();
 
   return bench::run_main(app, argc, argv, flags, [&] {
@@ -133,10 +143,10 @@ int main(int argc, char** argv) {
                 cbtm::runtime().resolved_threads());
 
     cbtm::RoutingContext ctx{emb.get(), cl.get(), K};
-    auto router = [&](int top_k) {
+    auto router = [&](int top_k, int fix = 0) {
       cbtm::ConfigNode n;
       n.node = YAML::Load("{type: cluster_distance, temperature: " + std::to_string(temperature) +
-                          ", top_k: " + std::to_string(top_k) +
+                          ", top_k: " + std::to_string(top_k) + ", fix_experts_after: " + std::to_string(fix) +
                           ", freeze_after: " + std::to_string(freeze_after) + "}");
       auto r = reg.create<cbtm::Router>(n);
       r->bind(ctx);
@@ -150,30 +160,50 @@ int main(int argc, char** argv) {
     }
     nlohmann::json figures = {{"benchmark", "ensemble_inference"}, {"machine", bench::machine_state()}, {"run", run},
                               {"experts", K}, {"docs", docs.size()}, {"scored_tokens", scored}};
-    std::printf("%-6s %10s %10s %10s %10s %12s %8s %12s %8s\n", "top-k", "route s", "experts s", "mix s", "total s",
-                "tokens/s", "router%", "experts/doc", "ppl");
-    std::map<int, EnsembleTiming> t;
-    for (int k : {1, 2, 0}) {
-      auto r = router(k);
-      t[k] = run_ensemble(*r, docs, experts);
-      const auto& x = t[k];
-      std::printf("%-6s %10.3f %10.3f %10.3f %10.3f %12.0f %7.2f%% %12.2f %8.3f\n", k ? std::to_string(k).c_str() : "all",
-                  x.route_s, x.experts_s, x.mix_s, x.total(), scored / x.total(), 100 * x.route_s / x.total(),
-                  double(x.expert_doc_runs) / double(docs.size()), x.ppl);
+    std::printf("%-14s %9s %10s %8s %9s %10s %8s %11s %10s %8s\n", "routing", "route s", "experts s", "mix s", "total s",
+                "tokens/s", "router%", "experts/doc", "expert-tok", "ppl");
+    // expert-tok: scored positions the experts ran, as a fraction of K x scored tokens
+    auto measure = [&](int k, int fix) {
+      auto r = router(k, fix);
+      EnsembleTiming x = run_ensemble(*r, docs, experts);
+      const std::string label = (k ? "top-" + std::to_string(k) : std::string("all")) + (fix && k ? " fix@" + std::to_string(fix) : "");
+      std::printf("%-14s %9.3f %10.3f %8.3f %9.3f %10.0f %7.2f%% %11.2f %10.3f %8.3f\n", label.c_str(), x.route_s, x.experts_s,
+                  x.mix_s, x.total(), scored / x.total(), 100 * x.route_s / x.total(), double(x.expert_doc_runs) / double(docs.size()),
+                  double(x.expert_tokens) / (double(scored) * K), x.ppl);
       std::fflush(stdout);
+      return x;
+    };
+    auto block = [&](std::map<int, EnsembleTiming>& t) {
+      nlohmann::json b;
+      b["tokens_per_s_top1"] = scored / t[1].total();
+      b["tokens_per_s_top2"] = scored / t[2].total();
+      b["tokens_per_s_all"] = scored / t[0].total();
+      b["topk_cost_ratio"] = {{"top1", (t[1].total() / t[0].total()) / (1.0 / K)},
+                              {"top2", (t[2].total() / t[0].total()) / (std::min(2, K) / double(K))}};
+      b["router_share"] = {{"top1", t[1].route_s / t[1].total()}, {"top2", t[2].route_s / t[2].total()},
+                           {"all", t[0].route_s / t[0].total()}};
+      b["ppl"] = {{"top1", t[1].ppl}, {"top2", t[2].ppl}, {"all", t[0].ppl}};
+      // an expert runs over a document's prefix up to its last position with weight
+      b["experts_per_doc"] = {{"top1", double(t[1].expert_doc_runs) / double(docs.size())},
+                              {"top2", double(t[2].expert_doc_runs) / double(docs.size())},
+                              {"all", double(t[0].expert_doc_runs) / double(docs.size())}};
+      b["expert_token_fraction"] = {{"top1", double(t[1].expert_tokens) / (double(scored) * K)},
+                                    {"top2", double(t[2].expert_tokens) / (double(scored) * K)}};
+      return b;
+    };
+    std::map<int, EnsembleTiming> pos, fixed;
+    for (int k : {1, 2, 0}) pos[k] = measure(k, 0);
+    const nlohmann::json per_position = block(pos);
+    if (fix_after > 0) {
+      fixed[0] = pos[0];
+      for (int k : {1, 2}) fixed[k] = measure(k, fix_after);
+      figures.update(block(fixed));
+      figures["fix_experts_after"] = fix_after;
+      figures["per_position"] = per_position;
+    } else {
+      figures.update(per_position);
+      figures["fix_experts_after"] = 0;
     }
-    figures["tokens_per_s_top1"] = scored / t[1].total();
-    figures["tokens_per_s_top2"] = scored / t[2].total();
-    figures["tokens_per_s_all"] = scored / t[0].total();
-    figures["topk_cost_ratio"] = {{"top1", (t[1].total() / t[0].total()) / (1.0 / K)},
-                                  {"top2", (t[2].total() / t[0].total()) / (std::min(2, K) / double(K))}};
-    figures["router_share"] = {{"top1", t[1].route_s / t[1].total()}, {"top2", t[2].route_s / t[2].total()},
-                               {"all", t[0].route_s / t[0].total()}};
-    figures["ppl"] = {{"top1", t[1].ppl}, {"top2", t[2].ppl}, {"all", t[0].ppl}};
-    // an expert runs over a whole document when any position routes to it (its prefix is needed)
-    figures["experts_per_doc"] = {{"top1", double(t[1].expert_doc_runs) / double(docs.size())},
-                                  {"top2", double(t[2].expert_doc_runs) / double(docs.size())},
-                                  {"all", double(t[0].expert_doc_runs) / double(docs.size())}};
 
     // incremental vs whole-prefix routing of the same positions
     const size_t pd = std::min<size_t>(static_cast<size_t>(prefix_docs), docs.size());

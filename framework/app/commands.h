@@ -38,3 +38,29 @@ int inspect_run(const InspectArgs& args, PluginHost& host);
 int list_plugins(const PluginHost& host, const std::string& kind, bool markdown);
 
 }  // namespace cbtm::app
+
+namespace cbtm::app {
+
+/// `cbtm generate`: sample a continuation from a finished run's ensemble.
+struct GenerateArgs {
+  std::string run, ensemble, prompt, prompt_file;
+  std::vector<std::string> set;
+  int64_t max_tokens = 64;
+  double temperature = 1.0, top_p = 1.0;
+  uint64_t seed = 0;
+  bool json = false;
+};
+int run_generate(const GenerateArgs& args, PluginHost& host);
+
+/// `cbtm serve`: the ensemble behind an HTTP JSON endpoint (ensemble_api.h).
+struct ServeArgs {
+  std::string run, ensemble, host = "127.0.0.1", port_file;
+  std::vector<std::string> set;
+  int port = 8080;
+  int max_connections = 16;
+  int max_queue = 64;
+  double queue_timeout_s = 30;
+};
+int run_serve(const ServeArgs& args, PluginHost& host);
+
+}  // namespace cbtm::app

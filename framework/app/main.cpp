@@ -77,6 +77,37 @@ int main(int argc, char** argv) {
   inspect->add_option("--terms", ia.terms, "top terms shown per cluster")->capture_default_str();
   inspect->add_flag("--json", ia.json, "print the analysis as JSON");
 
+  cbtm::app::GenerateArgs ga;
+  CLI::App* gen = app.add_subcommand(
+      "generate", "sample a continuation of a prompt from a finished run's ensemble (re-routed before every token)");
+  gen->add_option("run", ga.run, "run directory (after `cbtm run`)")->required()->check(CLI::ExistingDirectory);
+  gen->add_option("--ensemble,-e", ga.ensemble, "which of the run's eval.ensembles routes (default: the first)");
+  gen->add_option("--set", ga.set, "override a key of the run's config: --set eval.ensembles.top1.top_k=2 (repeatable)");
+  gen->add_option("--prompt,-p", ga.prompt, "the text to continue");
+  gen->add_option("--prompt-file", ga.prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
+  gen->add_option("--max-tokens", ga.max_tokens, "new tokens at most")->capture_default_str()->check(CLI::NonNegativeNumber);
+  gen->add_option("--temperature", ga.temperature, "sampling temperature (0: greedy)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  gen->add_option("--top-p", ga.top_p, "nucleus sampling mass")->capture_default_str()->check(CLI::Range(0.000001, 1.0));
+  gen->add_option("--seed", ga.seed, "sampling seed (same seed, same text)")->capture_default_str();
+  gen->add_flag("--json", ga.json, "print the prompt, text, token ids and the experts that ran per token as JSON");
+
+  cbtm::app::ServeArgs sa;
+  CLI::App* serve = app.add_subcommand(
+      "serve", "serve a finished run's ensemble over HTTP JSON on loopback: GET /health, POST /score, POST /generate");
+  serve->add_option("run", sa.run, "run directory (after `cbtm run`)")->required()->check(CLI::ExistingDirectory);
+  serve->add_option("--ensemble,-e", sa.ensemble, "which of the run's eval.ensembles routes (default: the first)");
+  serve->add_option("--set", sa.set, "override a key of the run's config (repeatable)");
+  serve->add_option("--host", sa.host, "IPv4 address to listen on")->capture_default_str();
+  serve->add_option("--port", sa.port, "TCP port (0: any free port, printed and written to --port-file)")
+      ->capture_default_str()->check(CLI::Range(0, 65535));
+  serve->add_option("--port-file", sa.port_file, "write the port here once listening");
+  serve->add_option("--max-connections", sa.max_connections, "requests handled at once (more wait in the queue)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  serve->add_option("--max-queue", sa.max_queue, "connections waiting for a slot (more get 503 at once)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  serve->add_option("--queue-timeout", sa.queue_timeout_s, "seconds a queued request waits before 503")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+
   std::string kind;
   bool markdown = false;
   CLI::App* plugins = app.add_subcommand("plugins", "list loaded plugins with their options, defaults and docs");
@@ -93,6 +124,8 @@ int main(int argc, char** argv) {
     if (cfg->parsed()) return cbtm::app::print_config(config_file, config_set, host);
     if (plugins->parsed()) return cbtm::app::list_plugins(host, kind, markdown);
     if (inspect->parsed()) return cbtm::app::inspect_run(ia, host);
+    if (gen->parsed()) return cbtm::app::run_generate(ga, host);
+    if (serve->parsed()) return cbtm::app::run_serve(sa, host);
     if (launch->parsed()) {
       lr.wait = !no_wait;
       return cbtm::app::run_launch(lr, host);

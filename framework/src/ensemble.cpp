@@ -20,10 +20,10 @@ std::vector<float> mix_log_probs(const std::vector<std::vector<float>>& expert_l
       const float wj = w.at(t, j);
       if (wj <= 0.f) continue;
       const auto& lp = expert_logp[static_cast<size_t>(j)];
-      if (static_cast<int64_t>(lp.size()) != w.rows)
+      if (static_cast<int64_t>(lp.size()) <= t)
         throw Error("ensemble: expert " + std::to_string(j) + " has weight at token " +
-                    std::to_string(t) + " but " + std::to_string(lp.size()) + " log-probs for " +
-                    std::to_string(w.rows) + " tokens");
+                    std::to_string(t) + " but log-probs for only " + std::to_string(lp.size()) +
+                    " of " + std::to_string(w.rows) + " tokens");
       m = std::max(m, std::log(static_cast<double>(wj)) + lp[static_cast<size_t>(t)]);
     }
     if (!std::isfinite(m)) {
@@ -49,6 +49,14 @@ std::vector<int32_t> active_experts(const Matrix& w) {
         out.push_back(static_cast<int32_t>(j));
         break;
       }
+  return out;
+}
+
+std::vector<int64_t> needed_positions(const Matrix& w) {
+  std::vector<int64_t> out(static_cast<size_t>(w.cols), 0);
+  for (int64_t t = 0; t < w.rows; ++t)
+    for (int64_t j = 0; j < w.cols; ++j)
+      if (w.at(t, j) > 0.f) out[static_cast<size_t>(j)] = t + 1;
   return out;
 }
 

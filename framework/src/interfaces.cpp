@@ -18,6 +18,9 @@ namespace cbtm {
 Component::~Component() = default;
 ContextEmbedder::~ContextEmbedder() = default;
 LanguageModel::~LanguageModel() = default;
+std::vector<std::vector<float>> LanguageModel::next_token_log_probs(const std::vector<std::vector<int32_t>>&) {
+  throw Error("this model only scores token sequences; it cannot give next-token distributions for generation");
+}
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
   std::string out;
@@ -86,7 +89,13 @@ Assignment nearest_centers(const Matrix& x, const Matrix& c) {
 
 Assignment Clusterer::assign(const Matrix& x) const { return nearest_centers(x, centers()); }
 
-// ---- routing helper ----------------------------------------------------------------
+// ---- routing ---------------------------------------------------------------------------
+Matrix Router::route_scored(const Document& doc, const std::vector<std::string>& pieces,
+                            const std::vector<std::vector<float>>&) const {
+  return route(doc, pieces);
+}
+void Router::calibrate(const std::vector<std::vector<std::vector<float>>>&) {}
+
 void keep_top_k(Matrix& w, int32_t top_k) {
   const int64_t K = w.cols;
   std::vector<int64_t> idx(static_cast<size_t>(K));

@@ -49,6 +49,50 @@ std::vector<std::vector<float>> OptLanguageModel::score(
   return out;
 }
 
+std::vector<std::vector<float>> OptLanguageModel::next_token_log_probs(
+    const std::vector<std::vector<int32_t>>& sequences) {
+  const OptConfig& c = model_->config();
+  int64_t T = 1;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const auto& s = sequences[i];
+    if (s.empty()) throw Error("OPT model: sequence " + std::to_string(i) + " is empty (it needs at least a beginning-of-document token)");
+    if (static_cast<int64_t>(s.size()) > c.max_positions)
+      throw Error("OPT model: sequence " + std::to_string(i) + " has " + std::to_string(s.size()) +
+                  " tokens, more than max_positions " + std::to_string(c.max_positions));
+    for (int32_t t : s)
+      if (t < 0 || t >= c.vocab_size)
+        throw Error("OPT model: sequence " + std::to_string(i) + " has token id " + std::to_string(t) +
+                    ", outside the vocabulary of " + std::to_string(c.vocab_size));
+    T = std::max<int64_t>(T, static_cast<int64_t>(s.size()));
+  }
+  const int64_t B = static_cast<int64_t>(sequences.size());
+  std::vector<std::vector<float>> out(sequences.size());
+  if (B == 0) return out;
+  torch::Tensor tokens = torch::full({B, T}, kPadId, torch::kLong);
+  auto tok = tokens.accessor<int64_t, 2>();
+  std::vector<int64_t> last;
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& s = sequences[static_cast<size_t>(b)];
+    for (size_t t = 0; t < s.size(); ++t) tok[b][static_cast<int64_t>(t)] = s[t];
+    last.push_back(b * T + static_cast<int64_t>(s.size()) - 1);
+  }
+  torch::Tensor lp;
+  {
+    torch::NoGradGuard no_grad;
+    torch::Tensor hidden;
+    {
+      AutocastGuard autocast(device_, runtime().bf16);
+      hidden = model_->hidden_states(tokens.to(device_));
+    }
+    const torch::Tensor h = hidden.to(torch::kFloat).reshape({B * T, hidden.size(2)})
+                                .index_select(0, torch::tensor(last, torch::kLong).to(device_));
+    lp = torch::log_softmax(model_->logits(h), -1).to(torch::kCPU, torch::kFloat).contiguous();
+  }
+  const float* v = lp.data_ptr<float>();
+  for (int64_t b = 0; b < B; ++b) out[static_cast<size_t>(b)].assign(v + b * c.vocab_size, v + (b + 1) * c.vocab_size);
+  return out;
+}
+
 void OptLanguageModel::score_batch(const std::vector<std::vector<int32_t>>& sequences,
                                    const std::vector<size_t>& order, size_t begin, size_t end,
                                    std::vector<std::vector<float>>& out) {

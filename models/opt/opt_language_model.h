@@ -23,6 +23,8 @@ class OptLanguageModel : public LanguageModel {
   OptLanguageModel(OptLM model, torch::Device device);
   std::vector<std::vector<float>> score(
       const std::vector<std::vector<int32_t>>& sequences) override;
+  std::vector<std::vector<float>> next_token_log_probs(
+      const std::vector<std::vector<int32_t>>& sequences) override;
   int64_t max_length() const override { return model_->config().max_positions; }
   int64_t parameters() const override { return count_parameters(model_->config()); }
 

@@ -43,6 +43,23 @@ TEST_CASE("ensemble: one expert with weight 1 equals that expert - inactive expe
   CHECK(m[0] == Approx(-1000.f + std::log(0.5 * (1 + std::exp(-1.0)))).epsilon(1e-6));
 }
 
+TEST_CASE("ensemble: an expert needed for a prefix only may bring log-probs for that prefix") {
+  cbtm::Matrix w(4, 2);
+  w.at(0, 0) = 0.5f; w.at(0, 1) = 0.5f;
+  w.at(1, 0) = 0.25f; w.at(1, 1) = 0.75f;
+  w.at(2, 1) = 1.f;
+  w.at(3, 1) = 1.f;
+  CHECK(cbtm::needed_positions(w) == std::vector<int64_t>{2, 4});
+  const std::vector<float> full1 = {-1.f, -2.f, -3.f, -4.f};
+  const auto m = cbtm::mix_log_probs({{-0.5f, -0.7f}, full1}, w);
+  CHECK(m[0] == Approx(std::log(0.5 * std::exp(-0.5) + 0.5 * std::exp(-1.0))).epsilon(1e-6));
+  CHECK(m[1] == Approx(std::log(0.25 * std::exp(-0.7) + 0.75 * std::exp(-2.0))).epsilon(1e-6));
+  CHECK(m[2] == -3.f);
+  CHECK(m[3] == -4.f);
+  CHECK_THROWS_WITH(cbtm::mix_log_probs({{-0.5f}, full1}, w), Catch::Contains("expert 0") && Catch::Contains("token 1"));
+  CHECK(cbtm::needed_positions(cbtm::Matrix(3, 2)) == std::vector<int64_t>{0, 0});
+}
+
 TEST_CASE("keep_top_k keeps the largest weights and renormalises") {
   cbtm::Matrix w(2, 4);
   const float row0[] = {0.1f, 0.4f, 0.2f, 0.3f};

@@ -1,8 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
+#include "cbtm/error.h"
 #include "cbtm/language_model.h"
 #include "cbtm/pipeline/evaluate.h"
 #include "cbtm/router.h"
@@ -12,10 +14,11 @@ namespace {
 // A fake expert: log p(token t) = -(1 + (t + salt) % 5) / 4, recognisable per expert.
 class FakeLM : public cbtm::LanguageModel {
  public:
-  explicit FakeLM(int salt) : salt_(salt) {}
+  explicit FakeLM(int salt, std::vector<size_t>* lengths = nullptr) : salt_(salt), lengths_(lengths) {}
   std::vector<std::vector<float>> score(const std::vector<std::vector<int32_t>>& seqs) override {
     std::vector<std::vector<float>> out;
     for (const auto& s : seqs) {
+      if (lengths_) lengths_->push_back(s.size());
       std::vector<float> lp;
       for (size_t t = 1; t < s.size(); ++t) lp.push_back(-static_cast<float>(1 + (s[t] + salt_) % 5) / 4.f);
       out.push_back(lp);
@@ -27,6 +30,7 @@ class FakeLM : public cbtm::LanguageModel {
 
  private:
   int salt_;
+  std::vector<size_t>* lengths_;
 };
 
 // Weight only on `expert` everywhere (or uniform when expert < 0).
@@ -82,6 +86,76 @@ TEST_CASE("evaluate: an ensemble routed to one expert equals that expert, and on
   CHECK(got.expert_doc_runs == 3);
   CHECK_FALSE(ev.has_standalone(0));
   CHECK_FALSE(ev.has_oracle());
+}
+
+// Expert 0 for the first `head` positions, expert 1 afterwards.
+class HeadRouter : public cbtm::Router {
+ public:
+  explicit HeadRouter(int64_t head) : head_(head) {}
+  void bind(const cbtm::RoutingContext&) override {}
+  cbtm::Matrix route(const cbtm::Document&, const std::vector<std::string>& pieces) const override {
+    cbtm::Matrix w(static_cast<int64_t>(pieces.size()), 2);
+    for (int64_t t = 0; t < w.rows; ++t) w.at(t, t < head_ ? 0 : 1) = 1.f;
+    return w;
+  }
+
+ private:
+  int64_t head_;
+};
+
+TEST_CASE("evaluate: an expert needed for a prefix runs on that prefix only, and the mixture is unchanged") {
+  const auto d = docs();  // rows of 5, 3 and 7 tokens: 4, 2 and 6 scored
+  cbtm::EnsembleEvaluator ev(d, 2);
+  HeadRouter head(2);
+  ev.add("head", head);
+  std::vector<std::vector<size_t>> lengths(2);
+  ev.run([&](int32_t j) { return std::make_unique<FakeLM>(j, &lengths[j]); });
+  std::sort(lengths[0].begin(), lengths[0].end());
+  std::sort(lengths[1].begin(), lengths[1].end());
+  CHECK(lengths[0] == std::vector<size_t>{3, 3, 3});  // 2 scored positions + the first token
+  CHECK(lengths[1] == std::vector<size_t>{5, 7});      // the 3-token row never needs expert 1
+  double nll = 0;
+  for (const auto& doc : d)
+    for (size_t t = 1; t < doc.row.size(); ++t) nll += (1 + (doc.row[t] + (t <= 2 ? 0 : 1)) % 5) / 4.0;
+  const auto r = ev.result("head");
+  CHECK(r.score.all.nll == Approx(nll).epsilon(1e-6));
+  CHECK(r.expert_tokens == (2 + 2 + 2) + (4 + 0 + 6));  // expert 0: 2 per doc; expert 1 runs the whole row where it is needed
+  CHECK(r.expert_token_fraction == Approx(double(r.expert_tokens) / (2.0 * 12)));
+  CHECK_FALSE(ev.has_standalone(0));
+  CHECK_FALSE(ev.has_oracle());
+}
+
+// Routes from the experts' scores: all weight on the expert that predicted the previous token best.
+class LastBestRouter : public cbtm::Router {
+ public:
+  void bind(const cbtm::RoutingContext&) override {}
+  bool needs_expert_scores() const override { return true; }
+  cbtm::Matrix route(const cbtm::Document&, const std::vector<std::string>&) const override { throw cbtm::Error("no"); }
+  cbtm::Matrix route_scored(const cbtm::Document&, const std::vector<std::string>& pieces,
+                            const std::vector<std::vector<float>>& lp) const override {
+    cbtm::Matrix w(static_cast<int64_t>(pieces.size()), 2);
+    for (int64_t t = 0; t < w.rows; ++t) w.at(t, t == 0 || lp[0][t - 1] >= lp[1][t - 1] ? 0 : 1) = 1.f;
+    return w;
+  }
+};
+
+TEST_CASE("evaluate: a router that needs expert scores gets every expert's full scores, then mixes as routed") {
+  const auto d = docs();
+  cbtm::EnsembleEvaluator ev(d, 2);
+  LastBestRouter r;
+  ev.add("btm", r);
+  CHECK_THROWS(ev.result("btm"));  // not routed before run()
+  ev.run([](int32_t j) { return std::make_unique<FakeLM>(j); });
+  REQUIRE(ev.has_oracle());  // every expert ran on every whole document
+  double nll = 0;
+  auto lp = [](int32_t tok, int j) { return -(1 + (tok + j) % 5) / 4.0; };
+  for (const auto& doc : d)
+    for (size_t t = 1; t < doc.row.size(); ++t) {
+      const int j = t == 1 || lp(doc.row[t - 1], 0) >= lp(doc.row[t - 1], 1) ? 0 : 1;
+      nll -= lp(doc.row[t], j);
+    }
+  CHECK(ev.result("btm").score.all.nll == Approx(nll).epsilon(1e-6));
+  CHECK(ev.result("btm").mean_token_experts == 1.0);
 }
 
 TEST_CASE("evaluate: the uniform mixture and the oracle match direct computations") {

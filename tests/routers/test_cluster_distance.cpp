@@ -6,6 +6,7 @@
 
 #include "cbtm/clusterer.h"
 #include "cbtm/embedder.h"
+#include "cbtm/ensemble.h"
 #include "cbtm/router.h"
 #include "support/test_support.h"
 
@@ -149,6 +150,53 @@ TEST_CASE("cluster_distance router: freeze_after keeps the weights of the routed
   cbtm::ConfigNode bad = router_yaml(0.5, 0);
   bad.node["freeze_after"] = 0.0;
   CHECK_THROWS_WITH(cbtm::test::plugins().registry().create<cbtm::Router>(bad), Catch::Contains("freeze_after"));
+}
+
+TEST_CASE("cluster_distance router: fix_experts_after keeps the top-k of position N for the rest, re-weighted by eq. 3 within it") {
+  LetterEmbedder emb;
+  cbtm::Matrix c(3, 3);
+  const float centres[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+  for (int j = 0; j < 3; ++j)
+    for (int i = 0; i < 3; ++i) c.at(j, i) = centres[j][i];
+  FixedCenters cl(c);
+  // contexts: "", "a", "aa", "aab" | "aabc", "aabcc", "aabccc", "aabcccc"
+  const std::vector<std::string> pieces = {"", "a", "a", "b", "c", "c", "c", "c"};
+  const double T = 0.5;
+  cbtm::ConfigNode n = router_yaml(T, 2);
+  n.node["fix_experts_after"] = 4;  // the set is fixed after 4 context pieces (position 3: "aab")
+  auto router = cbtm::test::plugins().registry().create<cbtm::Router>(n);
+  router->bind({&emb, &cl, 3});
+  const cbtm::Matrix w = router->route({}, pieces);
+  std::string prefix;
+  for (size_t t = 0; t < pieces.size(); ++t) {
+    prefix += pieces[t];
+    if (t < 4) {  // as without the option: the position's own top-2
+      const auto want = expected(emb, c, prefix, T, 2);
+      for (int j = 0; j < 3; ++j) CHECK(w.at(static_cast<int64_t>(t), j) == Approx(want[j]).margin(1e-6));
+    } else {  // the set of "aab" is {0, 1}: eq. 3 over those two only, though centre 2 is nearer now
+      const auto all = expected(emb, c, prefix, T, 0);
+      CHECK(w.at(static_cast<int64_t>(t), 2) == 0.f);
+      CHECK(w.at(static_cast<int64_t>(t), 0) == Approx(all[0] / (all[0] + all[1])).margin(1e-6));
+      CHECK(w.at(static_cast<int64_t>(t), 1) == Approx(all[1] / (all[0] + all[1])).margin(1e-6));
+      if (t >= 5) CHECK(all[2] > all[1]);
+    }
+  }
+  // expert 2 is needed only for the prefix where it was in the per-position top-2
+  const auto need = cbtm::needed_positions(w);
+  CHECK(need[0] == 8);
+  CHECK(need[1] == 8);
+  CHECK(need[2] <= 4);
+  // shorter documents than N behave as without the option
+  const cbtm::Matrix short_w = router->route({}, {"", "c", "c"});
+  cbtm::ConfigNode plain_n = router_yaml(T, 2);
+  auto plain = cbtm::test::plugins().registry().create<cbtm::Router>(plain_n);
+  plain->bind({&emb, &cl, 3});
+  const cbtm::Matrix short_p = plain->route({}, {"", "c", "c"});
+  for (int64_t t = 0; t < 3; ++t)
+    for (int64_t j = 0; j < 3; ++j) CHECK(short_w.at(t, j) == short_p.at(t, j));
+  cbtm::ConfigNode bad = router_yaml(T, 2);
+  bad.node["fix_experts_after"] = -1;
+  CHECK_THROWS_WITH(cbtm::test::plugins().registry().create<cbtm::Router>(bad), Catch::Contains("fix_experts_after"));
 }
 
 TEST_CASE("cluster_distance router: bad options and a mismatched expert count fail clearly") {

@@ -30,6 +30,11 @@ class LanguageModel {
   /// Every sequence must be at most max_length() tokens.
   virtual std::vector<std::vector<float>> score(
       const std::vector<std::vector<int32_t>>& sequences) = 0;
+  /// For each non-empty sequence s: log p(v | s) for every vocabulary entry v (natural log),
+  /// the distribution of the token that would follow s (for generation). Default: Error
+  /// (a model that only scores).
+  virtual std::vector<std::vector<float>> next_token_log_probs(
+      const std::vector<std::vector<int32_t>>& sequences);
   virtual int64_t max_length() const = 0;
   virtual int64_t parameters() const = 0;
 };

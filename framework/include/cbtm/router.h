@@ -13,6 +13,12 @@
 ///   router->bind({&embedder, &clusterer, k});
 ///   Matrix w = router->route(doc, pieces);
 /// \endcode
+///
+/// A router that weighs experts by how well each has predicted the document so far (BTM's
+/// cached prior) returns true from needs_expert_scores(): the evaluator then runs every expert
+/// on the whole document and calls route_scored() with their log-probabilities. Such a router
+/// may also ask for held-out calibration documents (calibration_docs() > 0): calibrate() gets
+/// their expert log-probabilities once, before any routing.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -47,6 +53,18 @@ class Router : public Component {
   virtual void bind(const RoutingContext& ctx) = 0;
   /// Weights for every position of one document (see the file comment). Thread-safe.
   virtual Matrix route(const Document& doc, const std::vector<std::string>& pieces) const = 0;
+
+  /// True when the weights depend on the experts' predictions (route_scored()).
+  virtual bool needs_expert_scores() const { return false; }
+  /// Weights given expert_logp[j][t] = log p_j(row[t+1] | row[0..t]) for every expert j and
+  /// scored token t (pieces.size() of them). Thread-safe. Default: route(doc, pieces).
+  virtual Matrix route_scored(const Document& doc, const std::vector<std::string>& pieces,
+                              const std::vector<std::vector<float>>& expert_logp) const;
+  /// Held-out documents the router wants for calibrate() (0: none). They are taken from the
+  /// evaluation file after the documents being evaluated.
+  virtual int64_t calibration_docs() const { return 0; }
+  /// expert_logp[d][j][t] as in route_scored(), for each calibration document d in file order.
+  virtual void calibrate(const std::vector<std::vector<std::vector<float>>>& expert_logp);
 };
 
 /// Keeps the `top_k` largest entries of each row (0 or >= cols: all), zeroes the rest, and

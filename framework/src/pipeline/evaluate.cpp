@@ -1,5 +1,6 @@
 #include "cbtm/pipeline/evaluate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -99,11 +100,20 @@ ModelScore score_model(LanguageModel& lm, const std::vector<EvalDoc>& docs,
 // ---- ensembles ---------------------------------------------------------------------------
 EnsembleEvaluator::EnsembleEvaluator(const std::vector<EvalDoc>& docs, int32_t experts)
     : docs_(docs), k_(experts), logp_(static_cast<size_t>(experts)),
-      ran_(static_cast<size_t>(experts), std::vector<bool>(docs.size(), false)) {
+      have_(static_cast<size_t>(experts), std::vector<int64_t>(docs.size(), 0)) {
   for (auto& l : logp_) l.resize(docs.size());
 }
 
 void EnsembleEvaluator::add(const std::string& name, const Router& router) {
+  if (router.needs_expert_scores()) {
+    // Routed after run(): until then, every expert is needed at every position.
+    std::vector<Matrix> all(docs_.size());
+    for (size_t i = 0; i < docs_.size(); ++i) all[i] = Matrix(static_cast<int64_t>(docs_[i].pieces.size()), k_, 1.f);
+    names_.push_back(name);
+    weights_[name] = std::move(all);
+    scored_[name] = &router;
+    return;
+  }
   std::vector<Matrix> w(docs_.size());
   std::string error;
 #pragma omp parallel for schedule(dynamic, 4)
@@ -116,50 +126,106 @@ void EnsembleEvaluator::add(const std::string& name, const Router& router) {
     }
   }
   if (!error.empty()) throw Error("ensemble '" + name + "': routing failed: " + error);
-  for (size_t i = 0; i < docs_.size(); ++i)
-    if (w[i].rows != static_cast<int64_t>(docs_[i].pieces.size()) || w[i].cols != k_)
-      throw Error("ensemble '" + name + "': router returned a " + std::to_string(w[i].rows) + "x" + std::to_string(w[i].cols) +
-                  " matrix for a document of " + std::to_string(docs_[i].pieces.size()) + " positions and " + std::to_string(k_) + " experts");
+  check_shapes(name, w);
   names_.push_back(name);
   weights_[name] = std::move(w);
 }
 
+void EnsembleEvaluator::check_shapes(const std::string& name, const std::vector<Matrix>& w) const {
+  for (size_t i = 0; i < docs_.size(); ++i)
+    if (w[i].rows != static_cast<int64_t>(docs_[i].pieces.size()) || w[i].cols != k_)
+      throw Error("ensemble '" + name + "': router returned a " + std::to_string(w[i].rows) + "x" + std::to_string(w[i].cols) +
+                  " matrix for a document of " + std::to_string(docs_[i].pieces.size()) + " positions and " + std::to_string(k_) + " experts");
+}
+
 void EnsembleEvaluator::run(const std::function<std::unique_ptr<LanguageModel>(int32_t)>& load) {
-  for (int32_t j = 0; j < k_; ++j) {
-    std::vector<size_t> need;
+  // need[j][i]: leading scored tokens of document i that some ensemble needs from expert j.
+  std::vector<std::vector<int64_t>> need(static_cast<size_t>(k_), std::vector<int64_t>(docs_.size(), 0));
+  for (const auto& n : names_)
     for (size_t i = 0; i < docs_.size(); ++i) {
-      if (ran_[j][i]) continue;
-      bool needed = false;
-      for (const auto& n : names_) {
-        for (const int32_t a : active_experts(weights_.at(n)[i])) needed = needed || a == j;
-        if (needed) break;
-      }
-      if (needed) need.push_back(i);
+      const auto p = needed_positions(weights_.at(n)[i]);
+      for (int32_t j = 0; j < k_; ++j) need[j][i] = std::max(need[j][i], p[j]);
     }
-    if (need.empty()) continue;
-    spdlog::info("[eval] expert {}: scoring {} of {} documents", j, need.size(), docs_.size());
+  for (int32_t j = 0; j < k_; ++j) {
+    std::vector<size_t> which;
+    std::vector<std::vector<int32_t>> rows;
+    int64_t tokens = 0, prefixes = 0;
+    for (size_t i = 0; i < docs_.size(); ++i) {
+      if (need[j][i] <= have_[j][i]) continue;
+      which.push_back(i);
+      const auto& row = docs_[i].row;
+      // A causal model scores a prefix exactly as it scores the prefix of the whole row.
+      rows.emplace_back(row.begin(), row.begin() + need[j][i] + 1);
+      tokens += need[j][i] + 1;
+      prefixes += need[j][i] + 1 < static_cast<int64_t>(row.size()) ? 1 : 0;
+    }
+    if (which.empty()) continue;
+    spdlog::info("[eval] expert {}: scoring {} of {} documents ({} of them only a prefix)", j, which.size(),
+                 docs_.size(), prefixes);
     auto lm = load(j);
-    auto out = score_rows(*lm, docs_, need, "expert " + std::to_string(j));
-    for (size_t n = 0; n < need.size(); ++n) {
-      logp_[j][need[n]] = std::move(out[n]);
-      ran_[j][need[n]] = true;
+    Progress timer("eval expert " + std::to_string(j), static_cast<double>(tokens), "tok", 1e9);
+    auto out = lm->score(rows);
+    timer.update(static_cast<double>(tokens));
+    timer.finish(std::to_string(rows.size()) + " documents");
+    if (out.size() != rows.size()) throw Error("expert " + std::to_string(j) + " returned scores for " + std::to_string(out.size()) + " of " + std::to_string(rows.size()) + " rows");
+    for (size_t n = 0; n < which.size(); ++n) {
+      if (out[n].size() + 1 != rows[n].size())
+        throw Error("expert " + std::to_string(j) + " returned " + std::to_string(out[n].size()) + " log-probs for a row of " + std::to_string(rows[n].size()) + " tokens");
+      have_[j][which[n]] = static_cast<int64_t>(out[n].size());
+      logp_[j][which[n]] = std::move(out[n]);
     }
   }
+  for (const auto& [name, router] : scored_) {
+    if (routed_.count(name)) continue;
+    std::vector<Matrix> w(docs_.size());
+    std::string error;
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int64_t i = 0; i < static_cast<int64_t>(docs_.size()); ++i) {
+      try {
+        std::vector<std::vector<float>> lp(static_cast<size_t>(k_));
+        for (int32_t j = 0; j < k_; ++j) lp[j] = logp_[j][i];
+        w[i] = router->route_scored(docs_[i].doc, docs_[i].pieces, lp);
+      } catch (const std::exception& e) {
+#pragma omp critical
+        error = e.what();
+      }
+    }
+    if (!error.empty()) throw Error("ensemble '" + name + "': routing failed: " + error);
+    check_shapes(name, w);
+    weights_[name] = std::move(w);
+    routed_.insert(name);
+  }
+}
+
+void calibrate_router(Router& router, const std::vector<EvalDoc>& calib, int32_t experts,
+                      const std::function<std::unique_ptr<LanguageModel>(int32_t)>& load) {
+  std::vector<std::vector<std::vector<float>>> lp(calib.size(), std::vector<std::vector<float>>(static_cast<size_t>(experts)));
+  std::vector<size_t> all(calib.size());
+  for (size_t i = 0; i < calib.size(); ++i) all[i] = i;
+  for (int32_t j = 0; j < experts; ++j) {
+    auto lm = load(j);
+    auto out = score_rows(*lm, calib, all, "calibration, expert " + std::to_string(j));
+    for (size_t i = 0; i < calib.size(); ++i) lp[i][j] = std::move(out[i]);
+  }
+  router.calibrate(lp);
 }
 
 EnsembleEvaluator::Result EnsembleEvaluator::result(const std::string& name) const {
   auto it = weights_.find(name);
   if (it == weights_.end()) throw std::logic_error("no ensemble " + name);
+  if (scored_.count(name) && !routed_.count(name)) throw std::logic_error("ensemble " + name + " is routed by run()");
   Result r;
   int64_t positions = 0;
   double token_experts = 0;
   for (size_t i = 0; i < docs_.size(); ++i) {
     const Matrix& w = it->second[i];
     const auto active = active_experts(w);
+    const auto needed = needed_positions(w);
     std::vector<std::vector<float>> lp(static_cast<size_t>(k_));
     for (int32_t j : active) {
-      if (!ran_[j][i]) throw std::logic_error("expert not run");
+      if (have_[j][i] < needed[j]) throw std::logic_error("expert not run");
       lp[j] = logp_[j][i];
+      r.expert_tokens += needed[j];
     }
     r.score.add(docs_[i], mix_log_probs(lp, w));
     r.mean_active_experts += static_cast<double>(active.size());
@@ -170,12 +236,28 @@ EnsembleEvaluator::Result EnsembleEvaluator::result(const std::string& name) con
   }
   if (!docs_.empty()) r.mean_active_experts /= static_cast<double>(docs_.size());
   if (positions) r.mean_token_experts = token_experts / static_cast<double>(positions);
+  if (positions) r.expert_token_fraction = static_cast<double>(r.expert_tokens) / (static_cast<double>(positions) * k_);
   return r;
 }
 
+std::vector<float> EnsembleEvaluator::mixed(const std::string& name, size_t i) const {
+  auto it = weights_.find(name);
+  if (it == weights_.end()) throw std::logic_error("no ensemble " + name);
+  if (scored_.count(name) && !routed_.count(name)) throw std::logic_error("ensemble " + name + " is routed by run()");
+  const Matrix& w = it->second.at(i);
+  const auto needed = needed_positions(w);
+  std::vector<std::vector<float>> lp(static_cast<size_t>(k_));
+  for (int32_t j = 0; j < k_; ++j) {
+    if (!needed[j]) continue;
+    if (have_[j][i] < needed[j]) throw std::logic_error("expert not run");
+    lp[j] = logp_[j][i];
+  }
+  return mix_log_probs(lp, w);
+}
+
 bool EnsembleEvaluator::has_standalone(int32_t j) const {
-  for (bool b : ran_[j])
-    if (!b) return false;
+  for (size_t i = 0; i < docs_.size(); ++i)
+    if (have_[j][i] + 1 < static_cast<int64_t>(docs_[i].row.size())) return false;
   return !docs_.empty();
 }
 

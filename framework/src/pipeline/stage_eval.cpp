@@ -53,8 +53,28 @@ void Pipeline::eval() {
   co.text_field = d.text_field;
   co.id_field = d.id_field;
   co.on_bad_document = d.on_bad_document;
-  co.max_docs = cfg_.eval.docs;
-  const std::vector<Document> raw = read_corpus(d.eval, co);
+  // Routers that calibrate on held-out data (the cached prior) get the documents after the
+  // evaluated ones.
+  std::vector<std::unique_ptr<Router>> routers;
+  int64_t calib_docs = 0;
+  for (const auto& name : cfg_.ensemble_names) {
+    routers.push_back(reg.create<Router>(cfg_.node("eval.ensembles." + name)));
+    calib_docs = std::max(calib_docs, routers.back()->calibration_docs());
+  }
+  if (calib_docs > 0 && cfg_.eval.docs == 0)
+    throw Error(cfg_.file() + ": eval.docs is 0 (every document of " + d.eval + " is evaluated), but an ensemble's router "
+                "calibrates on " + std::to_string(calib_docs) + " held-out documents after the evaluated ones: set eval.docs");
+  co.max_docs = cfg_.eval.docs + calib_docs;
+  std::vector<Document> raw = read_corpus(d.eval, co);
+  std::vector<Document> calib_raw;
+  if (calib_docs > 0) {
+    if (static_cast<int64_t>(raw.size()) < cfg_.eval.docs + calib_docs)
+      throw Error(d.eval + ": has " + std::to_string(raw.size()) + " documents; eval.docs (" + std::to_string(cfg_.eval.docs) +
+                  ") plus the router's calibration_docs (" + std::to_string(calib_docs) + ") need " +
+                  std::to_string(cfg_.eval.docs + calib_docs));
+    calib_raw.assign(raw.begin() + cfg_.eval.docs, raw.end());
+    raw.resize(static_cast<size_t>(cfg_.eval.docs));
+  }
 
   // Every model in a run shares the architecture; its length limit bounds the rows.
   const std::string seed_ckpt = seed_checkpoint();
@@ -110,20 +130,26 @@ void Pipeline::eval() {
   rctx.domain_counts = domain_counts.empty() ? nullptr : &domain_counts;
   rctx.domain_field = cfg_.data.domain_field;
   EnsembleEvaluator ev(docs, k);
-  std::vector<std::unique_ptr<Router>> routers;
-  for (const auto& name : cfg_.ensemble_names) {
-    routers.push_back(reg.create<Router>(cfg_.node("eval.ensembles." + name)));
-    routers.back()->bind(rctx);
-    ev.add(name, *routers.back());
-  }
   const nlohmann::json manifest = nlohmann::json::parse(read_file(dir_.manifest()));
-  ev.run([&](int32_t j) { return load_language_model(reg, dir_.path(manifest["experts"][j]["checkpoint"].get<std::string>())); });
+  auto load_expert = [&](int32_t j) { return load_language_model(reg, dir_.path(manifest["experts"][j]["checkpoint"].get<std::string>())); };
+  const auto calib = prepare_eval_docs(calib_raw, *tok, max_len, d.domain_field);
+  for (size_t i = 0; i < routers.size(); ++i) {
+    routers[i]->bind(rctx);
+    if (routers[i]->calibration_docs() > 0) {
+      const std::vector<EvalDoc> mine(calib.begin(), calib.begin() + routers[i]->calibration_docs());
+      spdlog::info("[eval] ensemble {}: calibrating its router on {} held-out documents", cfg_.ensemble_names[i], mine.size());
+      calibrate_router(*routers[i], mine, k, load_expert);
+    }
+    ev.add(cfg_.ensemble_names[i], *routers[i]);
+  }
+  ev.run(load_expert);
   for (const auto& name : cfg_.ensemble_names) {
     const auto r = ev.result(name);
     nlohmann::json extra = {{"router", YAML::Dump(cfg_.node("eval.ensembles." + name).node)},
                             {"mean_active_experts", r.mean_active_experts},
                             {"mean_token_experts", r.mean_token_experts},
-                            {"expert_doc_runs", r.expert_doc_runs}};
+                            {"expert_doc_runs", r.expert_doc_runs},
+                            {"expert_token_fraction", r.expert_token_fraction}};
     add_model("c-btm " + name, "ensemble", r.score, extra);
   }
   if (ev.has_oracle()) add_model("best expert (oracle)", "oracle", ev.oracle());

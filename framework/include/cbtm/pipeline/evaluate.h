@@ -8,12 +8,14 @@
 /// the bytes of the scored tokens.
 ///
 /// An ensemble routes every position of every document (router.h), then runs each expert
-/// only on the documents where some position gives it a non-zero weight, and mixes the
-/// experts' log-probabilities with mix_log_probs (ensemble.h).
+/// only on the documents where some position gives it a non-zero weight -- and there only on
+/// the prefix up to its last such position -- and mixes the experts' log-probabilities with
+/// mix_log_probs (ensemble.h).
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -68,10 +70,12 @@ ModelScore score_model(LanguageModel& lm, const std::vector<EvalDoc>& docs,
 class EnsembleEvaluator {
  public:
   EnsembleEvaluator(const std::vector<EvalDoc>& docs, int32_t experts);
-  /// Routes every document with `router` (in parallel) and remembers the weights.
+  /// Routes every document with `router` (in parallel) and remembers the weights. A router
+  /// that needs the experts' scores (Router::needs_expert_scores) is routed at the end of
+  /// run(), which then runs every expert on every document; it must outlive run().
   void add(const std::string& name, const Router& router);
-  /// Runs every expert on the documents some ensemble needs it for; load(j) loads expert j
-  /// (experts are loaded one at a time and released after use).
+  /// Runs every expert on the documents (and prefixes) some ensemble needs it for; load(j)
+  /// loads expert j (experts are loaded one at a time and released after use).
   void run(const std::function<std::unique_ptr<LanguageModel>(int32_t)>& load);
 
   struct Result {
@@ -79,8 +83,12 @@ class EnsembleEvaluator {
     double mean_active_experts = 0;  ///< per document: experts with non-zero weight somewhere
     double mean_token_experts = 0;   ///< per scored token: experts with non-zero weight
     int64_t expert_doc_runs = 0;     ///< (expert, document) forward passes this ensemble needs
+    int64_t expert_tokens = 0;       ///< scored positions those passes cover (prefixes count their length)
+    double expert_token_fraction = 0;  ///< expert_tokens / (K x scored tokens): 1 = every expert everywhere
   };
   Result result(const std::string& name) const;
+  /// The mixed log-probabilities of document i under ensemble `name` (after run()).
+  std::vector<float> mixed(const std::string& name, size_t i) const;
   /// Expert j alone on every document (only if it ran on all of them).
   bool has_standalone(int32_t j) const;
   ModelScore standalone(int32_t j) const;
@@ -95,7 +103,16 @@ class EnsembleEvaluator {
   std::vector<std::string> names_;
   std::map<std::string, std::vector<Matrix>> weights_;  // name -> per doc
   std::vector<std::vector<std::vector<float>>> logp_;   // expert -> doc -> log-probs
-  std::vector<std::vector<bool>> ran_;                  // expert -> doc
+  std::vector<std::vector<int64_t>> have_;              // expert -> doc -> scored tokens run
+  std::map<std::string, const Router*> scored_;         // routers routed from expert scores
+  std::set<std::string> routed_;                        // ... once run() has routed them
+
+  void check_shapes(const std::string& name, const std::vector<Matrix>& w) const;
 };
+
+/// Scores the calibration documents with every expert (load(j), one at a time) and hands
+/// the log-probabilities to router.calibrate() (see Router::calibration_docs).
+void calibrate_router(Router& router, const std::vector<EvalDoc>& calib, int32_t experts,
+                      const std::function<std::unique_ptr<LanguageModel>(int32_t)>& load);
 
 }  // namespace cbtm

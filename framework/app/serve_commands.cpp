@@ -1,0 +1,65 @@
+// `cbtm generate` and `cbtm serve`: a finished run's ensemble, loaded once.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cbtm/error.h"
+#include "cbtm/fs.h"
+#include "cbtm/serve/ensemble_api.h"
+#include "cbtm/serve/http_server.h"
+#include "cbtm/serve/run_ensemble.h"
+#include "commands.h"
+
+namespace cbtm::app {
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+}  // namespace
+
+int run_generate(const GenerateArgs& a, PluginHost& host) {
+  if (a.prompt.empty() == a.prompt_file.empty()) throw Error("generate: give exactly one of --prompt TEXT or --prompt-file FILE");
+  const std::string prompt = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
+  auto ens = RunEnsemble::open(a.run, a.ensemble, a.set, host);
+  GenerateOptions o;
+  o.max_tokens = a.max_tokens;
+  o.temperature = a.temperature;
+  o.top_p = a.top_p;
+  o.seed = a.seed;
+  const Generation g = ens->generate(prompt, o);
+  if (a.json) {
+    nlohmann::json j = {{"prompt", prompt}, {"text", g.text}, {"tokens", g.tokens}, {"experts", g.experts},
+                        {"stop_reason", g.stop_reason}, {"ensemble", ens->info()}};
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::printf("%s%s\n", prompt.c_str(), g.text.c_str());
+    std::fflush(stdout);
+    spdlog::info("[generate] {} tokens, stopped at {}", g.tokens.size(), g.stop_reason);
+  }
+  return 0;
+}
+
+int run_serve(const ServeArgs& a, PluginHost& host) {
+  auto ens = RunEnsemble::open(a.run, a.ensemble, a.set, host);
+  HttpServerOptions so;
+  so.host = a.host;
+  so.port = a.port;
+  so.max_connections = a.max_connections;
+  so.max_queue = a.max_queue;
+  so.queue_timeout_s = a.queue_timeout_s;
+  HttpServer server(so, ensemble_api(*ens));
+  const auto info = ens->info();
+  spdlog::info("[serve] run {} ensemble '{}' ({} experts) on http://{}:{} -- GET /health, POST /score, POST /generate; "
+               "Ctrl-C stops", a.run, info["ensemble"].get<std::string>(), info["experts"].get<int64_t>(), a.host, server.port());
+  if (!a.port_file.empty()) write_file_atomic(a.port_file, std::to_string(server.port()) + "\n");
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  server.serve(g_stop);
+  spdlog::info("[serve] stopped after {} requests", server.served());
+  return 0;
+}
+
+}  // namespace cbtm::app

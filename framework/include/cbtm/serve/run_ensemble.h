@@ -1,0 +1,94 @@
+#pragma once
+/// \file run_ensemble.h
+/// A finished run's C-BTM ensemble loaded once, for scoring and generating text
+/// (`cbtm generate`, `cbtm serve`): the tokenizer, the embedder and clusterer, every expert
+/// and one router from the run's `eval.ensembles`.
+///
+/// Scoring follows cbtm eval's protocol (evaluate.h): [</s>, x1..xn, </s>] truncated to the
+/// model's length, every token but the first scored, only the experts with weight run.
+/// Generation re-routes before every new token with the context so far (the router's last
+/// row), runs only the experts with weight there, mixes their next-token distributions
+/// (mix_next_token) and samples (sample_token).
+///
+/// \code
+///   auto ens = RunEnsemble::open("out/quickstart", "top2", {}, host);
+///   auto s = ens->score("Some text");                  // s.ppl
+///   auto g = ens->generate("Once", {.max_tokens = 20}); // g.text
+/// \endcode
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cbtm {
+
+class PluginHost;
+class Tokenizer;
+class Embedder;
+class Clusterer;
+class Router;
+class LanguageModel;
+
+struct GenerateOptions {
+  int64_t max_tokens = 64;   ///< new tokens at most (also stops at the model's length)
+  double temperature = 1.0;  ///< 0: greedy (argmax)
+  double top_p = 1.0;        ///< nucleus: sample from the smallest set of tokens with mass >= top_p
+  uint64_t seed = 0;         ///< the same seed and inputs give the same text
+  bool stop_at_eos = true;   ///< stop at the end-of-document token (not included in the text)
+};
+
+struct Generation {
+  std::string text;                          ///< the generated continuation (without the prompt)
+  std::vector<int32_t> tokens;               ///< its token ids
+  std::vector<std::vector<int32_t>> experts; ///< per generated token: the experts that ran
+  std::string stop_reason;                   ///< "eos" | "max_tokens" | "max_length"
+};
+
+struct TextScore {
+  int64_t tokens = 0;          ///< scored tokens
+  double nll = 0;              ///< total negative log-likelihood (nats)
+  double ppl = 0;              ///< exp(nll / tokens)
+  int64_t bytes = 0;
+  double mean_active_experts = 0;
+  std::vector<float> logp;     ///< per scored token
+  std::vector<std::string> pieces;  ///< the scored tokens' text
+};
+
+class RunEnsemble {
+ public:
+  /// Loads RUN (a finished `cbtm run` directory) and the router of eval.ensembles.NAME
+  /// (empty: the first one listed); `overrides` are --set assignments applied to the run's
+  /// config.yaml (e.g. eval.ensembles.top1.top_k=2). Error naming what is missing.
+  static std::unique_ptr<RunEnsemble> open(const std::string& run, const std::string& ensemble,
+                                           const std::vector<std::string>& overrides, PluginHost& host);
+  ~RunEnsemble();
+
+  /// Thread-safe (calls are serialised).
+  TextScore score(const std::string& text);
+  /// Thread-safe (calls are serialised). Error if the prompt does not fit the model.
+  Generation generate(const std::string& prompt, const GenerateOptions& opt);
+  /// run, ensemble name, router config, experts, parameters, max_length.
+  nlohmann::json info() const;
+
+ private:
+  RunEnsemble() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::mutex mutex_;
+};
+
+/// log sum_j w_j p_j(v) for every vocabulary entry v, over the experts with w_j > 0
+/// (`next_logp[j]` may be empty for the others). Error if a weighted expert's row is missing
+/// or rows differ in length.
+std::vector<float> mix_next_token(const std::vector<std::vector<float>>& next_logp, const std::vector<float>& w);
+
+/// Draws a token from log-probabilities: temperature 0 takes the argmax (lowest id on ties);
+/// otherwise p ∝ exp(logp / temperature), cut to the smallest most-likely set whose mass
+/// reaches top_p (at least one token), renormalised.
+int32_t sample_token(const std::vector<float>& logp, double temperature, double top_p, std::mt19937_64& rng);
+
+}  // namespace cbtm

@@ -1,0 +1,115 @@
+// The JSON endpoints of `cbtm serve` (see ensemble_api.h).
+#include "cbtm/serve/ensemble_api.h"
+
+#include <cmath>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cbtm/error.h"
+#include "cbtm/serve/run_ensemble.h"
+
+namespace cbtm {
+
+namespace {
+
+struct BadRequest : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Token pieces may split a UTF-8 character: invalid bytes are sent as U+FFFD.
+HttpResponse reply(int status, const nlohmann::json& j) {
+  return {status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
+}
+
+nlohmann::json parse_object(const HttpRequest& req, const std::set<std::string>& allowed) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(req.body);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw BadRequest(std::string("the request body is not JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw BadRequest("the request body must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (!allowed.count(it.key())) {
+      std::string known;
+      for (const auto& k : allowed) known += (known.empty() ? "" : ", ") + k;
+      throw BadRequest("unknown key '" + it.key() + "' (" + req.path + " takes: " + known + ")");
+    }
+  return j;
+}
+
+std::string get_string(const nlohmann::json& j, const std::string& key) {
+  if (!j.contains(key)) throw BadRequest("'" + key + "' (a string) is required");
+  if (!j[key].is_string()) throw BadRequest("'" + key + "' must be a string");
+  return j[key].get<std::string>();
+}
+
+template <class T>
+T get_number(const nlohmann::json& j, const std::string& key, T def) {
+  if (!j.contains(key)) return def;
+  const auto& v = j[key];
+  if constexpr (std::is_integral_v<T>) {
+    if (!v.is_number_integer()) throw BadRequest("'" + key + "' must be an integer");
+  } else {
+    if (!v.is_number()) throw BadRequest("'" + key + "' must be a number");
+  }
+  return v.get<T>();
+}
+
+}  // namespace
+
+HttpHandler ensemble_api(RunEnsemble& ens) {
+  return [&ens](const HttpRequest& req) -> HttpResponse {
+    const bool known = req.path == "/health" || req.path == "/score" || req.path == "/generate";
+    if (!known) return reply(404, {{"error", "no endpoint " + req.path + " (try GET /health, POST /score, POST /generate)"}});
+    const std::string want = req.path == "/health" ? "GET" : "POST";
+    if (req.method != want) return reply(405, {{"error", req.path + " takes " + want + ", not " + req.method}});
+    try {
+      if (req.path == "/health") {
+        nlohmann::json j = ens.info();
+        j["status"] = "ok";
+        return reply(200, j);
+      }
+      if (req.path == "/score") {
+        const auto j = parse_object(req, {"text", "tokens"});
+        const std::string text = get_string(j, "text");
+        bool tokens = false;
+        if (j.contains("tokens")) {
+          if (!j["tokens"].is_boolean()) throw BadRequest("'tokens' must be true or false");
+          tokens = j["tokens"].get<bool>();
+        }
+        const TextScore s = ens.score(text);
+        nlohmann::json out = {{"tokens", s.tokens}, {"nll", s.nll}, {"ppl", s.ppl},
+                              {"bits_per_byte", s.bytes ? s.nll / (static_cast<double>(s.bytes) * std::log(2.0)) : 0.0},
+                              {"mean_active_experts", s.mean_active_experts}};
+        if (tokens) {
+          out["token_logprobs"] = s.logp;
+          out["token_pieces"] = s.pieces;
+        }
+        return reply(200, out);
+      }
+      const auto j = parse_object(req, {"prompt", "max_tokens", "temperature", "top_p", "seed"});
+      GenerateOptions o;
+      const std::string prompt = get_string(j, "prompt");
+      o.max_tokens = get_number<int64_t>(j, "max_tokens", o.max_tokens);
+      o.temperature = get_number<double>(j, "temperature", o.temperature);
+      o.top_p = get_number<double>(j, "top_p", o.top_p);
+      const int64_t seed = get_number<int64_t>(j, "seed", 0);
+      if (o.max_tokens < 0 || o.max_tokens > 4096) throw BadRequest("'max_tokens' must be in [0, 4096]");
+      if (o.temperature < 0) throw BadRequest("'temperature' must be >= 0");
+      if (!(o.top_p > 0 && o.top_p <= 1)) throw BadRequest("'top_p' must be in (0, 1]");
+      o.seed = static_cast<uint64_t>(seed);
+      const Generation g = ens.generate(prompt, o);
+      return reply(200, {{"text", g.text},
+                         {"tokens", g.tokens.size()}, {"stop_reason", g.stop_reason}, {"experts", g.experts}});
+    } catch (const BadRequest& e) {
+      return reply(400, {{"error", e.what()}});
+    } catch (const Error& e) {  // e.g. a prompt longer than the model
+      return reply(422, {{"error", e.what()}});
+    }
+  };
+}
+
+}  // namespace cbtm

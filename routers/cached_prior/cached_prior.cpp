@@ -1,0 +1,122 @@
+// Router "cached_prior" (BTM's inference, Li et al. 2022): the experts' posterior given the
+// document so far,
+//   w_j(t)  ∝  prior_j · Π_{s<t} p_j(x_s | x_<s)        (update: true)
+//   w_j(t)  ∝  prior_j                                  (update: false: the prior alone)
+// then top_k (0: all) and renormalisation; computed in log space.
+//
+// The prior is estimated once on `calibration_docs` held-out documents (taken from the
+// evaluation file after the evaluated ones) and then frozen: starting from uniform, for each
+// calibration document d in file order,
+//   post_j ∝ prior_j · p_j(d),   prior ← (1 − ema) · prior + ema · post.
+// With calibration_docs 0 the prior stays uniform. Needs every expert's scores on the whole
+// document, so it saves no compute -- it is the BTM baseline, not a sparse router.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cbtm/error.h"
+#include "cbtm/plugin.h"
+#include "cbtm/router.h"
+
+namespace cbtm {
+
+class CachedPriorRouter : public Router {
+ public:
+  struct Options {
+    int64_t calibration_docs = 100;
+    double ema = 0.3;
+    bool update = true;
+    int top_k = 0;
+    template <class V> void visit(V& v) {
+      v("calibration_docs", calibration_docs,
+        "held-out documents (after the evaluated ones in data.eval) the prior is estimated on (0: uniform prior)");
+      v("ema", ema, "weight of each calibration document's posterior in the prior's moving average");
+      v("update", update, "multiply the prior by each expert's likelihood of the document so far (false: prior only)");
+      v("top_k", top_k, "keep the k largest weights per token, renormalised (0: all)");
+    }
+    void validate() const {
+      require(calibration_docs >= 0, "calibration_docs", "must be >= 0");
+      require(ema > 0 && ema <= 1, "ema", "must be in (0, 1]");
+      require(top_k >= 0, "top_k", "must be >= 0 (0 keeps every expert)");
+    }
+  };
+  explicit CachedPriorRouter(const Options& o) : opt_(o) {}
+
+  void bind(const RoutingContext& ctx) override {
+    if (ctx.experts < 1) throw Error("router cached_prior: no experts");
+    k_ = ctx.experts;
+    prior_.assign(static_cast<size_t>(k_), 1.0 / k_);
+  }
+
+  bool needs_expert_scores() const override { return true; }
+  int64_t calibration_docs() const override { return opt_.calibration_docs; }
+
+  void calibrate(const std::vector<std::vector<std::vector<float>>>& docs) override {
+    std::vector<double> logpost(static_cast<size_t>(k_));
+    for (size_t d = 0; d < docs.size(); ++d) {
+      check_scores(docs[d], 0, "calibration document " + std::to_string(d));
+      for (int32_t j = 0; j < k_; ++j) {
+        double ll = 0;
+        for (float v : docs[d][static_cast<size_t>(j)]) ll += v;
+        logpost[j] = std::log(prior_[j]) + ll;
+      }
+      const auto post = softmax(logpost);
+      for (int32_t j = 0; j < k_; ++j) prior_[j] = (1 - opt_.ema) * prior_[j] + opt_.ema * post[j];
+    }
+  }
+
+  Matrix route(const Document&, const std::vector<std::string>&) const override {
+    throw Error("router cached_prior weighs experts by their predictions of the document so far; it routes only "
+                "where every expert's scores are available (cbtm eval), not from text alone");
+  }
+
+  Matrix route_scored(const Document&, const std::vector<std::string>& pieces,
+                      const std::vector<std::vector<float>>& logp) const override {
+    const int64_t n = static_cast<int64_t>(pieces.size());
+    check_scores(logp, n, "document");
+    Matrix w(n, k_);
+    std::vector<double> acc(static_cast<size_t>(k_));
+    for (int32_t j = 0; j < k_; ++j) acc[j] = std::log(prior_[j]);
+    for (int64_t r = 0; r < n; ++r) {  // row r has seen scored tokens 0..r-1
+      if (opt_.update && r > 0)
+        for (int32_t j = 0; j < k_; ++j) acc[j] += logp[static_cast<size_t>(j)][static_cast<size_t>(r - 1)];
+      const auto p = softmax(acc);
+      for (int32_t j = 0; j < k_; ++j) w.at(r, j) = static_cast<float>(p[j]);
+    }
+    keep_top_k(w, opt_.top_k);
+    return w;
+  }
+
+ private:
+  void check_scores(const std::vector<std::vector<float>>& logp, int64_t min_len, const std::string& what) const {
+    if (static_cast<int32_t>(logp.size()) != k_)
+      throw Error("router cached_prior: " + what + " has scores of " + std::to_string(logp.size()) + " experts, not " +
+                  std::to_string(k_));
+    for (size_t j = 0; j < logp.size(); ++j)
+      if (static_cast<int64_t>(logp[j].size()) < min_len || logp[j].size() != logp[0].size())
+        throw Error("router cached_prior: " + what + ": expert " + std::to_string(j) + " scored " +
+                    std::to_string(logp[j].size()) + " tokens, expected " + std::to_string(std::max<size_t>(min_len, logp[0].size())));
+  }
+  static std::vector<double> softmax(const std::vector<double>& x) {
+    const double m = *std::max_element(x.begin(), x.end());
+    std::vector<double> p(x.size());
+    double s = 0;
+    for (size_t i = 0; i < x.size(); ++i) s += (p[i] = std::exp(x[i] - m));
+    for (auto& v : p) v /= s;
+    return p;
+  }
+
+  Options opt_;
+  int32_t k_ = 0;
+  std::vector<double> prior_;
+};
+
+}  // namespace cbtm
+
+CBTM_PLUGIN_LIBRARY(registry) {
+  registry.add(cbtm::make_plugin<cbtm::CachedPriorRouter>(
+      "cached_prior", "BTM: prior (EMA of posteriors on held-out documents, then frozen) x each expert's likelihood of "
+                      "the document so far; runs every expert"));
+}

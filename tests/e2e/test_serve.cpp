@@ -1,0 +1,189 @@
+// `cbtm generate` and `cbtm serve` on a finished tiny run, plus the eval of the routers that
+// need expert scores (cached_prior) and of fixed expert sets (fix_experts_after).
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cbtm/corpus.h"
+#include "cbtm/fs.h"
+#include "cbtm/serve/http_server.h"
+#include "cli_runner.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using cbtm::test::cbtm_cli;
+using nlohmann::json;
+
+namespace {
+
+const json* find_model(const json& results, const std::string& name) {
+  for (const auto& m : results["models"])
+    if (m["name"] == name) return &m;
+  return nullptr;
+}
+
+// `cbtm serve RUN --port 0 --port-file F` in the background.
+struct Server {
+  pid_t pid = -1;
+  int port = -1;
+  Server(const std::string& args, const std::string& port_file, const std::string& log) {
+    pid = fork();
+    if (pid == 0) {
+      const std::string cmd = "exec " + std::string(CBTM_BINARY_DIR) + "/bin/cbtm serve " + args + " --port 0 --port-file " +
+                              port_file + " > " + log + " 2>&1";
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < 1200 && port < 0; ++i) {
+      int st;
+      if (waitpid(pid, &st, WNOHANG) == pid) {
+        pid = -1;
+        return;
+      }
+      if (fs::exists(port_file)) port = std::stoi(cbtm::read_file(port_file));
+      else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  int stop() {  // SIGTERM: a clean exit
+    if (pid < 0) return -1;
+    kill(pid, SIGTERM);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    pid = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+  ~Server() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+struct SharedRun {
+  cbtm::test::TempDir t{"serve"};
+  std::string data = cbtm::test::source_path("data/devpile-mini/");
+  std::string out = t / "out";
+  cbtm::test::CliResult r;
+  SharedRun() {
+    cbtm::test::write_text(t / "run.yaml", cbtm::read_file(cbtm::test::tiny_config()) +
+                                               "  ensembles:\n"
+                                               "    top1: {type: cluster_distance, top_k: 1}\n"
+                                               "    fixed: {type: cluster_distance, top_k: 1, fix_experts_after: 4}\n"
+                                               "    btm: {type: cached_prior, calibration_docs: 4}\n");
+    r = cbtm_cli("run " + t / "run.yaml" + " --out " + out + " --set eval.docs=1 --set data.train=" + data +
+                 "train.jsonl.zst --set data.eval=" + data + "eval.jsonl.zst");
+  }
+};
+// One run per process: Catch re-enters the test case once per SECTION.
+SharedRun& shared() {
+  static SharedRun s;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("e2e serve: a tiny run's ensemble scores as cbtm eval does, generates reproducibly, and rejects bad requests") {
+  SharedRun& sr = shared();
+  const auto& t = sr.t;
+  const std::string& out = sr.out;
+  const std::string& data = sr.data;
+  const auto& r = sr.r;
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const json res = json::parse(cbtm::read_file(out + "/results.json"));
+  const json* top1 = find_model(res, "c-btm top1");
+  const json* fixed = find_model(res, "c-btm fixed");
+  const json* btm = find_model(res, "c-btm btm");
+  REQUIRE(top1);
+  REQUIRE(fixed);
+  REQUIRE(btm);
+  CHECK(r.output.find("calibrating its router on 4 held-out documents") != std::string::npos);
+  CHECK((*btm)["mean_token_experts"].get<double>() > 1.0);        // the prior mixes both experts
+  CHECK((*btm)["expert_token_fraction"].get<double>() == 1.0);    // and needs both everywhere
+  CHECK((*fixed)["ppl"].get<double>() > 1.0);
+  // a fixed set after 4 tokens: the other expert runs on at most the first 4 positions
+  const int64_t scored = res["eval"]["tokens"].get<int64_t>();
+  CHECK((*fixed)["expert_token_fraction"].get<double>() <= (scored + 4.0) / (2.0 * scored) + 1e-9);
+
+  SECTION("generate: same seed, same text; top-1 runs one expert per token") {
+    const std::string cmd = "generate " + out + " -e top1 --prompt 'The history of' --max-tokens 12 --seed 5 --json";
+    auto a = cbtm_cli("-q " + cmd), b = cbtm_cli("-q " + cmd);
+    INFO(a.output);
+    REQUIRE(a.status == 0);
+    CHECK(a.output == b.output);
+    const json g = json::parse(a.output);
+    CHECK(g["tokens"].size() <= 12);
+    CHECK((g["stop_reason"] == "max_tokens" || g["stop_reason"] == "eos"));
+    if (g["stop_reason"] == "max_tokens") CHECK(g["tokens"].size() == 12);
+    for (const auto& e : g["experts"]) CHECK(e.size() == 1);
+    auto greedy = cbtm_cli("-q generate " + out + " -e btm --set eval.ensembles.btm.calibration_docs=0 --prompt 'x' "
+                           "--max-tokens 3 --temperature 0 --json");
+    INFO(greedy.output);
+    CHECK(greedy.status == 0);
+    auto bad = cbtm_cli("generate " + out + " -e nope --prompt x");
+    CHECK(bad.status == 2);
+    CHECK(bad.output.find("no ensemble 'nope'") != std::string::npos);
+    bad = cbtm_cli("generate " + out + " -e btm --prompt x");  // calibrates: not servable as is
+    CHECK(bad.status == 2);
+    CHECK(bad.output.find("calibration_docs") != std::string::npos);
+  }
+
+  SECTION("serve: /score equals cbtm eval on the same document; concurrent clients; malformed requests get 4xx") {
+    Server s(out + " -e top1", t / "port", t / "serve.log");
+    INFO(cbtm::read_file(t / "serve.log"));
+    REQUIRE(s.port > 0);
+    auto h = cbtm::http_call(s.port, "GET", "/health");
+    REQUIRE(h.status == 200);
+    CHECK(json::parse(h.body)["ensemble"] == "top1");
+    cbtm::CorpusOptions co;
+    co.max_docs = 1;
+    const auto docs = cbtm::read_corpus(data + "eval.jsonl.zst", co);
+    const std::string req = json{{"text", docs[0].text}}.dump();
+    auto sc = cbtm::http_call(s.port, "POST", "/score", req);
+    INFO(sc.body);
+    REQUIRE(sc.status == 200);
+    const json j = json::parse(sc.body);
+    CHECK(j["tokens"].get<int64_t>() == scored);
+    CHECK(j["ppl"].get<double>() == Approx((*top1)["ppl"].get<double>()).epsilon(1e-4));
+    // concurrent clients all get the same answer
+    std::vector<std::thread> clients;
+    std::vector<double> ppl(8, 0.0);
+    for (int c = 0; c < 8; ++c)
+      clients.emplace_back([&, c] {
+        auto x = cbtm::http_call(s.port, "POST", "/score", req);
+        if (x.status == 200) ppl[c] = json::parse(x.body)["ppl"].get<double>();
+      });
+    for (auto& c : clients) c.join();
+    for (double p : ppl) CHECK(p == Approx(j["ppl"].get<double>()).epsilon(1e-6));
+    auto g = cbtm::http_call(s.port, "POST", "/generate", R"({"prompt": "The", "max_tokens": 5, "seed": 1})");
+    CHECK(g.status == 200);
+    CHECK(json::parse(g.body)["tokens"].get<int>() <= 5);
+    // bad requests
+    auto e = cbtm::http_call(s.port, "POST", "/score", "{not json");
+    CHECK(e.status == 400);
+    CHECK(json::parse(e.body)["error"].get<std::string>().find("not JSON") != std::string::npos);
+    e = cbtm::http_call(s.port, "POST", "/score", R"({"txt": "a"})");
+    CHECK(e.status == 400);
+    CHECK(json::parse(e.body)["error"].get<std::string>().find("unknown key 'txt'") != std::string::npos);
+    e = cbtm::http_call(s.port, "POST", "/generate", R"({"prompt": "a", "top_p": 2})");
+    CHECK(e.status == 400);
+    e = cbtm::http_call(s.port, "POST", "/generate", json{{"prompt", [] { std::string p; for (int i = 0; i < 300; ++i) p += " the"; return p; }()}}.dump());
+    CHECK(e.status == 422);  // longer than the model
+    CHECK(cbtm::http_call(s.port, "GET", "/score").status == 405);
+    CHECK(cbtm::http_call(s.port, "GET", "/nope").status == 404);
+    CHECK(cbtm::http_call(s.port, "", "", "", 10, "GARBAGE\r\n\r\n").status == 400);
+    CHECK(cbtm::http_call(s.port, "", "", "", 10, "POST /score HTTP/1.1\r\n\r\n").status == 411);
+    // the server is still fine, and stops cleanly
+    CHECK(cbtm::http_call(s.port, "GET", "/health").status == 200);
+    CHECK(s.stop() == 0);
+  }
+}

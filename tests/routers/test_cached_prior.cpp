@@ -1,0 +1,68 @@
+// The "cached_prior" router (BTM): prior from an EMA of calibration posteriors, times each
+// expert's likelihood of the document so far -- against a hand computation.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "cbtm/router.h"
+#include "support/test_support.h"
+
+namespace {
+
+std::unique_ptr<cbtm::Router> make(const std::string& yaml) {
+  cbtm::ConfigNode n;
+  n.node = YAML::Load(yaml);
+  n.path = "eval.ensembles.btm";
+  return cbtm::test::plugins().registry().create<cbtm::Router>(n);
+}
+
+}  // namespace
+
+TEST_CASE("cached_prior router: prior from calibration, then prior x likelihood so far, by hand") {
+  auto r = make("{type: cached_prior, calibration_docs: 2, ema: 0.5}");
+  cbtm::RoutingContext ctx;
+  ctx.experts = 2;
+  r->bind(ctx);
+  CHECK(r->needs_expert_scores());
+  CHECK(r->calibration_docs() == 2);
+  // Calibration document 1: expert 0 assigns total log-likelihood -1, expert 1 -1 - ln 3, so
+  // the posterior under the uniform prior is (3/4, 1/4); the prior becomes
+  // 0.5 (1/2, 1/2) + 0.5 (3/4, 1/4) = (5/8, 3/8). Document 2: equal likelihoods, posterior =
+  // prior, which stays (5/8, 3/8).
+  const float l3 = static_cast<float>(std::log(3.0));
+  r->calibrate({{{-0.5f, -0.5f}, {-0.5f, -0.5f - l3}}, {{-2.f}, {-2.f}}});
+  // A document with 3 positions: row 0 = prior, row 1 x p(token 1), row 2 x p(tokens 1, 2).
+  const std::vector<std::vector<float>> lp = {{std::log(0.5f), std::log(0.1f), -9.f}, {std::log(0.25f), std::log(0.4f), -1.f}};
+  const cbtm::Matrix w = r->route_scored({}, {"", "a", "b"}, lp);
+  REQUIRE(w.rows == 3);
+  const double p0 = 5.0 / 8, p1 = 3.0 / 8;
+  CHECK(w.at(0, 0) == Approx(p0).epsilon(1e-6));
+  const double a1 = p0 * 0.5, b1 = p1 * 0.25;
+  CHECK(w.at(1, 0) == Approx(a1 / (a1 + b1)).epsilon(1e-6));
+  const double a2 = p0 * 0.5 * 0.1, b2 = p1 * 0.25 * 0.4;
+  CHECK(w.at(2, 0) == Approx(a2 / (a2 + b2)).epsilon(1e-6));
+  CHECK(w.at(2, 1) == Approx(b2 / (a2 + b2)).epsilon(1e-6));
+
+  // update: false keeps the prior; top_k 1 keeps the most likely expert
+  auto frozen = make("{type: cached_prior, calibration_docs: 0, update: false}");
+  frozen->bind(ctx);
+  const cbtm::Matrix f = frozen->route_scored({}, {"", "a", "b"}, lp);
+  for (int64_t t = 0; t < 3; ++t) CHECK(f.at(t, 0) == Approx(0.5));
+  auto top1 = make("{type: cached_prior, calibration_docs: 0, top_k: 1}");
+  top1->bind(ctx);
+  const cbtm::Matrix t1 = top1->route_scored({}, {"", "a", "b"}, lp);
+  CHECK(t1.at(1, 0) == 1.f);  // 0.5 x 0.5 > 0.5 x 0.25
+  CHECK(t1.at(2, 1) == 1.f);  // 0.05 < 0.1
+}
+
+TEST_CASE("cached_prior router: text-only routing, wrong score shapes and bad options fail clearly") {
+  auto r = make("{type: cached_prior}");
+  cbtm::RoutingContext ctx;
+  ctx.experts = 2;
+  r->bind(ctx);
+  CHECK_THROWS_WITH(r->route({}, {"", "a"}), Catch::Contains("expert's scores"));
+  CHECK_THROWS_WITH(r->route_scored({}, {"", "a"}, {{-1.f, -1.f}}), Catch::Contains("1 experts, not 2"));
+  CHECK_THROWS_WITH(r->route_scored({}, {"", "a"}, {{-1.f}, {-1.f}}), Catch::Contains("expert 0 scored 1 tokens"));
+  CHECK_THROWS_WITH(make("{type: cached_prior, ema: 0}"), Catch::Contains("ema"));
+  CHECK_THROWS_WITH(make("{type: cached_prior, calibration_docs: -1}"), Catch::Contains("calibration_docs"));
+}
