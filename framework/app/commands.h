@@ -35,6 +35,13 @@ int run_launch(LaunchRequest req, PluginHost& host);
 int run_pipeline(const std::string& command, const PipelineArgs& args, PluginHost& host);
 int print_config(const std::string& config, const std::vector<std::string>& set, PluginHost& host);
 int inspect_run(const InspectArgs& args, PluginHost& host);
+/// `cbtm fewshot`: few-shot classification accuracy on a suite (fewshot/task.h).
+struct FewShotArgs {
+  std::string run, suite, out;
+  std::vector<std::string> set;
+};
+int run_fewshot(const FewShotArgs& args, PluginHost& host);
+
 int list_plugins(const PluginHost& host, const std::string& kind, bool markdown);
 
 }  // namespace cbtm::app

@@ -108,6 +108,14 @@ int main(int argc, char** argv) {
   serve->add_option("--queue-timeout", sa.queue_timeout_s, "seconds a queued request waits before 503")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
 
+  cbtm::app::FewShotArgs fa;
+  CLI::App* few = app.add_subcommand(
+      "fewshot", "few-shot classification accuracy of a finished run's models and ensembles on a task suite (docs/fewshot.md)");
+  few->add_option("run", fa.run, "run directory (after `cbtm run`)")->required()->check(CLI::ExistingDirectory);
+  few->add_option("--suite", fa.suite, "the suite: tasks, seeds, demonstrations, ensembles")->required()->check(CLI::ExistingFile);
+  few->add_option("--set", fa.set, "override a top-level key of the suite: --set test_examples=20 (repeatable)");
+  few->add_option("--out", fa.out, "results JSON (default RUN/fewshot.json)");
+
   std::string kind;
   bool markdown = false;
   CLI::App* plugins = app.add_subcommand("plugins", "list loaded plugins with their options, defaults and docs");
@@ -126,6 +134,7 @@ int main(int argc, char** argv) {
     if (inspect->parsed()) return cbtm::app::inspect_run(ia, host);
     if (gen->parsed()) return cbtm::app::run_generate(ga, host);
     if (serve->parsed()) return cbtm::app::run_serve(sa, host);
+    if (few->parsed()) return cbtm::app::run_fewshot(fa, host);
     if (launch->parsed()) {
       lr.wait = !no_wait;
       return cbtm::app::run_launch(lr, host);

@@ -95,6 +95,11 @@ Matrix Router::route_scored(const Document& doc, const std::vector<std::string>&
   return route(doc, pieces);
 }
 void Router::calibrate(const std::vector<std::vector<std::vector<float>>>&) {}
+void Router::fewshot_begin(const std::vector<std::vector<float>>&) {}
+std::vector<float> Router::fewshot_weights() const {
+  throw Error("this router routes few-shot prompts by their text (route()), not by expert accuracy");
+}
+void Router::fewshot_observe(const std::vector<float>&) {}
 
 void keep_top_k(Matrix& w, int32_t top_k) {
   const int64_t K = w.cols;

@@ -1,5 +1,6 @@
-// `cbtm generate` and `cbtm serve` on a finished tiny run, plus the eval of the routers that
-// need expert scores (cached_prior) and of fixed expert sets (fix_experts_after).
+// `cbtm generate`, `cbtm serve` and `cbtm fewshot` on a finished tiny run, plus the eval of
+// the routers that need expert scores (cached_prior) and of fixed expert sets
+// (fix_experts_after).
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -7,7 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -186,4 +189,51 @@ TEST_CASE("e2e serve: a tiny run's ensemble scores as cbtm eval does, generates 
     CHECK(cbtm::http_call(s.port, "GET", "/health").status == 200);
     CHECK(s.stop() == 0);
   }
+}
+
+TEST_CASE("e2e fewshot: cbtm fewshot on a tiny run writes self-describing accuracies and a bad suite exits 2") {
+  SharedRun& sr = shared();
+  INFO(sr.r.output);
+  REQUIRE(sr.r.status == 0);
+  const auto& t = sr.t;
+  const std::string suite = t / "suite.yaml";
+  cbtm::test::write_text(suite, "demonstrations: 2\nseeds: [1, 2]\ntest_examples: 6\n"
+                                "ensembles:\n  top1: {type: cluster_distance, top_k: 1}\n"
+                                "  perf: {type: performance, estimate: validation, probes: 2, top_k: 1}\n"
+                                "tasks:\n  - name: spam\n    data: " + cbtm::test::source_path("data/tasks/spam.jsonl.zst") +
+                                "\n    template: \"{text}\\nThis message is\"\n    max_chars: 60\n"
+                                "    labels: {ham: \" legitimate\", spam: \" spam\"}\n");
+  auto r = cbtm_cli("fewshot " + sr.out + " --suite " + suite);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("few-shot accuracy") != std::string::npos);
+  const json res = json::parse(cbtm::read_file(sr.out + "/fewshot.json"));
+  CHECK(res["format"] == "cbtm-fewshot");
+  CHECK(res["routers"]["perf"] == "performance");
+  CHECK(res["suite"].get<std::string>().find("probes: 2") != std::string::npos);
+  REQUIRE(res["tasks"].size() == 1);
+  const json& task = res["tasks"][0];
+  CHECK(task["test_examples"] == 6);
+  std::set<std::string> names;
+  for (const auto& m : task["models"]) {
+    names.insert(m["name"].get<std::string>());
+    CHECK(m["per_seed"].size() == 2);
+    for (const auto& a : m["per_seed"]) {
+      CHECK(a.get<double>() >= 0.0);
+      CHECK(a.get<double>() <= 1.0);
+      // 6 examples: accuracies are multiples of 1/6
+      CHECK(std::abs(a.get<double>() * 6 - std::round(a.get<double>() * 6)) < 1e-9);
+    }
+  }
+  CHECK(names == std::set<std::string>{"dense", "seed", "c-btm top1", "c-btm perf", "expert 0 alone", "expert 1 alone"});
+  CHECK(res["average"]["dense"].get<double>() == Approx(task["models"][0]["accuracy"].get<double>()));
+
+  cbtm::test::write_text(t / "bad.yaml", "demonstratons: 2\ntasks: []\n");
+  auto bad = cbtm_cli("fewshot " + sr.out + " --suite " + t / "bad.yaml");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("unknown key 'demonstratons'") != std::string::npos);
+  // the performance router routes few-shot prompts only
+  bad = cbtm_cli("generate " + sr.out + " --set 'eval.ensembles.top1={type: performance}' -e top1 --prompt x");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("cbtm fewshot") != std::string::npos);
 }

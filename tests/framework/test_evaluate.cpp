@@ -181,3 +181,43 @@ TEST_CASE("evaluate: the uniform mixture and the oracle match direct computation
   CHECK(ev.oracle().all.nll == Approx(oracle).epsilon(1e-6));
   CHECK(ev.standalone(0).all.ppl() == Approx(std::exp(ev.standalone(0).all.nll / 12)));
 }
+
+TEST_CASE("evaluate: the specialisation matrix is each expert's perplexity per cluster over its own expert's") {
+  const auto d = docs();
+  cbtm::EnsembleEvaluator ev(d, 2);
+  FixedRouter uniform(2, -1);
+  ev.add("uniform", uniform);
+  ev.run([](int32_t j) { return std::make_unique<FakeLM>(j); });
+  const std::vector<int32_t> cluster = {1, 1, 0};  // documents 0 and 1 in cluster 1, document 2 in cluster 0
+  const auto s = cbtm::specialisation(ev, d, cluster, 2);
+  // by hand: log p_j(t) = -(1 + (t + j) % 5) / 4
+  auto nll = [&](size_t i, int j) {
+    double v = 0;
+    for (size_t t = 1; t < d[i].row.size(); ++t) v += (1 + (d[i].row[t] + j) % 5) / 4.0;
+    return v;
+  };
+  const double tok1 = 4 + 2, tok0 = 6;
+  const double p1[2] = {std::exp((nll(0, 0) + nll(1, 0)) / tok1), std::exp((nll(0, 1) + nll(1, 1)) / tok1)};
+  const double p0[2] = {std::exp(nll(2, 0) / tok0), std::exp(nll(2, 1) / tok0)};
+  CHECK(s.docs == std::vector<int64_t>{1, 2});
+  CHECK(s.ppl[1][0] == Approx(p1[0]).epsilon(1e-6));
+  CHECK(s.ppl[1][1] == Approx(p1[1]).epsilon(1e-6));
+  CHECK(s.ppl[0][1] == Approx(p0[1]).epsilon(1e-6));
+  CHECK(s.ratio[1][1] == Approx(1.0));
+  CHECK(s.ratio[0][0] == Approx(1.0));
+  CHECK(s.ratio[1][0] == Approx(p1[0] / p1[1]).epsilon(1e-6));
+  CHECK(s.ratio[0][1] == Approx(p0[1] / p0[0]).epsilon(1e-6));
+  const auto j = s.to_json();
+  CHECK(j["ratio"][0][1].get<double>() == Approx(p0[1] / p0[0]).epsilon(1e-6));
+  // an empty cluster has no row; wrong inputs fail clearly
+  const auto e = cbtm::specialisation(ev, d, {1, 1, 1}, 2);
+  CHECK(std::isnan(e.ppl[0][0]));
+  CHECK(e.to_json()["ratio"][0][0].is_null());
+  CHECK_THROWS_WITH(cbtm::specialisation(ev, d, {0, 1}, 2), Catch::Contains("2 cluster ids for 3 documents"));
+  CHECK_THROWS_WITH(cbtm::specialisation(ev, d, {0, 1, 5}, 2), Catch::Contains("out of range"));
+  cbtm::EnsembleEvaluator top1(d, 2);
+  FixedRouter only0(2, 0);
+  top1.add("only0", only0);
+  top1.run([](int32_t j) { return std::make_unique<FakeLM>(j); });
+  CHECK_THROWS_WITH(cbtm::specialisation(top1, d, cluster, 2), Catch::Contains("every expert"));
+}

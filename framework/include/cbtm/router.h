@@ -45,6 +45,19 @@ struct RoutingContext {
   std::string domain_field = "domain";   ///< the Document::meta key those values come from
 };
 
+/// How a router weighs experts on a few-shot classification task (fewshot/evaluate.h).
+struct FewShotRouting {
+  /// false: route() on the prompt (demonstrations + example), the weights after its last
+  /// token. true: fewshot_weights(), from each expert's accuracy ("performance routing").
+  bool by_accuracy = false;
+  /// Probes each expert is scored on before the test examples (fewshot_begin()):
+  /// "validation" -- the demonstrations + a training example not among them, each;
+  /// "demonstrations" -- a random permutation of the demonstrations, the last one's label
+  /// predicted from the others; "" -- none.
+  std::string probes;
+  int32_t probe_count = 0;
+};
+
 class Router : public Component {
  public:
   static constexpr const char* kKind = "router";
@@ -65,6 +78,16 @@ class Router : public Component {
   virtual int64_t calibration_docs() const { return 0; }
   /// expert_logp[d][j][t] as in route_scored(), for each calibration document d in file order.
   virtual void calibrate(const std::vector<std::vector<std::vector<float>>>& expert_logp);
+
+  // -- few-shot classification (fewshot/evaluate.h); the defaults route by text --
+  virtual FewShotRouting fewshot_routing() const { return {}; }
+  /// Starts a task (one seed's demonstrations): correct[p][j] = 1 when expert j alone labels
+  /// probe p right (no probes: empty).
+  virtual void fewshot_begin(const std::vector<std::vector<float>>& correct);
+  /// The weights for the next test example (sum to 1). Default: Error.
+  virtual std::vector<float> fewshot_weights() const;
+  /// After each test example, in order: 1 for each expert that alone labelled it right.
+  virtual void fewshot_observe(const std::vector<float>& correct);
 };
 
 /// Keeps the `top_k` largest entries of each row (0 or >= cols: all), zeroes the rest, and

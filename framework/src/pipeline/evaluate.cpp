@@ -291,4 +291,48 @@ ModelScore EnsembleEvaluator::oracle() const {
   return s;
 }
 
+Specialisation specialisation(const EnsembleEvaluator& ev, const std::vector<EvalDoc>& docs,
+                              const std::vector<int32_t>& cluster, int32_t experts) {
+  if (!ev.has_oracle()) throw Error("specialisation: needs every expert's scores on every document");
+  if (cluster.size() != docs.size())
+    throw Error("specialisation: " + std::to_string(cluster.size()) + " cluster ids for " + std::to_string(docs.size()) + " documents");
+  const size_t K = static_cast<size_t>(experts);
+  Specialisation s;
+  s.docs.assign(K, 0);
+  std::vector<std::vector<double>> nll(K, std::vector<double>(K, 0.0));
+  std::vector<int64_t> tokens(K, 0);
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const int32_t c = cluster[i];
+    if (c < 0 || c >= experts) throw Error("specialisation: cluster id " + std::to_string(c) + " out of range");
+    ++s.docs[c];
+    tokens[c] += static_cast<int64_t>(docs[i].row.size()) - 1;
+    for (size_t j = 0; j < K; ++j)
+      for (float v : ev.expert_log_probs(static_cast<int32_t>(j), i)) nll[c][j] -= v;
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  s.ppl.assign(K, std::vector<double>(K, nan));
+  s.ratio = s.ppl;
+  for (size_t c = 0; c < K; ++c) {
+    if (tokens[c] == 0) continue;
+    for (size_t j = 0; j < K; ++j) s.ppl[c][j] = std::exp(nll[c][j] / static_cast<double>(tokens[c]));
+    for (size_t j = 0; j < K; ++j) s.ratio[c][j] = s.ppl[c][j] / s.ppl[c][c];
+  }
+  return s;
+}
+
+nlohmann::json Specialisation::to_json() const {
+  auto rows = [](const std::vector<std::vector<double>>& m) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : m) {
+      nlohmann::json row = nlohmann::json::array();
+      for (double v : r) row.push_back(std::isnan(v) ? nlohmann::json() : nlohmann::json(v));
+      out.push_back(row);
+    }
+    return out;
+  };
+  return {{"docs", docs}, {"ppl", rows(ppl)}, {"ratio", rows(ratio)},
+          {"about", "rows: held-out documents of cluster c (nearest centre); columns: expert j; "
+                    "ratio = ppl(expert j) / ppl(expert c) on those documents"}};
+}
+
 }  // namespace cbtm

@@ -70,6 +70,23 @@ std::string format_results(const nlohmann::json& r) {
       out += pad(d, 16) + pad(std::to_string(docs), 6, true) + line + "\n";
     }
   }
+  // expert specialisation (Fig. 15)
+  if (r.contains("specialisation")) {
+    const auto& sp = r["specialisation"];
+    const size_t K = sp["docs"].size();
+    out += "\nexpert specialisation: ppl(expert j) / ppl(cluster's own expert) on each cluster's held-out documents\n";
+    out += pad("cluster", 8) + pad("docs", 6, true);
+    for (size_t j = 0; j < K; ++j) out += pad("e" + std::to_string(j), 8, true);
+    out += "\n";
+    for (size_t c = 0; c < K; ++c) {
+      out += pad(std::to_string(c), 8) + pad(std::to_string(sp["docs"][c].get<int64_t>()), 6, true);
+      for (size_t j = 0; j < K; ++j) {
+        const auto& v = sp["ratio"][c][j];
+        out += pad(v.is_null() ? "-" : fmt("%.3f", v.get<double>()), 8, true);
+      }
+      out += "\n";
+    }
+  }
   return out;
 }
 

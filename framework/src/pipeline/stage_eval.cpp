@@ -153,6 +153,22 @@ void Pipeline::eval() {
     add_model("c-btm " + name, "ensemble", r.score, extra);
   }
   if (ev.has_oracle()) add_model("best expert (oracle)", "oracle", ev.oracle());
+  // Expert specialisation (Fig. 15): each held-out document goes to its nearest cluster.
+  nlohmann::json spec;
+  if (ev.has_oracle()) {
+    std::vector<std::string> texts, meta;
+    const std::string meta_field = cl->metadata_field();
+    for (const auto& e : docs) {
+      texts.push_back(e.doc.text);
+      if (!meta_field.empty()) meta.push_back(e.doc.field(meta_field));
+    }
+    const Matrix x = emb->embed(texts);
+    const Assignment a = meta_field.empty() ? cl->assign(x) : cl->assign_with_metadata(x, meta);
+    spec = specialisation(ev, docs, a.cluster, k).to_json();
+  } else {
+    spdlog::info("[eval] no expert specialisation matrix: it needs every expert on every document "
+                 "(an ensemble with top_k 0)");
+  }
   for (int32_t j = 0; j < k; ++j)
     if (ev.has_standalone(j)) add_model("expert " + std::to_string(j) + " alone", "expert", ev.standalone(j));
 
@@ -166,6 +182,7 @@ void Pipeline::eval() {
   results["seed_tokens"] = cfg_.seed_lm.tokens;
   results["eval"] = {{"docs", docs.size()}, {"tokens", scored}, {"max_length", max_len}, {"file", d.eval}};
   results["models"] = models;
+  if (!spec.is_null()) results["specialisation"] = spec;
   results["config"] = cfg_.yaml();
   write_file_atomic(dir_.results(), results.dump(2) + "\n");
   dir_.finish("eval", fp("eval"), config_text("eval"), {{"results", "results.json"}});

@@ -96,6 +96,8 @@ class EnsembleEvaluator {
   /// routing); requires every expert to have run on every document.
   bool has_oracle() const;
   ModelScore oracle() const;
+  /// Expert j's log-probabilities on document i (as far as it ran).
+  const std::vector<float>& expert_log_probs(int32_t j, size_t i) const { return logp_[j][i]; }
 
  private:
   const std::vector<EvalDoc>& docs_;
@@ -109,6 +111,20 @@ class EnsembleEvaluator {
 
   void check_shapes(const std::string& name, const std::vector<Matrix>& w) const;
 };
+
+/// Expert specialisation (the paper's Fig. 15): every expert's perplexity on the held-out
+/// documents of every cluster, and its ratio to the perplexity of that cluster's own expert
+/// (ratio[c][c] = 1; above 1: worse than the specialist).
+struct Specialisation {
+  std::vector<int64_t> docs;                 ///< held-out documents per cluster
+  std::vector<std::vector<double>> ppl;      ///< [cluster][expert]; NaN for an empty cluster
+  std::vector<std::vector<double>> ratio;    ///< ppl[c][j] / ppl[c][c]
+  nlohmann::json to_json() const;
+};
+/// Requires ev.has_oracle() (every expert ran on every document); cluster[i] is document i's
+/// nearest cluster.
+Specialisation specialisation(const EnsembleEvaluator& ev, const std::vector<EvalDoc>& docs,
+                              const std::vector<int32_t>& cluster, int32_t experts);
 
 /// Scores the calibration documents with every expert (load(j), one at a time) and hands
 /// the log-probabilities to router.calibrate() (see Router::calibration_docs).

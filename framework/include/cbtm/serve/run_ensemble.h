@@ -67,9 +67,10 @@ class RunEnsemble {
                                            const std::vector<std::string>& overrides, PluginHost& host);
   ~RunEnsemble();
 
-  /// Thread-safe (calls are serialised).
+  /// Thread-safe: calls from any thread run one at a time on the ensemble's own worker
+  /// thread (so the math libraries' thread pools stay warm however many client threads call).
   TextScore score(const std::string& text);
-  /// Thread-safe (calls are serialised). Error if the prompt does not fit the model.
+  /// Thread-safe, as score(). Error if the prompt does not fit the model.
   Generation generate(const std::string& prompt, const GenerateOptions& opt);
   /// run, ensemble name, router config, experts, parameters, max_length.
   nlohmann::json info() const;
@@ -78,7 +79,8 @@ class RunEnsemble {
   RunEnsemble() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  std::mutex mutex_;
+  TextScore score_now(const std::string& text);
+  Generation generate_now(const std::string& prompt, const GenerateOptions& opt);
 };
 
 /// log sum_j w_j p_j(v) for every vocabulary entry v, over the experts with w_j > 0

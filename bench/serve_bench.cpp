@@ -1,0 +1,126 @@
+// serve_bench: a loopback load test of `cbtm serve` -- the ensemble of a finished run behind
+// the HTTP JSON endpoint (in-process, the same server and handler as the command), hit by C
+// concurrent clients posting /score with held-out documents for a bounded time.
+//
+// Reports, for each client count: requests/s, scored tokens/s, latency p50/p95/max, and the
+// share of requests answered 200; plus the direct RunEnsemble::score rate with no HTTP (what
+// the server's parsing, JSON and sockets cost is the difference). Scoring calls are
+// serialised inside RunEnsemble (each uses every core), so throughput should stay flat as
+// clients grow while latency grows with the queue.
+//
+//   build/bin/serve_bench --run out/quickstart [--ensemble top1] [--clients 1 4 16] [--seconds 5] [--json OUT]
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "bench_util.h"
+#include "cbtm/corpus.h"
+#include "cbtm/pipeline/run_config.h"
+#include "cbtm/plugin_host.h"
+#include "cbtm/serve/ensemble_api.h"
+#include "cbtm/serve/http_server.h"
+#include "cbtm/serve/run_ensemble.h"
+
+namespace bench = cbtm::bench;
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  CLI::App app{"loopback load test of cbtm serve: requests/s and latency under concurrent clients"};
+  bench::CommonFlags flags;
+  bench::add_common_flags(app, flags, false);
+  std::string run, ensemble;
+  std::vector<int> clients = {1, 4, 16};
+  double seconds = 5;
+  int64_t max_docs = 100;
+  app.add_option("--run", run, "a finished run directory (e.g. out/quickstart)")->required();
+  app.add_option("--ensemble,-e", ensemble, "which of the run's eval.ensembles (default: the first)");
+  app.add_option("--clients", clients, "concurrent client counts to measure")->capture_default_str();
+  app.add_option("--seconds", seconds, "duration of each load level")->capture_default_str();
+  app.add_option("--docs", max_docs, "held-out documents the clients cycle through")->capture_default_str();
+  return bench::run_main(app, argc, argv, flags, [&] {
+    if (!fs::exists(fs::path(run) / "manifest.json"))
+      throw bench::MissingInput(run + ": not a finished run directory; run `cbtm run` first");
+    cbtm::PluginHost host;
+    host.load_builtin();
+    auto ens = cbtm::RunEnsemble::open(run, ensemble, {}, host);
+    const cbtm::RunConfig cfg = cbtm::RunConfig::load(run + "/config.yaml", {}, host);
+    cbtm::CorpusOptions co;
+    co.text_field = cfg.data.text_field;
+    co.max_docs = max_docs;
+    const auto docs = cbtm::read_corpus(cfg.data.eval, co);
+    std::vector<std::string> bodies;
+    for (const auto& d : docs) bodies.push_back(nlohmann::json{{"text", d.text}}.dump());
+
+    // direct: no HTTP
+    int64_t direct_n = 0, direct_tokens = 0;
+    auto t0 = bench::Clock::now();
+    while (bench::seconds_since(t0) < seconds) {
+      direct_tokens += ens->score(docs[static_cast<size_t>(direct_n) % docs.size()].text).tokens;
+      ++direct_n;
+    }
+    const double direct_s = bench::seconds_since(t0);
+    std::printf("direct RunEnsemble::score: %.1f requests/s, %.0f tokens/s\n", direct_n / direct_s, direct_tokens / direct_s);
+
+    cbtm::HttpServerOptions so;
+    so.max_connections = 16;
+    cbtm::HttpServer server(so, cbtm::ensemble_api(*ens));
+    std::atomic<bool> stop{false};
+    std::thread srv([&] { server.serve(stop); });
+    nlohmann::json levels = nlohmann::json::array();
+    std::printf("%8s %12s %12s %10s %10s %10s %8s\n", "clients", "requests/s", "tokens/s", "p50 ms", "p95 ms", "max ms", "ok");
+    for (int c : clients) {
+      std::vector<std::vector<double>> lat(static_cast<size_t>(c));
+      std::vector<int64_t> ok(static_cast<size_t>(c), 0), toks(static_cast<size_t>(c), 0), fail(static_cast<size_t>(c), 0);
+      const auto start = bench::Clock::now();
+      std::vector<std::thread> th;
+      for (int i = 0; i < c; ++i)
+        th.emplace_back([&, i] {
+          size_t next = static_cast<size_t>(i) * 7;
+          while (bench::seconds_since(start) < seconds) {
+            const auto r0 = bench::Clock::now();
+            const auto r = cbtm::http_call(server.port(), "POST", "/score", bodies[next++ % bodies.size()]);
+            lat[i].push_back(1e3 * bench::seconds_since(r0));
+            if (r.status == 200) {
+              ++ok[i];
+              toks[i] += nlohmann::json::parse(r.body)["tokens"].get<int64_t>();
+            } else {
+              ++fail[i];
+            }
+          }
+        });
+      for (auto& t : th) t.join();
+      const double wall = bench::seconds_since(start);
+      std::vector<double> all;
+      int64_t n_ok = 0, n_fail = 0, n_tok = 0;
+      for (int i = 0; i < c; ++i) {
+        all.insert(all.end(), lat[i].begin(), lat[i].end());
+        n_ok += ok[i];
+        n_fail += fail[i];
+        n_tok += toks[i];
+      }
+      std::sort(all.begin(), all.end());
+      auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
+      const double rps = n_ok / wall, tps = n_tok / wall;
+      const double share = static_cast<double>(n_ok) / std::max<int64_t>(1, n_ok + n_fail);
+      std::printf("%8d %12.1f %12.0f %10.1f %10.1f %10.1f %7.1f%%\n", c, rps, tps, pct(0.5), pct(0.95),
+                  all.empty() ? 0.0 : all.back(), 100 * share);
+      levels.push_back({{"clients", c}, {"requests_per_s", rps}, {"tokens_per_s", tps}, {"latency_p50_ms", pct(0.5)},
+                        {"latency_p95_ms", pct(0.95)}, {"latency_max_ms", all.empty() ? 0.0 : all.back()},
+                        {"ok_share", share}, {"requests", n_ok + n_fail}});
+    }
+    stop = true;
+    srv.join();
+    const double best = levels.empty() ? 0.0 : levels.back()["requests_per_s"].get<double>();
+    std::printf("HTTP at %d clients / direct: %.3f of the direct request rate\n", clients.back(), best / (direct_n / direct_s));
+    bench::write_json(flags.json, {{"run", run},
+                                   {"ensemble", ens->info()["ensemble"]},
+                                   {"seconds_per_level", seconds},
+                                   {"direct_requests_per_s", direct_n / direct_s},
+                                   {"direct_tokens_per_s", direct_tokens / direct_s},
+                                   {"levels", levels},
+                                   {"http_vs_direct", best / (direct_n / direct_s)},
+                                   {"machine", bench::machine_state()}});
+    return 0;
+  });
+}

@@ -1,0 +1,108 @@
+// The "performance" router (few-shot performance routing, the paper's §A.7): weights by
+// hand, and on a toy task with a right and a wrong expert.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "cbtm/fewshot/evaluate.h"
+#include "cbtm/router.h"
+#include "support/fewshot_toys.h"
+#include "support/test_support.h"
+
+namespace {
+
+std::unique_ptr<cbtm::Router> make(const std::string& yaml, int experts = 2) {
+  cbtm::ConfigNode n;
+  n.node = YAML::Load(yaml);
+  n.path = "ensembles.perf";
+  auto r = cbtm::test::plugins().registry().create<cbtm::Router>(n);
+  cbtm::RoutingContext ctx;
+  ctx.experts = experts;
+  r->bind(ctx);
+  return r;
+}
+
+double accuracy(const nlohmann::json& r, const std::string& name) {
+  for (const auto& m : r["models"])
+    if (m["name"] == name) return m["accuracy"].get<double>();
+  FAIL("no model " << name);
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("performance router: softmax of the probe accuracies, top-k, and the updating EMA by hand") {
+  auto r = make("{type: performance, estimate: validation, probes: 3, temperature: 0.5}", 3);
+  const auto how = r->fewshot_routing();
+  CHECK(how.by_accuracy);
+  CHECK(how.probes == "validation");
+  CHECK(how.probe_count == 3);
+  // accuracies (1/3, 1, 0) -> softmax(acc / 0.5)
+  r->fewshot_begin({{0, 1, 0}, {1, 1, 0}, {0, 1, 0}});
+  const double e0 = std::exp(2.0 / 3), e1 = std::exp(2.0), e2 = 1, z = e0 + e1 + e2;
+  auto w = r->fewshot_weights();
+  REQUIRE(w.size() == 3);
+  CHECK(w[0] == Approx(e0 / z).epsilon(1e-5));
+  CHECK(w[1] == Approx(e1 / z).epsilon(1e-5));
+  CHECK(w[2] == Approx(e2 / z).epsilon(1e-5));
+  r->fewshot_observe({0, 0, 1});  // fixed estimates ignore test examples
+  CHECK(r->fewshot_weights()[1] == Approx(e1 / z).epsilon(1e-5));
+
+  auto top = make("{type: performance, estimate: demonstrations, probes: 2, top_k: 2}", 3);
+  CHECK(top->fewshot_routing().probes == "demonstrations");
+  top->fewshot_begin({{1, 0, 1}, {1, 0, 0}});  // accuracies (1, 0, 1/2)
+  const double a = std::exp(1.0), c = std::exp(0.5);
+  w = top->fewshot_weights();
+  CHECK(w[0] == Approx(a / (a + c)).epsilon(1e-5));
+  CHECK(w[1] == 0.f);
+  CHECK(w[2] == Approx(c / (a + c)).epsilon(1e-5));
+
+  auto up = make("{type: performance, estimate: updating, ema: 0.25}");
+  CHECK(up->fewshot_routing().probes.empty());
+  up->fewshot_begin({});
+  CHECK(up->fewshot_weights()[0] == Approx(0.5));
+  up->fewshot_observe({0, 1});  // p = 0.75 (1/2, 1/2) + 0.25 softmax(0, 1)
+  const double s1 = std::exp(1.0) / (1 + std::exp(1.0));
+  CHECK(up->fewshot_weights()[1] == Approx(0.375 + 0.25 * s1).epsilon(1e-5));
+  up->fewshot_begin({});  // a new task starts uniform again
+  CHECK(up->fewshot_weights()[1] == Approx(0.5));
+}
+
+TEST_CASE("performance router: on a toy task each estimate finds the right expert") {
+  cbtm::test::TempDir t("perf");
+  std::string data;
+  for (int i = 0; i < 30; ++i)
+    data += std::string(R"({"text": ")") + (i % 2 ? "y" : "x") + R"(", "label": ")" + (i % 2 ? "y" : "x") +
+            R"(", "split": ")" + (i < 10 ? "train" : "test") + "\"}\n";
+  cbtm::test::write_text(t / "toy.jsonl", data);
+  cbtm::test::write_text(t / "suite.yaml", "demonstrations: 4\nseeds: [1, 2]\ntasks:\n  - name: toy\n    data: toy.jsonl\n"
+                                          "    template: \"{text}:\"\n    separator: \"\\n\"\n    labels: {x: X, y: Y}\n");
+  const auto s = cbtm::load_fewshot_suite(t / "suite.yaml");
+  cbtm::test::ByteTokenizer tok;
+  cbtm::test::ToyTaskLM right(false), wrong(true);
+  auto val = make("{type: performance, estimate: validation, probes: 4, top_k: 1}");
+  auto val_all = make("{type: performance, estimate: validation, probes: 4}");
+  auto demos = make("{type: performance, estimate: demonstrations, probes: 4, top_k: 1}");
+  auto upd = make("{type: performance, estimate: updating, ema: 0.3, top_k: 1}");
+  cbtm::FewShotModels m;
+  m.tokenizer = &tok;
+  m.experts = {&wrong, &right};
+  m.ensembles = {{"val", val.get()}, {"val-all", val_all.get()}, {"demos", demos.get()}, {"upd", upd.get()}};
+  const auto r = cbtm::evaluate_fewshot_task(s.tasks[0], s, m);
+  CHECK(accuracy(r, "c-btm val") == 1.0);
+  CHECK(accuracy(r, "c-btm val-all") == 1.0);  // weights (0.27, 0.73): the mixture still favours the right answer
+  CHECK(accuracy(r, "c-btm demos") == 1.0);
+  // updating starts uniform (top-1 tie: expert 0, the wrong one), misses the first example,
+  // then moves to expert 1: 19 of 20 right in each seed
+  CHECK(accuracy(r, "c-btm upd") == Approx(19.0 / 20));
+}
+
+TEST_CASE("performance router: perplexity routing, bad options and mismatched results fail clearly") {
+  auto r = make("{type: performance}");
+  CHECK_THROWS_WITH(r->route({}, {""}), Catch::Contains("cbtm fewshot"));
+  CHECK_THROWS_WITH(r->fewshot_begin({{1, 0, 1}}), Catch::Contains("results for 3 experts, not 2"));
+  CHECK_THROWS_WITH(r->fewshot_begin({}), Catch::Contains("needs probe results"));
+  CHECK_THROWS_WITH(make("{type: performance, estimate: oracle}"), Catch::Contains("estimate"));
+  CHECK_THROWS_WITH(make("{type: performance, ema: 0}"), Catch::Contains("ema"));
+  CHECK_THROWS_WITH(make("{type: performance, temperature: -1}"), Catch::Contains("temperature"));
+}
