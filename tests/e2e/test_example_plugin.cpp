@@ -2,6 +2,9 @@
 // exactly that file, and a config loads it with `plugins:` and evaluates with it.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "cbtm/fs.h"
@@ -47,4 +50,31 @@ TEST_CASE("example plugin: loaded from the config's plugins list and used as a r
   CHECK(r.output.find("bad.yaml:6:") != std::string::npos);
   CHECK(r.output.find("eval.ensembles.n.warmup_tokns") != std::string::npos);
   CHECK(r.output.find("router 'nearest'") != std::string::npos);
+}
+
+TEST_CASE("example plugin: built out of tree against the installed framework's CMake package, then loaded") {
+  cbtm::test::TempDir t("oot");
+  const std::string prefix = t / "prefix", build = t / "build";
+  auto sh = [](const std::string& cmd) {
+    const std::string full = cmd + " > /dev/null 2>&1";
+    return std::system(full.c_str());
+  };
+  // install the framework (headers, library, CMake package) from this build tree
+  REQUIRE(sh("cmake --install " + std::string(CBTM_BINARY_DIR) + " --prefix " + prefix) == 0);
+  CHECK(std::filesystem::exists(prefix + "/lib/cmake/cbtm/cbtmConfig.cmake"));
+  REQUIRE(sh("cmake -S " + cbtm::test::source_path("docs/examples/nearest_router") + " -B " + build + " -DCMAKE_PREFIX_PATH=" +
+             prefix + " -DCMAKE_BUILD_TYPE=Release") == 0);
+  REQUIRE(sh("cmake --build " + build) == 0);
+  const std::string lib = build + "/libnearest_router.so";
+  REQUIRE(std::filesystem::exists(lib));
+  // the installed cbtm loads it from a config's plugins list: its options show in the resolved config
+  cbtm::test::write_text(t / "run.yaml", "plugins: [" + lib + "]\n" + cbtm::read_file(cbtm::test::tiny_config()) +
+                                             "  ensembles:\n    nearest: {type: nearest}\n");
+  auto r = cbtm_cli("config " + t / "run.yaml");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("warmup_tokens") != std::string::npos);
+  auto bad = cbtm_cli("config " + t / "run.yaml" + " --set eval.ensembles.nearest.warmup_tokns=3");
+  CHECK(bad.status == 2);
+  CHECK(bad.output.find("warmup_tokns") != std::string::npos);
 }
