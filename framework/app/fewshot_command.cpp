@@ -98,12 +98,7 @@ int run_fewshot(const FewShotArgs& a, PluginHost& host) {
     models.singles.emplace_back("seed", owned.back().get());
   }
 
-  std::map<std::string, std::vector<int64_t>> domain_counts;
-  const RunDir dir(a.run);
-  if (!dir.record("assign").is_null()) {
-    const auto overlap = dir.record("assign")["summary"].value("domain_overlap", nlohmann::json::object());
-    for (auto it = overlap.begin(); it != overlap.end(); ++it) domain_counts[it.key()] = it.value().get<std::vector<int64_t>>();
-  }
+  const auto domain_counts = RunDir(a.run).domain_counts();
   RoutingContext ctx;
   ctx.embedder = emb.get();
   ctx.clusterer = cl.get();

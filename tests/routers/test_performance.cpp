@@ -22,12 +22,8 @@ std::unique_ptr<cbtm::Router> make(const std::string& yaml, int experts = 2) {
   return r;
 }
 
-double accuracy(const nlohmann::json& r, const std::string& name) {
-  for (const auto& m : r["models"])
-    if (m["name"] == name) return m["accuracy"].get<double>();
-  FAIL("no model " << name);
-  return -1;
-}
+using cbtm::test::fewshot_accuracy;
+double accuracy(const nlohmann::json& r, const std::string& name) { return fewshot_accuracy(r, name); }
 
 }  // namespace
 
@@ -70,11 +66,7 @@ TEST_CASE("performance router: softmax of the probe accuracies, top-k, and the u
 
 TEST_CASE("performance router: on a toy task each estimate finds the right expert") {
   cbtm::test::TempDir t("perf");
-  std::string data;
-  for (int i = 0; i < 30; ++i)
-    data += std::string(R"({"text": ")") + (i % 2 ? "y" : "x") + R"(", "label": ")" + (i % 2 ? "y" : "x") +
-            R"(", "split": ")" + (i < 10 ? "train" : "test") + "\"}\n";
-  cbtm::test::write_text(t / "toy.jsonl", data);
+  cbtm::test::write_text(t / "toy.jsonl", cbtm::test::toy_task_jsonl());
   cbtm::test::write_text(t / "suite.yaml", "demonstrations: 4\nseeds: [1, 2]\ntasks:\n  - name: toy\n    data: toy.jsonl\n"
                                           "    template: \"{text}:\"\n    separator: \"\\n\"\n    labels: {x: X, y: Y}\n");
   const auto s = cbtm::load_fewshot_suite(t / "suite.yaml");

@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
 #include "cbtm/error.h"
 #include "cbtm/language_model.h"
 #include "cbtm/tokenizer.h"
@@ -70,5 +73,23 @@ class ToyTaskLM : public LanguageModel {
     return std::log(1.f / 259.f);
   }
 };
+
+/// The toy task's data: 10 training and 20 test examples, texts "x" / "y" alternating (gold
+/// x / y), as JSONL.
+inline std::string toy_task_jsonl() {
+  std::string s;
+  for (int i = 0; i < 30; ++i)
+    s += std::string(R"({"text": ")") + (i % 2 ? "y" : "x") + R"(", "label": ")" + (i % 2 ? "y" : "x") +
+         R"(", "split": ")" + (i < 10 ? "train" : "test") + "\"}\n";
+  return s;
+}
+
+/// The accuracy of model `name` in an evaluate_fewshot_task() result (fails the test if absent).
+inline double fewshot_accuracy(const nlohmann::json& r, const std::string& name) {
+  for (const auto& m : r["models"])
+    if (m["name"] == name) return m["accuracy"].get<double>();
+  FAIL("no model " << name);
+  return -1;
+}
 
 }  // namespace cbtm::test

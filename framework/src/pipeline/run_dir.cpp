@@ -56,6 +56,15 @@ std::vector<std::string> lines_of(const std::string& s) {
 }
 }  // namespace
 
+std::map<std::string, std::vector<int64_t>> RunDir::domain_counts() const {
+  std::map<std::string, std::vector<int64_t>> out;
+  const nlohmann::json rec = record("assign");
+  if (rec.is_null() || !rec.contains("summary")) return out;
+  const nlohmann::json overlap = rec["summary"].value("domain_overlap", nlohmann::json::object());
+  for (auto it = overlap.begin(); it != overlap.end(); ++it) out[it.key()] = it.value().get<std::vector<int64_t>>();
+  return out;
+}
+
 nlohmann::json RunDir::record(const std::string& stage) const {
   const std::string p = record_path(*this, stage);
   if (!fs::exists(p)) return nullptr;

@@ -123,10 +123,7 @@ void Pipeline::eval() {
   rctx.clusterer = cl.get();
   rctx.experts = k;
   // The assign stage's training documents per (metadata value, cluster), for metadata routers.
-  std::map<std::string, std::vector<int64_t>> domain_counts;
-  const nlohmann::json overlap = dir_.record("assign")["summary"].value("domain_overlap", nlohmann::json::object());
-  for (auto it = overlap.begin(); it != overlap.end(); ++it)
-    domain_counts[it.key()] = it.value().get<std::vector<int64_t>>();
+  const std::map<std::string, std::vector<int64_t>> domain_counts = dir_.domain_counts();
   rctx.domain_counts = domain_counts.empty() ? nullptr : &domain_counts;
   rctx.domain_field = cfg_.data.domain_field;
   EnsembleEvaluator ev(docs, k);

@@ -140,11 +140,7 @@ std::unique_ptr<RunEnsemble> RunEnsemble::open(const std::string& run, const std
     im->experts.push_back(load_language_model(reg, run + "/" + e["checkpoint"].get<std::string>()));
   im->max_len = im->experts.front()->max_length();
   if (cfg.eval.max_length > 0) im->max_len = std::min(im->max_len, cfg.eval.max_length);
-  const RunDir dir(run);
-  const nlohmann::json overlap = dir.record("assign").is_null()
-                                     ? nlohmann::json::object()
-                                     : dir.record("assign")["summary"].value("domain_overlap", nlohmann::json::object());
-  for (auto it = overlap.begin(); it != overlap.end(); ++it) im->domain_counts[it.key()] = it.value().get<std::vector<int64_t>>();
+  im->domain_counts = RunDir(run).domain_counts();
   im->domain_field = cfg.data.domain_field;
   const ConfigNode rn = cfg.node("eval.ensembles." + im->name);
   im->router_yaml = YAML::Dump(rn.node);

@@ -15,13 +15,9 @@
 
 namespace {
 
-// 10 training and 20 test examples: texts "x" / "y" alternating (gold X / Y), plus one "z".
+// The toy task plus one example of a label the task does not have.
 std::string toy_data() {
-  std::string s;
-  for (int i = 0; i < 30; ++i)
-    s += std::string(R"({"text": ")") + (i % 2 ? "y" : "x") + R"(", "label": ")" + (i % 2 ? "y" : "x") +
-         R"(", "split": ")" + (i < 10 ? "train" : "test") + "\"}\n";
-  return s + R"({"text": "z", "label": "z", "split": "test"})" "\n";
+  return cbtm::test::toy_task_jsonl() + R"({"text": "z", "label": "z", "split": "test"})" "\n";
 }
 
 std::string suite_yaml(const std::string& extra = "", const std::string& task_extra = "") {
@@ -45,12 +41,8 @@ class OneExpert : public cbtm::Router {
   int k_, e_;
 };
 
-double accuracy(const nlohmann::json& r, const std::string& name) {
-  for (const auto& m : r["models"])
-    if (m["name"] == name) return m["accuracy"].get<double>();
-  FAIL("no model " << name);
-  return -1;
-}
+using cbtm::test::fewshot_accuracy;
+double accuracy(const nlohmann::json& r, const std::string& name) { return fewshot_accuracy(r, name); }
 
 }  // namespace
 

@@ -18,6 +18,8 @@
 /// A record made from the same config but other inputs (an input stage was recomputed) is
 /// recomputed; one made from a different config is an Error naming the changed keys.
 #include <cstdint>
+#include <map>
+#include <vector>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -50,6 +52,10 @@ class RunDir {
   /// Marks a stage finished (atomically), with a fresh unique `run_id`.
   void finish(const std::string& stage, const std::string& fingerprint,
               const std::string& config_text, const nlohmann::json& summary) const;
+  /// The assign stage's training documents per (metadata value, cluster) -- the overlap
+  /// table metadata routers read (RoutingContext::domain_counts); empty when the run has no
+  /// metadata field or has not been assigned.
+  std::map<std::string, std::vector<int64_t>> domain_counts() const;
   /// Forgets a stage's record (its outputs are overwritten when it runs again).
   void forget(const std::string& stage) const;
 
