@@ -5,8 +5,9 @@
 // Reports, for each client count: requests/s, scored tokens/s, latency p50/p95/max, and the
 // share of requests answered 200; plus the direct RunEnsemble::score rate with no HTTP (what
 // the server's parsing, JSON and sockets cost is the difference). Scoring calls are
-// serialised inside RunEnsemble (each uses every core), so throughput should stay flat as
-// clients grow while latency grows with the queue.
+// serialised inside RunEnsemble (each uses every core) and run on the main thread, as in
+// `cbtm serve`, so throughput should stay flat as clients grow while latency grows with the
+// queue.
 //
 //   build/bin/serve_bench --run out/quickstart [--ensemble top1] [--clients 1 4 16] [--seconds 5] [--json OUT]
 #include <algorithm>
@@ -55,10 +56,16 @@ int main(int argc, char** argv) {
     // direct: no HTTP
     int64_t direct_n = 0, direct_tokens = 0;
     auto t0 = bench::Clock::now();
-    while (bench::seconds_since(t0) < seconds) {
-      direct_tokens += ens->score(docs[static_cast<size_t>(direct_n) % docs.size()].text).tokens;
-      ++direct_n;
-    }
+    std::atomic<bool> direct_done{false};
+    std::thread direct([&] {
+      while (bench::seconds_since(t0) < seconds) {
+        direct_tokens += ens->score(docs[static_cast<size_t>(direct_n) % docs.size()].text).tokens;
+        ++direct_n;
+      }
+      direct_done = true;
+    });
+    ens->run_requests_here(direct_done);  // the models run on the main thread, as in `cbtm serve`
+    direct.join();
     const double direct_s = bench::seconds_since(t0);
     std::printf("direct RunEnsemble::score: %.1f requests/s, %.0f tokens/s\n", direct_n / direct_s, direct_tokens / direct_s);
 
@@ -89,7 +96,14 @@ int main(int argc, char** argv) {
             }
           }
         });
-      for (auto& t : th) t.join();
+      // the main thread runs the models, as in `cbtm serve`, until the clients are done
+      std::atomic<bool> clients_done{false};
+      std::thread joiner([&] {
+        for (auto& t : th) t.join();
+        clients_done = true;
+      });
+      ens->run_requests_here(clients_done);
+      joiner.join();
       const double wall = bench::seconds_since(start);
       std::vector<double> all;
       int64_t n_ok = 0, n_fail = 0, n_tok = 0;

@@ -57,7 +57,10 @@ int run_serve(const ServeArgs& a, PluginHost& host) {
   if (!a.port_file.empty()) write_file_atomic(a.port_file, std::to_string(server.port()) + "\n");
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  server.serve(g_stop);
+  // the main thread runs the models (run_ensemble.h); the server accepts on another
+  std::thread accept([&] { server.serve(g_stop); });
+  ens->run_requests_here(g_stop);
+  accept.join();
   spdlog::info("[serve] stopped after {} requests", server.served());
   return 0;
 }

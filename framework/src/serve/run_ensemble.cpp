@@ -2,6 +2,8 @@
 #include "cbtm/serve/run_ensemble.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
@@ -50,9 +52,11 @@ class BorrowedModel : public LanguageModel {
 
 }  // namespace
 
-// Runs submitted jobs one at a time on one long-lived thread. Model calls made from many
-// short-lived connection threads would each start a fresh OpenMP team (measured: HTTP scoring
-// at 0.3-0.45 of the direct rate); a single worker keeps one team warm.
+// Runs submitted jobs one at a time: on its own long-lived thread, or on a thread that lends
+// itself with run_here() (the process's main thread runs the models about twice as fast as any
+// other thread here -- measured with bench/serve_bench, cause not yet known -- so `cbtm serve`
+// lends it). Model calls made from many short-lived connection threads would also each start
+// a fresh OpenMP team.
 class Worker {
  public:
   Worker() : thread_([this] { loop(); }) {}
@@ -71,8 +75,31 @@ class Worker {
       std::lock_guard<std::mutex> lock(mu_);
       jobs_.emplace_back([&task] { task(); });
     }
-    cv_.notify_one();
+    cv_.notify_all();
     return result.get();  // rethrows what the job threw
+  }
+  // Runs the jobs on the calling thread (the own thread then idles) until `stop` is true.
+  void run_here(const std::atomic<bool>& stop) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++lent_;
+    }
+    while (!stop.load()) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (!cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return !jobs_.empty(); })) continue;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      std::lock_guard<std::mutex> one(running_);
+      job();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --lent_;
+    }
+    cv_.notify_all();
   }
 
  private:
@@ -81,17 +108,20 @@ class Worker {
       std::function<void()> job;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;
+        cv_.wait(lock, [this] { return stop_ || (lent_ == 0 && !jobs_.empty()); });
+        if (stop_ && jobs_.empty()) return;
+        if (jobs_.empty() || lent_ > 0) continue;
         job = std::move(jobs_.front());
         jobs_.pop_front();
       }
+      std::lock_guard<std::mutex> one(running_);  // one job at a time, whichever thread runs it
       job();
     }
   }
-  std::mutex mu_;
+  std::mutex mu_, running_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
+  int lent_ = 0;
   bool stop_ = false;
   std::thread thread_;
 };
@@ -174,6 +204,8 @@ TextScore RunEnsemble::score(const std::string& text) {
 Generation RunEnsemble::generate(const std::string& prompt, const GenerateOptions& opt) {
   return impl_->worker.run([&] { return generate_now(prompt, opt); });
 }
+
+void RunEnsemble::run_requests_here(const std::atomic<bool>& stop) { impl_->worker.run_here(stop); }
 
 TextScore RunEnsemble::score_now(const std::string& text) {
   Impl& im = *impl_;

@@ -17,6 +17,7 @@
 /// \endcode
 #include <cstdint>
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <random>
 #include <string>
@@ -72,6 +73,10 @@ class RunEnsemble {
   TextScore score(const std::string& text);
   /// Thread-safe, as score(). Error if the prompt does not fit the model.
   Generation generate(const std::string& prompt, const GenerateOptions& opt);
+  /// Lends the calling thread to run score() and generate() calls (made from other threads)
+  /// until `stop` becomes true (checked every 100 ms). `cbtm serve` lends its main thread:
+  /// the models run about twice as fast there as on any other thread (bench/serve_bench).
+  void run_requests_here(const std::atomic<bool>& stop);
   /// run, ensemble name, router config, experts, parameters, max_length.
   nlohmann::json info() const;
 
