@@ -55,6 +55,14 @@ cbtm::ConfigNode router_yaml(double T, int k) {
 }
 
 // Direct eq. 3 for one context text.
+// Three centres in 3 dimensions, row j = centre j.
+cbtm::Matrix centres3(const float (&rows)[3][3]) {
+  cbtm::Matrix c(3, 3);
+  for (int j = 0; j < 3; ++j)
+    for (int i = 0; i < 3; ++i) c.at(j, i) = rows[j][i];
+  return c;
+}
+
 std::vector<double> expected(const LetterEmbedder& e, const cbtm::Matrix& c, const std::string& text, double T, int k) {
   const cbtm::Matrix h = e.embed({text});
   std::vector<double> w(static_cast<size_t>(c.rows));
@@ -78,10 +86,8 @@ std::vector<double> expected(const LetterEmbedder& e, const cbtm::Matrix& c, con
 
 TEST_CASE("cluster_distance router: weights equal eq. 3 at every position - as the context grows") {
   LetterEmbedder emb;
-  cbtm::Matrix c(3, 3);
   const float centres[3][3] = {{1, 0, 0}, {0, 0.8f, 0.6f}, {0.3f, 0.3f, 0.9f}};
-  for (int j = 0; j < 3; ++j)
-    for (int i = 0; i < 3; ++i) c.at(j, i) = centres[j][i];
+  const cbtm::Matrix c = centres3(centres);
   FixedCenters cl(c);
   const std::vector<std::string> pieces = {"", "xx", "a", "bb", " c", "cc", "ab"};
   for (double T : {0.1, 1.0}) {
@@ -122,10 +128,8 @@ TEST_CASE("cluster_distance router: the empty context is routed as the zero embe
 
 TEST_CASE("cluster_distance router: freeze_after keeps the weights of the routed fraction for the rest") {
   LetterEmbedder emb;
-  cbtm::Matrix c(3, 3);
   const float centres[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
-  for (int j = 0; j < 3; ++j)
-    for (int i = 0; i < 3; ++i) c.at(j, i) = centres[j][i];
+  const cbtm::Matrix c = centres3(centres);
   FixedCenters cl(c);
   const std::vector<std::string> pieces = {"", "a", "a", "b", "bb", "c", "cc", "ccc"};  // 8 positions
   cbtm::ConfigNode free_n = router_yaml(0.5, 0), half = router_yaml(0.5, 0);
@@ -154,10 +158,8 @@ TEST_CASE("cluster_distance router: freeze_after keeps the weights of the routed
 
 TEST_CASE("cluster_distance router: fix_experts_after keeps the top-k of position N for the rest, re-weighted by eq. 3 within it") {
   LetterEmbedder emb;
-  cbtm::Matrix c(3, 3);
   const float centres[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
-  for (int j = 0; j < 3; ++j)
-    for (int i = 0; i < 3; ++i) c.at(j, i) = centres[j][i];
+  const cbtm::Matrix c = centres3(centres);
   FixedCenters cl(c);
   // contexts: "", "a", "aa", "aab" | "aabc", "aabcc", "aabccc", "aabcccc"
   const std::vector<std::string> pieces = {"", "a", "a", "b", "c", "c", "c", "c"};
