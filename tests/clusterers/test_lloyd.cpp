@@ -7,6 +7,7 @@
 #include "blobs.h"
 #include "kmeans_core/distances.h"
 #include "kmeans_core/lloyd.h"
+#include "kmeans_core/lloyd_clusterer.h"
 
 using cbtm::Matrix;
 using cbtm::kmeans::LloydOptions;
@@ -181,4 +182,39 @@ TEST_CASE("lloyd: identical points (e.g. empty documents) still give k clusters"
       if (balanced) CHECK(s == std::vector<int64_t>{12, 12, 13, 13});
       CHECK(r.history.back().objective == Approx(0).margin(1e-6));
     }
+}
+
+TEST_CASE("lloyd: n_init keeps the fit with the lowest final objective of seeds seed..seed+n-1", "[lloyd]") {
+  // eight overlapping blobs for five clusters: the seeds end in different local optima
+  const auto b = make_blobs({60, 60, 60, 60, 60, 60, 60, 60}, 4, 3.f, 1.5f, 2);
+  cbtm::kmeans::KMeansOptions ko;
+  ko.k = 5;
+  ko.init = "random";
+  ko.seed = 10;
+  ko.n_init = 5;
+  ko.max_iters = 30;
+  ko.tol = 1e-6;
+  cbtm::kmeans::LloydClusterer c("balanced_kmeans", true, ko);
+  c.fit(b.x);
+  // independently: the five single fits, and the one with the lowest last objective
+  double best = 1e300, worst = 0;
+  Matrix best_centers;
+  for (uint64_t seed = 10; seed < 15; ++seed) {
+    LloydOptions o = options(5, true, "random", seed);
+    o.threads = 1;
+    const LloydResult r = cbtm::kmeans::lloyd(b.x, o);
+    const double obj = r.history.back().objective;
+    worst = std::max(worst, obj);
+    if (obj < best) {
+      best = obj;
+      best_centers = r.centers;
+    }
+  }
+  CHECK(worst > best);  // the seeds do differ, so the choice matters
+  CHECK(c.last_fit().history.back().objective == Approx(best).epsilon(1e-12));
+  REQUIRE(c.centers().rows == best_centers.rows);
+  for (int64_t i = 0; i < best_centers.rows * best_centers.cols; ++i)
+    CHECK(c.centers().data[i] == Approx(best_centers.data[i]).margin(1e-6));
+  ko.batch_size = 50;
+  CHECK_THROWS_WITH(ko.validate(), Catch::Contains("full-batch fitting only"));
 }

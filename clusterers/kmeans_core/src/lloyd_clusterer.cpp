@@ -7,6 +7,9 @@
 #include "kmeans_core/checks.h"
 
 namespace cbtm::kmeans {
+namespace {
+double final_objective(const LloydResult& r) { return r.history.empty() ? 0.0 : r.history.back().objective; }
+}  // namespace
 
 LloydClusterer::LloydClusterer(std::string plugin, bool balanced, const Options& options)
     : CentroidClusterer(std::move(plugin), options.k), balanced_(balanced), options_(options) {}
@@ -39,7 +42,12 @@ void LloydClusterer::fit(const Matrix& x) {
   o.seed = options_.seed;
   o.threads = runtime().resolved_threads();
   o.label = plugin();
-  last_ = lloyd(x, o);
+  for (int run = 0; run < options_.n_init; ++run) {
+    o.seed = options_.seed + static_cast<uint64_t>(run);
+    if (options_.n_init > 1) o.label = plugin() + " init " + std::to_string(run + 1) + "/" + std::to_string(options_.n_init);
+    LloydResult r = lloyd(x, o);
+    if (run == 0 || final_objective(r) < final_objective(last_)) last_ = std::move(r);
+  }
   set_centers(last_.centers);
 }
 

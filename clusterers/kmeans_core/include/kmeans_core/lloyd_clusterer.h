@@ -9,7 +9,7 @@
 ///
 /// \code
 ///   clusterer: {type: balanced_kmeans, k: 8, init: random, max_iters: 20, tol: 0.001, seed: 0,
-///               batch_size: 0}
+///               batch_size: 0, n_init: 1}
 /// \endcode
 #include <cstdint>
 #include <string>
@@ -28,6 +28,7 @@ struct KMeansOptions {
   double tol = 1e-3;
   uint64_t seed = 0;
   int64_t batch_size = 0;
+  int n_init = 1;
 
   template <class V> void visit(V& v) {
     v("k", k, "number of clusters (>= 1)");
@@ -40,12 +41,17 @@ struct KMeansOptions {
     v("batch_size", batch_size,
       "0: full-batch Lloyd; > 0 (>= k): mini-batch fitting on batches of this many points, "
       "max_iters epochs");
+    v("n_init", n_init,
+      "full-batch fits from seeds seed, seed+1, ...; the one with the lowest final objective "
+      "(sum of squared distances) is kept (scikit-learn's n_init; >= 1)");
   }
   void validate() const {
     require(k >= 1, "k", "must be >= 1, got " + std::to_string(k));
     require_one_of(init, {"random", "kmeans++"}, "init");
     require(max_iters >= 1, "max_iters", "must be >= 1, got " + std::to_string(max_iters));
     require(tol >= 0, "tol", "must be >= 0");
+    require(n_init >= 1, "n_init", "must be >= 1, got " + std::to_string(n_init));
+    require(n_init == 1 || batch_size == 0, "n_init", "applies to full-batch fitting only (batch_size: 0)");
     require(batch_size == 0 || batch_size >= k, "batch_size",
             "must be 0 (full batch) or >= k=" + std::to_string(k) + ", got " +
                 std::to_string(batch_size));
