@@ -48,6 +48,14 @@ nlohmann::json hf_config(const OptConfig& c) {
   j["eos_token_id"] = 2;
   j["pad_token_id"] = 1;
   j["torch_dtype"] = "float32";
+  if (c.moe_experts > 0) {  // cbtm's mixture-of-experts blocks (transformers cannot open these)
+    j["architectures"] = {"CbtmOptMoeForCausalLM"};
+    j["moe_num_experts"] = c.moe_experts;
+    j["moe_every"] = c.moe_every;
+    j["moe_top_k"] = c.moe_top_k;
+    j["moe_capacity_factor"] = c.moe_capacity_factor;
+    j["moe_aux_weight"] = c.moe_aux_weight;
+  }
   return j;
 }
 
@@ -109,6 +117,11 @@ OptConfig read_config(const std::string& dir) {
     c.dropout = j.value("dropout", c.dropout);
     c.attention_dropout = j.value("attention_dropout", c.attention_dropout);
     c.init_std = j.value("init_std", c.init_std);
+    c.moe_experts = j.value("moe_num_experts", c.moe_experts);
+    c.moe_every = j.value("moe_every", c.moe_every);
+    c.moe_top_k = j.value("moe_top_k", c.moe_top_k);
+    c.moe_capacity_factor = j.value("moe_capacity_factor", c.moe_capacity_factor);
+    c.moe_aux_weight = j.value("moe_aux_weight", c.moe_aux_weight);
     expect("do_layer_norm_before", true);
     expect("word_embed_proj_dim", c.d_model);
     expect("activation_function", "relu");

@@ -58,6 +58,16 @@ void set_autocast_dtype(torch::DeviceType t, at::ScalarType dtype) {
 }
 }  // namespace
 
+NoAutocastGuard::NoAutocastGuard(torch::Device device) : device_(device) {
+  if (!device_.is_cpu() && !device_.is_cuda()) return;
+  prev_ = autocast_enabled(device_.type());
+  if (prev_) set_autocast_enabled(device_.type(), false);
+}
+
+NoAutocastGuard::~NoAutocastGuard() {
+  if (prev_) set_autocast_enabled(device_.type(), true);
+}
+
 AutocastGuard::AutocastGuard(torch::Device device, bool enabled)
     : device_(device), enabled_(enabled && (device.is_cpu() || device.is_cuda())) {
   if (!enabled_) return;

@@ -29,7 +29,7 @@ OptLMImpl::OptLMImpl(const OptConfig& config) : config_(checked(config)) {
       "embed_positions", torch::nn::Embedding(config_.max_positions + kPositionOffset, d));
   auto layers = register_module("layers", torch::nn::ModuleList());
   for (int64_t i = 0; i < config_.n_layers; ++i) {
-    auto layer = std::make_shared<OptDecoderLayerImpl>(config_);
+    auto layer = std::make_shared<OptDecoderLayerImpl>(config_, config_.moe_layer(i));
     layers->push_back(layer);  // registered as layers.{i}
     layers_.push_back(layer);
   }
@@ -98,7 +98,54 @@ void OptLMImpl::init_weights(uint64_t seed) {
     } else if (auto* ln = m->as<torch::nn::LayerNorm>()) {
       ln->weight.fill_(1.0);
       ln->bias.zero_();
+    } else if (auto* moe = m->as<MoeFfnImpl>()) {
+      normal(moe->gate);
+      normal(moe->fc1_weight);
+      moe->fc1_bias.zero_();
+      normal(moe->fc2_weight);
+      moe->fc2_bias.zero_();
     }
+  }
+}
+
+torch::Tensor OptLMImpl::aux_loss() const {
+  torch::Tensor total;
+  for (const auto& layer : layers_)
+    if (layer->moe) total = total.defined() ? total + layer->moe->last_aux_loss : layer->moe->last_aux_loss;
+  return total.defined() ? total : torch::zeros({});
+}
+
+double OptLMImpl::dropped_fraction() const {
+  double sum = 0;
+  int n = 0;
+  for (const auto& layer : layers_)
+    if (layer->moe) {
+      sum += layer->moe->last_dropped;
+      ++n;
+    }
+  return n ? sum / n : 0.0;
+}
+
+void upcycle(OptLM& moe, OptLM& dense) {
+  const OptConfig &m = moe->config(), &d = dense->config();
+  if (m.vocab_size != d.vocab_size || m.d_model != d.d_model || m.n_layers != d.n_layers || m.n_heads != d.n_heads ||
+      m.d_ff != d.d_ff || m.max_positions != d.max_positions)
+    throw Error("upcycle: the mixture model's dimensions differ from the dense model's");
+  if (m.moe_experts == 0) throw Error("upcycle: the target model has no mixture-of-experts blocks (moe_experts 0)");
+  torch::NoGradGuard no_grad;
+  auto target = moe->named_parameters();
+  for (const auto& p : dense->named_parameters()) {
+    if (auto* t = target.find(p.key())) {
+      t->copy_(p.value());
+      continue;
+    }
+    // fc1/fc2 of a block that became a mixture: copied into every expert below
+  }
+  for (size_t i = 0; i < moe->layers().size(); ++i) {
+    const auto& ml = moe->layers()[i];
+    if (!ml->moe) continue;
+    const auto& dl = dense->layers()[i];
+    ml->moe->upcycle_from(dl->fc1->weight, dl->fc1->bias, dl->fc2->weight, dl->fc2->bias);
   }
 }
 

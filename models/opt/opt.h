@@ -41,6 +41,13 @@ struct OptConfig {
   double dropout = 0.1;
   double attention_dropout = 0.0;
   double init_std = 0.02;
+  // Sparse mixture-of-experts FFNs (moe_ffn.h; off when moe_experts is 0). Sparse upcycling
+  // (baseline "moe") sets them on a copy of the seed's config.
+  int64_t moe_experts = 0;
+  int64_t moe_every = 2;
+  int64_t moe_top_k = 2;
+  double moe_capacity_factor = 2.0;
+  double moe_aux_weight = 0.01;
 
   template <class V> void visit(V& v) {
     v("d_model", d_model, "hidden size (OPT hidden_size)");
@@ -51,7 +58,16 @@ struct OptConfig {
     v("dropout", dropout, "dropout on attention and FFN outputs (not embeddings)");
     v("attention_dropout", attention_dropout, "dropout on attention probabilities");
     v("init_std", init_std, "std of the normal initialisation of weights");
+    v("moe_experts", moe_experts,
+      "experts E of each mixture-of-experts FFN (0: every FFN dense; the moe baseline sets it)");
+    v("moe_every", moe_every, "every N-th block's FFN is a mixture of experts (blocks N-1, 2N-1, ...)");
+    v("moe_top_k", moe_top_k, "experts each token is routed to");
+    v("moe_capacity_factor", moe_capacity_factor,
+      "expert capacity = ceil(factor x tokens x top_k / E); assignments past it are dropped");
+    v("moe_aux_weight", moe_aux_weight, "weight of the load-balancing loss added to the LM loss in training");
   }
+  /// Whether block `layer` (0-based) has a mixture-of-experts FFN.
+  bool moe_layer(int64_t layer) const { return moe_experts > 0 && layer % moe_every == moe_every - 1; }
   /// Throws OptionError (naming the key) unless n_heads divides d_model, sizes are
   /// positive, 0 <= dropout, attention_dropout < 1 and init_std > 0. vocab_size may be 0
   /// (not yet known) here; OptLM requires it positive.
@@ -77,6 +93,14 @@ class OptLMImpl : public torch::nn::Module {
   /// Deterministic OPT initialisation: N(0, init_std) weights, zero biases, unit LayerNorm.
   void init_weights(uint64_t seed);
   const OptConfig& config() const { return config_; }
+  /// Sum over the mixture-of-experts blocks of their load-balancing losses in the last
+  /// forward pass (a float scalar; 0 for a dense model). Training adds moe_aux_weight x it.
+  torch::Tensor aux_loss() const;
+  /// Fraction of (token, expert) assignments dropped for capacity in the last forward pass,
+  /// averaged over the mixture-of-experts blocks (0 for a dense model).
+  double dropped_fraction() const;
+  /// The blocks (for upcycling and tests).
+  const std::vector<std::shared_ptr<OptDecoderLayerImpl>>& layers() const { return layers_; }
 
  private:
   /// Token + position embeddings [B, T, d_model] (checks the shape and max_positions).
@@ -89,6 +113,11 @@ class OptLMImpl : public torch::nn::Module {
   torch::nn::LayerNorm final_layer_norm_{nullptr};
 };
 TORCH_MODULE(OptLM);
+
+/// Sparse upcycling: `moe` (same dimensions as `dense`, moe_experts > 0) takes every
+/// parameter of `dense`; each mixture block's experts become copies of the dense block's FFN;
+/// the routers keep their initialisation. Error if the dimensions differ.
+void upcycle(OptLM& moe, OptLM& dense);
 
 /// Writes `dir` atomically: config.json (Hugging Face OPTConfig keys plus a "cbtm" object
 /// holding {format: "cbtm-checkpoint", format_version, options: {type: opt, ...}} and
@@ -106,7 +135,7 @@ OptConfig read_config(const std::string& dir);
 /// given to save_checkpoint), or an empty object for a plain Hugging Face checkpoint.
 nlohmann::json read_checkpoint_extra(const std::string& dir);
 
-/// Trainable parameters (tied embedding counted once).
+/// Trainable parameters (tied embedding counted once; every expert of a mixture counted).
 int64_t count_parameters(const OptConfig& c);
 /// Training FLOPs per the paper's A.2: 96 l h^2 T (1 + s/(6h) + V/(16 l h)).
 double training_flops(const OptConfig& c, int64_t seq_len, int64_t tokens);
@@ -117,6 +146,19 @@ double model_flops_per_token(const OptConfig& c, int64_t seq_len);
 
 /// The device models run on: CUDA when runtime().device allows and it is available.
 torch::Device model_device();
+
+/// RAII: autocast off on `device` in this scope (e.g. for a router computed in fp32).
+class NoAutocastGuard {
+ public:
+  explicit NoAutocastGuard(torch::Device device);
+  ~NoAutocastGuard();
+  NoAutocastGuard(const NoAutocastGuard&) = delete;
+  NoAutocastGuard& operator=(const NoAutocastGuard&) = delete;
+
+ private:
+  torch::Device device_;
+  bool prev_ = false;
+};
 
 /// RAII bf16 autocast for the current device when runtime().bf16 is set (works with
 /// LibTorch 1.13's CPU autocast API and 2.x's device-generic one).

@@ -66,11 +66,15 @@ torch::Tensor OptAttentionImpl::forward(const torch::Tensor& x) {
 
 // ---- decoder layer ----------------------------------------------------------------
 
-OptDecoderLayerImpl::OptDecoderLayerImpl(const OptConfig& c) : dropout_(c.dropout) {
+OptDecoderLayerImpl::OptDecoderLayerImpl(const OptConfig& c, bool moe_layer) : dropout_(c.dropout) {
   self_attn = register_module("self_attn", OptAttention(c.d_model, c.n_heads, c.attention_dropout));
   self_attn_layer_norm = register_module("self_attn_layer_norm", make_layer_norm(c.d_model));
-  fc1 = register_module("fc1", make_linear(c.d_model, c.d_ff));
-  fc2 = register_module("fc2", make_linear(c.d_ff, c.d_model));
+  if (moe_layer) {
+    moe = register_module("moe", MoeFfn(c.d_model, c.d_ff, c.moe_experts, c.moe_top_k, c.moe_capacity_factor));
+  } else {
+    fc1 = register_module("fc1", make_linear(c.d_model, c.d_ff));
+    fc2 = register_module("fc2", make_linear(c.d_ff, c.d_model));
+  }
   final_layer_norm = register_module("final_layer_norm", make_layer_norm(c.d_model));
 }
 
@@ -78,8 +82,12 @@ torch::Tensor OptDecoderLayerImpl::forward(const torch::Tensor& x) {
   const bool train = is_training();
   torch::Tensor h = self_attn->forward(apply_layer_norm(self_attn_layer_norm, x));
   torch::Tensor y = x + fused_dropout(h, dropout_, train);
-  h = torch::relu(apply_linear(fc1, apply_layer_norm(final_layer_norm, y)));
-  h = apply_linear(fc2, h);
+  if (moe) {
+    h = moe->forward(apply_layer_norm(final_layer_norm, y));
+  } else {
+    h = torch::relu(apply_linear(fc1, apply_layer_norm(final_layer_norm, y)));
+    h = apply_linear(fc2, h);
+  }
   return y + fused_dropout(h, dropout_, train);
 }
 

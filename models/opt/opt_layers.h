@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "moe_ffn.h"
 #include "opt/opt.h"
 
 namespace cbtm::models {
@@ -27,15 +28,17 @@ class OptAttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(OptAttention);
 
-/// x + drop(attn(LN(x))), then x + drop(fc2(relu(fc1(LN(x))))).
+/// x + drop(attn(LN(x))), then x + drop(fc2(relu(fc1(LN(x))))) -- or, in a mixture block
+/// (`moe_layer`), x + drop(moe(LN(x))) with the FFN replaced by `moe` (fc1/fc2 absent).
 class OptDecoderLayerImpl : public torch::nn::Module {
  public:
-  explicit OptDecoderLayerImpl(const OptConfig& c);
+  OptDecoderLayerImpl(const OptConfig& c, bool moe_layer = false);
   torch::Tensor forward(const torch::Tensor& x);
 
   OptAttention self_attn{nullptr};
   torch::nn::LayerNorm self_attn_layer_norm{nullptr};
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  MoeFfn moe{nullptr};
   torch::nn::LayerNorm final_layer_norm{nullptr};
 
  private:

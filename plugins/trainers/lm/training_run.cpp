@@ -277,7 +277,10 @@ TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step)
       logits = net_->forward(inputs);
     }
     const torch::Tensor loss = models::fused_cross_entropy(logits.reshape({-1, logits.size(-1)}), targets);
-    (loss / static_cast<double>(batch.micro_batches)).backward();
+    // A mixture-of-experts model adds its load-balancing loss (the logged loss stays the LM's).
+    const double aux_weight = net_->config().moe_experts > 0 ? net_->config().moe_aux_weight : 0.0;
+    const torch::Tensor objective = aux_weight > 0 ? loss + aux_weight * net_->aux_loss() : loss;
+    (objective / static_cast<double>(batch.micro_batches)).backward();
     loss_sum += loss.item<double>();
   }
   double loss = loss_sum / static_cast<double>(batch.micro_batches);

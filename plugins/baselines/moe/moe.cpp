@@ -1,0 +1,99 @@
+// Baseline "moe": sparse upcycling (Komatsuzaki et al. 2022), the C-BTM paper's MoE baseline.
+// The seed LM becomes a mixture-of-experts model -- every `every`-th FFN (blocks every-1,
+// 2 every-1, ...) turns into `experts` copies of itself behind a new token router (top_k
+// routing with a capacity factor and the load-balancing loss; models/opt/moe_ffn.h) -- which is
+// then trained on the whole mix for the same total tokens as all C-BTM experts together.
+//
+//   baselines:
+//     - {type: moe, experts: 8, every: 2, top_k: 2, capacity_factor: 2.0, aux_weight: 0.01}
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "cbtm/baseline.h"
+#include "cbtm/language_model.h"
+#include "cbtm/plugin.h"
+#include "cbtm/registry.h"
+#include "cbtm/trainer.h"
+#include "opt/opt.h"
+
+namespace fs = std::filesystem;
+
+namespace cbtm {
+
+class MoeBaseline : public Baseline {
+ public:
+  struct Options {
+    int64_t experts = 8;
+    int64_t every = 2;
+    int64_t top_k = 2;
+    double capacity_factor = 2.0;
+    double aux_weight = 0.01;
+    double router_init_std = 0.02;
+
+    template <class V> void visit(V& v) {
+      v("experts", experts, "experts E per mixture-of-experts FFN (>= 2)");
+      v("every", every, "every N-th block's FFN becomes a mixture (2: every other, as in the paper)");
+      v("top_k", top_k, "experts per token (in [1, experts])");
+      v("capacity_factor", capacity_factor,
+        "expert capacity = ceil(factor x tokens x top_k / experts) per forward pass; the rest is dropped");
+      v("aux_weight", aux_weight, "weight of the load-balancing loss");
+      v("router_init_std", router_init_std, "std of the new routers' normal initialisation");
+    }
+    void validate() const {
+      require(experts >= 2, "experts", "must be >= 2, got " + std::to_string(experts));
+      require(every >= 1, "every", "must be >= 1");
+      require(top_k >= 1 && top_k <= experts, "top_k", "must be in [1, experts]");
+      require(capacity_factor > 0, "capacity_factor", "must be positive");
+      require(aux_weight >= 0, "aux_weight", "must be >= 0");
+      require(router_init_std > 0, "router_init_std", "must be positive");
+    }
+  };
+  explicit MoeBaseline(const Options& o) : o_(o) {}
+
+  void train(const BaselineContext& ctx) override {
+    const std::string upcycled = (fs::path(ctx.dir) / "upcycled").string();
+    if (!fs::exists(fs::path(upcycled) / "config.json")) {
+      models::OptLM dense = models::load_checkpoint(ctx.seed_checkpoint);
+      models::OptConfig c = dense->config();
+      if (c.moe_experts > 0) throw Error("baseline moe: the seed " + ctx.seed_checkpoint + " is already a mixture of experts");
+      c.moe_experts = o_.experts;
+      c.moe_every = o_.every;
+      c.moe_top_k = o_.top_k;
+      c.moe_capacity_factor = o_.capacity_factor;
+      c.moe_aux_weight = o_.aux_weight;
+      c.init_std = o_.router_init_std;  // the routers' draw; every other weight comes from the seed
+      models::OptLM moe(c);
+      moe->init_weights(ctx.seed);
+      models::upcycle(moe, dense);
+      const auto seed_config = dense->config();
+      spdlog::info("[moe] upcycled {} ({} parameters) into {} experts every {} blocks, top-{}: {} parameters",
+                   ctx.seed_checkpoint, models::count_parameters(seed_config), c.moe_experts, c.moe_every, c.moe_top_k,
+                   models::count_parameters(c));
+      save_checkpoint(moe, upcycled, {{"upcycled_from", ctx.seed_checkpoint}});
+    }
+    TrainJob job;
+    job.name = "moe";
+    job.init = upcycled;
+    job.data = ctx.all_data;
+    job.tokens = ctx.tokens;
+    job.out_dir = ctx.dir;
+    job.seed = ctx.seed;
+    job.bos_id = ctx.bos_id;
+    ctx.trainer->train(job);
+  }
+
+  std::unique_ptr<LanguageModel> model(const BaselineContext& ctx) override {
+    return load_language_model(*ctx.registry, (fs::path(ctx.dir) / "final").string());
+  }
+
+ private:
+  Options o_;
+};
+
+}  // namespace cbtm
+
+CBTM_PLUGIN_LIBRARY(registry) {
+  registry.add(cbtm::make_plugin<cbtm::MoeBaseline>(
+      "moe", "sparse-upcycled mixture of experts from the seed (every other FFN -> E experts, top-2), same total tokens"));
+}

@@ -1,0 +1,159 @@
+// The mixture-of-experts FFN and sparse upcycling: an upcycled model equals its dense seed;
+// routing, capacity drops and the load-balancing loss against per-token hand computations;
+// checkpoints round-trip; parameter and FLOP counts.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "cbtm/error.h"
+#include "cbtm/fs.h"
+#include "opt/moe_ffn.h"
+#include "opt/opt_layers.h"
+#include "opt/opt.h"
+#include "opt_test_util.h"
+#include "support/test_support.h"
+
+using cbtm::models::MoeFfn;
+using cbtm::models::OptConfig;
+using cbtm::models::OptLM;
+using cbtm::test::max_abs_diff;
+
+namespace {
+
+OptConfig moe_config(int64_t experts, int64_t top_k, double capacity) {
+  OptConfig c = cbtm::test::tiny_opt_config();
+  c.n_layers = 4;
+  c.moe_experts = experts;
+  c.moe_top_k = top_k;
+  c.moe_capacity_factor = capacity;
+  return c;
+}
+
+/// fc2(relu(fc1 x)) of expert e, for one token (independent of MoeFfn's batched path).
+torch::Tensor expert_ffn(const MoeFfn& m, int64_t e, const torch::Tensor& x) {
+  return torch::matmul(m->fc2_weight[e], torch::relu(torch::matmul(m->fc1_weight[e], x) + m->fc1_bias[e])) +
+         m->fc2_bias[e];
+}
+
+}  // namespace
+
+TEST_CASE("moe: an upcycled model computes exactly what its dense seed computes while no token is dropped") {
+  OptConfig dc = cbtm::test::tiny_opt_config();
+  dc.n_layers = 4;
+  OptLM dense(dc);
+  dense->init_weights(3);
+  dense->eval();
+  // capacity factor E / top_k: every expert can take every token, nothing is dropped
+  OptLM moe(moe_config(4, 2, 2.0));
+  moe->init_weights(11);
+  cbtm::models::upcycle(moe, dense);
+  moe->eval();
+  REQUIRE(moe->layers()[1]->moe);
+  REQUIRE_FALSE(moe->layers()[0]->moe);
+  REQUIRE(moe->layers()[3]->moe);
+  const std::vector<int64_t> row = {1, 5, 7, 9, 3, 3, 2, 8, 30, 12};
+  CHECK(max_abs_diff(cbtm::test::logits_of(moe, row), cbtm::test::logits_of(dense, row)) < 1e-5);
+  CHECK(moe->dropped_fraction() == 0.0);
+  // The routers are new: training them changes the mixture, not the copies.
+  CHECK(moe->layers()[1]->moe->gate.abs().sum().item<double>() > 0);
+  // Dimensions must match.
+  OptConfig other = moe_config(4, 2, 2.0);
+  other.d_ff = 32;
+  OptLM wrong(other);
+  CHECK_THROWS_AS(cbtm::models::upcycle(wrong, dense), cbtm::Error);
+}
+
+TEST_CASE("moe: top-2 routing, first choices first, assignments past the capacity dropped") {
+  torch::manual_seed(0);
+  const int64_t D = 4, F = 6, E = 4, K = 2, N = 8;
+  MoeFfn m(D, F, E, K, /*capacity_factor=*/1.0);  // C = ceil(1 x 8 x 2 / 4) = 4
+  {
+    torch::NoGradGuard g;
+    m->fc1_weight.normal_();
+    m->fc1_bias.normal_();
+    m->fc2_weight.normal_();
+    m->fc2_bias.normal_();
+    m->gate.zero_();
+    m->gate[0].fill_(2.0);  // positive inputs: expert 0 first, expert 1 second for every token
+    m->gate[1].fill_(1.0);
+  }
+  const torch::Tensor x = torch::rand({1, N, D}) + 0.5;
+  torch::Tensor y;
+  {
+    torch::NoGradGuard g;
+    y = m->forward(x).squeeze(0);
+  }
+  CHECK(m->last_capacity == 4);
+  CHECK(m->last_dropped == Approx(0.5));  // tokens 4..7 lose both assignments
+  const torch::Tensor probs = torch::softmax(torch::matmul(x.squeeze(0), m->gate.t()), -1);
+  for (int64_t t = 0; t < N; ++t) {
+    INFO("token " << t);
+    const double p0 = probs[t][0].item<double>(), p1 = probs[t][1].item<double>();
+    torch::Tensor want = torch::zeros({D});
+    if (t < 4) want = (p0 * expert_ffn(m, 0, x[0][t]) + p1 * expert_ffn(m, 1, x[0][t])) / (p0 + p1);
+    CHECK(max_abs_diff(y[t], want.detach()) < 1e-5);
+  }
+}
+
+TEST_CASE("moe: the load-balancing loss is E sum f_e P_e, 1 for uniform routing, and trains the router") {
+  torch::manual_seed(1);
+  const int64_t D = 8, E = 4, N = 64;
+  MoeFfn m(D, 12, E, 2, 2.0);
+  {
+    torch::NoGradGuard g;
+    m->gate.zero_();
+  }
+  const torch::Tensor x = torch::randn({2, N / 2, D});
+  m->forward(x);
+  // uniform probabilities: f sums to 1, P_e = 1/E
+  CHECK(m->last_aux_loss.item<double>() == Approx(1.0).epsilon(1e-6));
+  {
+    torch::NoGradGuard g;
+    m->gate.normal_(0, 1.0);
+  }
+  m->forward(x);
+  const torch::Tensor probs = torch::softmax(torch::matmul(x.reshape({N, D}), m->gate.t()), -1).detach();
+  std::vector<double> f(E, 0.0), P(E, 0.0);
+  for (int64_t t = 0; t < N; ++t) {
+    f[static_cast<size_t>(probs[t].argmax().item<int64_t>())] += 1.0 / N;
+    for (int64_t e = 0; e < E; ++e) P[static_cast<size_t>(e)] += probs[t][e].item<double>() / N;
+  }
+  double want = 0;
+  for (int64_t e = 0; e < E; ++e) want += E * f[static_cast<size_t>(e)] * P[static_cast<size_t>(e)];
+  CHECK(m->last_aux_loss.item<double>() == Approx(want).epsilon(1e-5));
+  CHECK(want > 1.0);  // unbalanced routing costs more than uniform
+  m->last_aux_loss.backward();
+  CHECK(m->gate.grad().abs().sum().item<double>() > 0);
+}
+
+TEST_CASE("moe: checkpoints round-trip, and counts include every expert") {
+  cbtm::test::TempDir t("moe-ckpt");
+  OptConfig c = moe_config(3, 1, 1.5);
+  c.moe_every = 1;
+  OptLM m(c);
+  m->init_weights(5);
+  m->eval();
+  cbtm::models::save_checkpoint(m, t / "ckpt");
+  const OptConfig back = cbtm::models::read_config(t / "ckpt");
+  CHECK(back.moe_experts == 3);
+  CHECK(back.moe_top_k == 1);
+  CHECK(back.moe_every == 1);
+  CHECK(back.moe_capacity_factor == 1.5);
+  OptLM loaded = cbtm::models::load_checkpoint(t / "ckpt");
+  const std::vector<int64_t> row = {4, 2, 9, 11, 1};
+  CHECK(max_abs_diff(cbtm::test::logits_of(loaded, row), cbtm::test::logits_of(m, row)) == 0.0);
+  int64_t numel = 0;
+  for (const auto& p : m->parameters()) numel += p.numel();
+  CHECK(cbtm::models::count_parameters(c) == numel);
+  // FLOPs: a top-k token runs k FFNs in each mixture block (+ the router)
+  OptConfig top2 = c;
+  top2.moe_top_k = 2;
+  OptConfig dense = cbtm::test::tiny_opt_config();
+  dense.n_layers = 4;
+  const double extra = 4 * (1 * 2.0 * dense.d_model * dense.d_ff + 3.0 * dense.d_model);
+  CHECK(cbtm::models::model_flops_per_token(top2, 16) - cbtm::models::model_flops_per_token(dense, 16) ==
+        Approx(6.0 * extra));
+  OptConfig bad = c;
+  bad.moe_top_k = 4;
+  CHECK_THROWS_AS(bad.validate(), cbtm::OptionError);
+}
