@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages cbtm needs to build and test (a no-op when all are present):
 # the toolchain and libraries, Slurm + munge (the e2e_slurm_launch test starts a private
-# single-node cluster) and python3-torch / python3-sklearn (the peers the benchmarks run).
+# single-node cluster), gnuplot (cbtm suite draws its figures with it) and python3-torch /
+# python3-sklearn (the peers the benchmarks run).
 set -euo pipefail
 pkgs=(cmake g++ ninja-build ccache pkg-config zstd
       libtorch-dev libgloo-dev libopenblas0-openmp
       libyaml-cpp-dev libspdlog-dev libfmt-dev catch2 libboost-dev libboost-filesystem-dev
       nlohmann-json3-dev libcli11-dev libzstd-dev
       slurm-wlm munge
+      gnuplot-nox
       python3-torch python3-sklearn)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,6 +5,7 @@
 
 #include "cbtm/pipeline/launch.h"
 #include "cbtm/plugin_host.h"
+#include "cbtm/suite/run_suite.h"
 
 namespace cbtm::app {
 
@@ -32,6 +33,8 @@ struct InspectArgs {
 
 /// `cbtm launch` (config and out made absolute, the executable found from /proc/self/exe).
 int run_launch(LaunchRequest req, PluginHost& host);
+/// `cbtm suite` (the executable found from /proc/self/exe).
+int run_suite_command(SuiteRequest req, PluginHost& host);
 int run_pipeline(const std::string& command, const PipelineArgs& args, PluginHost& host);
 int print_config(const std::string& config, const std::vector<std::string>& set, PluginHost& host);
 int inspect_run(const InspectArgs& args, PluginHost& host);

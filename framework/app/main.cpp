@@ -62,6 +62,24 @@ int main(int argc, char** argv) {
   launch->add_option("--redo", lr.redo, "recompute a finished stage and what depends on it (as for run; repeatable)");
   launch->add_flag("--no-wait", no_wait, "slurm: submit and return instead of waiting for the jobs");
 
+  cbtm::SuiteRequest sr;
+  bool suite_no_wait = false, no_figures = false;
+  CLI::App* suite = app.add_subcommand(
+      "suite",
+      "run every cell of a suite (a base config x sweep axes; docs/suites.md), skipping finished cells, then "
+      "write its tables (results.md, .csv, .json) and figures");
+  suite->add_option("suite", sr.suite, "the suite file (YAML)")->required()->check(CLI::ExistingFile);
+  suite->add_option("--out,-o", sr.out, "the suite's directory (reruns resume and skip finished cells)")->required();
+  suite->add_option("--set", sr.overrides, "override a key of the suite file: --set axes.0.values=[2,4] (repeatable)");
+  suite->add_option("--cell", sr.cells, "run only this cell (repeatable; names as --list prints them)");
+  suite->add_option("--scheduler", sr.scheduler, "local | slurm (default: the base config's launch.scheduler)")
+      ->check(CLI::IsMember({"local", "slurm"}));
+  suite->add_flag("--no-wait", suite_no_wait, "slurm: submit every cell and return (then --tables)");
+  suite->add_flag("--tables", sr.tables_only, "run nothing: (re)write the tables and figures of what finished");
+  suite->add_flag("--list", sr.list_only, "print the cells and whether each finished, run nothing");
+  suite->add_flag("--no-figures", no_figures, "write figure data and gnuplot scripts but do not run gnuplot");
+  suite->add_option("--gnuplot", sr.gnuplot, "the gnuplot executable")->capture_default_str();
+
   std::string config_file;
   std::vector<std::string> config_set;
   CLI::App* cfg = app.add_subcommand("config", "print the fully resolved config (every default filled in)");
@@ -135,6 +153,11 @@ int main(int argc, char** argv) {
     if (gen->parsed()) return cbtm::app::run_generate(ga, host);
     if (serve->parsed()) return cbtm::app::run_serve(sa, host);
     if (few->parsed()) return cbtm::app::run_fewshot(fa, host);
+    if (suite->parsed()) {
+      sr.wait = !suite_no_wait;
+      if (no_figures) sr.gnuplot.clear();
+      return cbtm::app::run_suite_command(sr, host);
+    }
     if (launch->parsed()) {
       lr.wait = !no_wait;
       return cbtm::app::run_launch(lr, host);

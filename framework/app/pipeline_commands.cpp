@@ -51,6 +51,12 @@ int run_launch(LaunchRequest req, PluginHost& host) {
   return rc;
 }
 
+int run_suite_command(SuiteRequest req, PluginHost& host) {
+  std::error_code ec;
+  req.cbtm_exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  return run_suite(req, host);
+}
+
 int print_config(const std::string& config, const std::vector<std::string>& set, PluginHost& host) {
   RunConfig cfg = RunConfig::load(config, set, host);
   std::fputs(cfg.yaml().c_str(), stdout);

@@ -46,7 +46,10 @@ int launch(const LaunchRequest& req, PluginHost& host) {
     throw Error("--scheduler " + scheduler + ": expected local or slurm");
   Pipeline p(host, std::move(cfg), req.out);
   p.redo(std::set<std::string>(req.redo.begin(), req.redo.end()));
-  spdlog::info("[launch] {} experts, scheduler {}, run directory {}", p.experts(), scheduler, req.out);
+  if (req.until == "seed")
+    spdlog::info("[launch] the tokenizer, clusters and seed LM only, scheduler {}, run directory {}", scheduler, req.out);
+  else
+    spdlog::info("[launch] {} experts, scheduler {}, run directory {}", p.experts(), scheduler, req.out);
   return scheduler == "local" ? detail::launch_local(req, p) : detail::launch_slurm(req, p);
 }
 

@@ -57,6 +57,7 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
   p.cluster();
   p.assign();
   p.train_seed();
+  if (req.until == "seed") return 0;
 
   std::vector<TrainJobSpec> pending = unfinished_train_jobs(req, p);
   const int64_t procs = o.procs_per_expert;
@@ -85,7 +86,7 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
       for (auto& r : running)
         for (size_t i = 0; i < r.procs.size(); ++i)
           if (r.status[i] < 0) wait_exit(r.procs[i]);
-      throw Error(std::string("launch interrupted (") + (g_stop == SIGINT ? "SIGINT" : "SIGTERM") +
+      throw LaunchInterrupted(std::string("launch interrupted (") + (g_stop == SIGINT ? "SIGINT" : "SIGTERM") +
                   "); the training jobs were stopped -- rerun the same command to resume from their checkpoints");
     }
     while (next < pending.size() && static_cast<int64_t>(running.size()) < parallel) {

@@ -17,7 +17,15 @@
 
 namespace fs = std::filesystem;
 
-namespace cbtm::detail {
+namespace cbtm {
+namespace {
+
+/// Job ids still known to squeue, with their states ("12_3" -> RUNNING).
+std::map<std::string, std::string> queued(const std::vector<std::string>& ids);
+
+}  // namespace
+
+namespace detail {
 namespace {
 
 struct Submitted {
@@ -119,25 +127,6 @@ std::string array_spec(const std::vector<int>& idx, int64_t throttle) {
   return join(parts, ",") + (throttle > 0 ? "%" + std::to_string(throttle) : "");
 }
 
-/// Job ids still known to squeue, with their states ("12_3" -> RUNNING).
-std::map<std::string, std::string> queued(const std::vector<Submitted>& jobs) {
-  std::vector<std::string> ids;
-  for (const auto& j : jobs) ids.push_back(j.id);
-  const CommandResult r = run_command({"squeue", "-h", "-o", "%i %T", "-j", join(ids, ",")});
-  std::map<std::string, std::string> out;
-  if (r.status != 0) {
-    if (r.output.find("Invalid job id") != std::string::npos) return out;  // all gone
-    throw Error("squeue failed (exit status " + std::to_string(r.status) + "): " + r.output);
-  }
-  std::istringstream in(r.output);
-  std::string id, state;
-  static const std::set<std::string> kEnded = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY",
-                                                "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT"};
-  while (in >> id >> state)
-    if (!kEnded.count(state)) out[id] = state;
-  return out;
-}
-
 }  // namespace
 
 int launch_slurm(const LaunchRequest& req, Pipeline& p) {
@@ -168,7 +157,8 @@ int launch_slurm(const LaunchRequest& req, Pipeline& p) {
                       sub.cbtm({"assign", "--merge"}) + "\nexec " + sub.cbtm({"train", "--seed"}) + "\n"),
            {"assign", "seed"}});
 
-  const std::vector<TrainJobSpec> pending = unfinished_train_jobs(req, p);
+  const std::vector<TrainJobSpec> pending =
+      req.until == "seed" ? std::vector<TrainJobSpec>{} : unfinished_train_jobs(req, p);
   std::vector<int> experts, baselines;
   std::vector<std::string> expert_stages, baseline_stages, baseline_names;
   for (const auto& j : pending) {
@@ -200,7 +190,7 @@ int launch_slurm(const LaunchRequest& req, Pipeline& p) {
     train_jobs.push_back(id);
   }
   if (!train_jobs.empty()) after = train_jobs;
-  if (!p.finished("eval"))
+  if (req.until != "seed" && !p.finished("eval"))
     jobs.push_back({"cbtm-eval", sub.submit("cbtm-eval", "", false, 1, after, "exec " + sub.cbtm({"eval"}) + "\n"),
                     {"eval"}});
   if (jobs.empty()) {
@@ -210,24 +200,10 @@ int launch_slurm(const LaunchRequest& req, Pipeline& p) {
   std::vector<std::string> ids;
   for (const auto& j : jobs) ids.push_back(j.id);
   spdlog::info("[launch] {} jobs submitted: {} (watch: squeue -j {})", jobs.size(), join(ids, " "), join(ids, ","));
+  if (req.submitted) req.submitted->insert(req.submitted->end(), ids.begin(), ids.end());
   if (!req.wait) return 0;
 
-  const auto start = std::chrono::steady_clock::now();
-  std::string last;
-  for (;;) {
-    const auto q = queued(jobs);
-    if (q.empty()) break;
-    std::map<std::string, int> counts;
-    for (const auto& [id, state] : q) ++counts[state];
-    std::string line;
-    for (const auto& [state, n] : counts) line += (line.empty() ? "" : ", ") + std::to_string(n) + " " + state;
-    if (line != last) {
-      spdlog::info("[launch] {:.0f} s: {} task(s) in the queue: {}",
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), q.size(), line);
-      last = line;
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(p.config().slurm.poll_s));
-  }
+  wait_for_slurm_jobs(ids, p.config().slurm.poll_s);
   std::vector<std::string> missing;
   for (const auto& j : jobs)
     for (const auto& st : j.stages)
@@ -241,4 +217,46 @@ int launch_slurm(const LaunchRequest& req, Pipeline& p) {
   return 0;
 }
 
-}  // namespace cbtm::detail
+}  // namespace detail
+
+namespace {
+
+std::map<std::string, std::string> queued(const std::vector<std::string>& ids) {
+  const detail::CommandResult r = detail::run_command({"squeue", "-h", "-o", "%i %T", "-j", detail::join(ids, ",")});
+  std::map<std::string, std::string> out;
+  if (r.status != 0) {
+    if (r.output.find("Invalid job id") != std::string::npos) return out;  // all gone
+    throw Error("squeue failed (exit status " + std::to_string(r.status) + "): " + r.output);
+  }
+  std::istringstream in(r.output);
+  std::string id, state;
+  static const std::set<std::string> kEnded = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY",
+                                                "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT"};
+  while (in >> id >> state)
+    if (!kEnded.count(state)) out[id] = state;
+  return out;
+}
+
+}  // namespace
+
+void wait_for_slurm_jobs(const std::vector<std::string>& ids, double poll_s) {
+  if (ids.empty()) return;
+  const auto start = std::chrono::steady_clock::now();
+  std::string last;
+  for (;;) {
+    const auto q = queued(ids);
+    if (q.empty()) break;
+    std::map<std::string, int> counts;
+    for (const auto& [id, state] : q) ++counts[state];
+    std::string line;
+    for (const auto& [state, n] : counts) line += (line.empty() ? "" : ", ") + std::to_string(n) + " " + state;
+    if (line != last) {
+      spdlog::info("[launch] {:.0f} s: {} task(s) in the queue: {}",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), q.size(), line);
+      last = line;
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(poll_s));
+  }
+}
+
+}  // namespace cbtm

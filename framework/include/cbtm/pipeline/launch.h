@@ -25,7 +25,15 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "cbtm/error.h"
+
 namespace cbtm {
+
+/// Thrown when SIGINT/SIGTERM stopped a local launch (its jobs were stopped; rerun to resume).
+class LaunchInterrupted : public Error {
+ public:
+  using Error::Error;
+};
 
 class PluginHost;
 
@@ -96,10 +104,19 @@ struct LaunchRequest {
   std::string scheduler;               ///< --scheduler (overrides launch.scheduler when set)
   bool wait = true;                    ///< slurm: wait for the chain and check the results
   std::string cbtm_exe;                ///< the cbtm executable the jobs run (absolute)
+  /// "seed": only the preparation stages and the seed LM (no experts, baselines or eval);
+  /// "": everything.
+  std::string until;
+  /// slurm: receives the ids of the jobs submitted (when not null).
+  std::vector<std::string>* submitted = nullptr;
 };
 
 /// Runs the request; returns the exit status (0: every requested stage finished). Throws
 /// Error on bad config or when a job fails (naming the job and its log).
 int launch(const LaunchRequest& req, PluginHost& host);
+
+/// Polls squeue every `poll_s` seconds until none of the jobs `ids` (job or array ids) is
+/// queued or running any more, logging changes of the queue's state.
+void wait_for_slurm_jobs(const std::vector<std::string>& ids, double poll_s);
 
 }  // namespace cbtm

@@ -1,0 +1,276 @@
+// `cbtm suite`: shared seeds, every cell through launch(), then tables and figures; see run_suite.h.
+#include "cbtm/suite/run_suite.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cbtm/error.h"
+#include "cbtm/fs.h"
+#include "cbtm/pipeline/launch.h"
+#include "cbtm/pipeline/pipeline.h"
+#include "cbtm/pipeline/run_config.h"
+#include "cbtm/pipeline/run_dir.h"
+#include "cbtm/suite/figures.h"
+#include "cbtm/suite/suite.h"
+#include "cbtm/suite/suite_results.h"
+
+namespace fs = std::filesystem;
+
+namespace cbtm {
+namespace {
+
+struct Planned {
+  SuiteCell cell;
+  std::string dir;          // DIR/cells/NAME
+  std::string shared;       // DIR/shared/seed-FP ("" : the cell trains its own seed)
+  std::string scheduler;
+  double poll_s = 5;
+};
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string seed_run_id(const std::string& shared) {
+  const nlohmann::json r = RunDir(shared).record("seed");
+  return r.is_null() ? "" : r.value("run_id", "");
+}
+
+std::vector<std::string> shared_overrides(const std::string& shared) {
+  const RunDir s(shared);
+  return {"data.tokenizer_from=" + s.tokenizer(), "seed_lm.init=" + (fs::path(s.seed_dir()) / "final").string(),
+          "seed_lm.tokens=0"};
+}
+
+/// "finished" | "pending" | "changed: ..." (the cell's directory holds a run of another config).
+std::string cell_state(PluginHost& host, const std::string& base, const std::vector<std::string>& overrides,
+                       const std::string& dir) {
+  if (RunDir(dir).record("eval").is_null()) return "pending";
+  try {
+    Pipeline p(host, RunConfig::load(base, overrides, host), dir);
+    return p.finished("eval") ? "finished" : "pending";
+  } catch (const Error& e) {
+    return std::string("changed: ") + e.what();
+  }
+}
+
+void tabulate(const Suite& suite, const std::vector<SuiteCell>& all, const std::string& dir,
+              const std::vector<std::pair<std::string, std::string>>& failed, const std::string& gnuplot) {
+  nlohmann::json collected = collect_suite_results(suite, all, dir, failed);
+  const auto figs = draw_figures(suite, collected, dir, gnuplot);
+  collected["figures"] = nlohmann::json::array();
+  for (const auto& f : figs)
+    collected["figures"].push_back({{"name", f.name},
+                                    {"svg", f.svg.empty() ? "" : fs::relative(f.svg, dir).string()},
+                                    {"data", f.data.empty() ? "" : fs::relative(f.data, dir).string()},
+                                    {"note", f.note}});
+  write_file_atomic((fs::path(dir) / "results.json").string(), collected.dump(2) + "\n");
+  write_file_atomic((fs::path(dir) / "results.csv").string(), suite_csv(collected));
+  const std::string md = suite_markdown(collected);
+  write_file_atomic((fs::path(dir) / "results.md").string(), md);
+  size_t done = 0;
+  for (const auto& c : collected["cells"]) done += c["status"] == "finished";
+  spdlog::info("[suite] {} of {} cells finished; tables {}/results.{{md,csv,json}}, figures {}/figures\n\n{}", done,
+               all.size(), dir, dir, md);
+}
+
+}  // namespace
+
+int run_suite(const SuiteRequest& req, PluginHost& host) {
+  const auto start = std::chrono::steady_clock::now();
+  const Suite suite = Suite::load(req.suite, req.overrides);
+  check_figures(suite);
+  const std::vector<SuiteCell> all = suite.cells();
+  std::vector<SuiteCell> cells;
+  if (req.cells.empty()) {
+    cells = all;
+  } else {
+    for (const auto& want : req.cells) {
+      bool found = false;
+      for (const auto& c : all)
+        if (c.name == want) {
+          cells.push_back(c);
+          found = true;
+        }
+      if (!found) {
+        std::string names;
+        for (const auto& c : all) names += "\n  " + c.name;
+        throw Error("--cell " + want + ": " + suite.file + " has no such cell; its cells:" + names);
+      }
+    }
+  }
+  const std::string dir = fs::absolute(req.out).lexically_normal().string();
+  make_dirs(dir);
+
+  // Resolve and validate every cell's config before anything runs.
+  std::vector<Planned> plan;
+  std::map<std::string, std::vector<std::string>> group_overrides;  // shared dir -> first cell's overrides
+  for (const auto& c : cells) {
+    RunConfig cfg = [&] {
+      try {
+        return RunConfig::load(suite.base, c.overrides, host);
+      } catch (const Error& e) {
+        throw Error(suite.file + ": cell " + c.name + ": " + e.what());
+      }
+    }();
+    Planned p;
+    p.cell = c;
+    p.dir = (fs::path(dir) / "cells" / c.name).string();
+    p.scheduler = req.scheduler.empty() ? cfg.launch.scheduler : req.scheduler;
+    p.poll_s = cfg.slurm.poll_s;
+    if (p.scheduler != "local" && p.scheduler != "slurm")
+      throw Error("--scheduler " + p.scheduler + ": expected local or slurm");
+    if (suite.share_seed && cfg.seed_lm.tokens > 0 && cfg.seed_lm.init.empty() && cfg.data.tokenizer_from.empty()) {
+      const std::string fp = fingerprint(cfg.section_text({"seed", "data", "tokenizer", "model", "seed_lm"}));
+      p.shared = (fs::path(dir) / "shared" / ("seed-" + fp)).string();
+      group_overrides.emplace(p.shared, c.overrides);
+    }
+    plan.push_back(p);
+  }
+  {
+    YAML::Node record = YAML::Clone(suite.tree);
+    record["base"] = suite.base;
+    YAML::Node list(YAML::NodeType::Sequence);
+    for (const auto& p : plan) {
+      YAML::Node n;
+      n["name"] = p.cell.name;
+      n["overrides"] = p.cell.overrides;
+      if (!p.shared.empty()) n["shared_seed"] = fs::relative(p.shared, dir).string();
+      list.push_back(n);
+    }
+    record["cells_run"] = list;
+    write_file_atomic((fs::path(dir) / "suite.yaml").string(),
+                      "# written by cbtm suite from " + suite.file + "\n" + YAML::Dump(record) + "\n");
+  }
+
+  if (req.list_only) {
+    std::printf("%-48s %s\n", "cell", "status");
+    for (const auto& p : plan) {
+      std::vector<std::string> o = p.cell.overrides;
+      if (!p.shared.empty()) for (const auto& s : shared_overrides(p.shared)) o.push_back(s);
+      std::printf("%-48s %s\n", p.cell.name.c_str(), cell_state(host, suite.base, o, p.dir).c_str());
+    }
+    return 0;
+  }
+
+  std::vector<std::pair<std::string, std::string>> failed;
+  if (!req.tables_only) {
+    spdlog::info("[suite] {}: {} cells ({} selected), {} shared seed(s), output {}", suite.file, all.size(), plan.size(),
+                 group_overrides.size(), dir);
+    // 1. The shared seeds (tokenizer, clustering, assignment, seed LM), waited for.
+    std::map<std::string, std::string> group_error;
+    for (const auto& [shared, overrides] : group_overrides) {
+      LaunchRequest lr;
+      lr.config = suite.base;
+      lr.out = shared;
+      lr.overrides = overrides;
+      lr.scheduler = plan.front().scheduler;
+      lr.cbtm_exe = req.cbtm_exe;
+      lr.until = "seed";
+      lr.wait = true;
+      spdlog::info("[suite] shared seed {}", shared);
+      try {
+        launch(lr, host);
+        if (seed_run_id(shared).empty()) throw Error("the seed stage did not finish (logs in " + shared + "/logs)");
+      } catch (const LaunchInterrupted&) {
+        throw;
+      } catch (const Error& e) {
+        group_error[shared] = std::string("shared seed ") + shared + ": " + e.what();
+        spdlog::error("[suite] {}", group_error[shared]);
+      }
+    }
+    // 2. The cells.
+    std::vector<std::string> submitted;
+    std::vector<const Planned*> waiting;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      const Planned& p = plan[i];
+      const std::string tag = "cell " + std::to_string(i + 1) + "/" + std::to_string(plan.size()) + " " + p.cell.name;
+      if (!p.shared.empty() && group_error.count(p.shared)) {
+        failed.push_back({p.cell.name, group_error[p.shared]});
+        continue;
+      }
+      std::vector<std::string> overrides = p.cell.overrides;
+      LaunchRequest lr;
+      if (!p.shared.empty()) {
+        for (const auto& s : shared_overrides(p.shared)) overrides.push_back(s);
+        const std::string marker = (fs::path(p.dir) / "suite-cell.json").string();
+        const std::string id = seed_run_id(p.shared);
+        if (fs::exists(marker)) {
+          const nlohmann::json m = nlohmann::json::parse(read_file(marker), nullptr, false);
+          if (!m.is_discarded() && m.value("shared_seed_run_id", "") != id && !RunDir(p.dir).record("seed").is_null()) {
+            spdlog::info("[suite] {}: its shared seed was retrained since it ran: redoing it from the seed stage", tag);
+            lr.redo = {"seed"};
+          }
+        }
+        make_dirs(p.dir);
+        write_file_atomic(marker, nlohmann::json{{"format", "cbtm-suite-cell"},
+                                                 {"format_version", 1},
+                                                 {"suite", suite.file},
+                                                 {"cell", p.cell.name},
+                                                 {"shared_seed", p.shared},
+                                                 {"shared_seed_run_id", id}}
+                                          .dump(2) + "\n");
+      }
+      const std::string state = lr.redo.empty() ? cell_state(host, suite.base, overrides, p.dir) : "pending";
+      if (state == "finished") {
+        spdlog::info("[suite] {}: finished earlier, skipped", tag);
+        continue;
+      }
+      if (state.rfind("changed", 0) == 0) {
+        failed.push_back({p.cell.name, state});
+        spdlog::error("[suite] {}: {}", tag, state);
+        continue;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      spdlog::info("[suite] {}: running ({:.0f} s into the suite)", tag, since(start));
+      lr.config = suite.base;
+      lr.out = p.dir;
+      lr.overrides = overrides;
+      lr.scheduler = p.scheduler;
+      lr.cbtm_exe = req.cbtm_exe;
+      lr.wait = false;
+      lr.submitted = &submitted;
+      try {
+        launch(lr, host);
+        if (p.scheduler == "slurm") waiting.push_back(&p);
+        else if (RunDir(p.dir).record("eval").is_null())
+          throw Error("its eval stage did not finish (logs in " + p.dir + "/logs)");
+        else spdlog::info("[suite] {}: finished in {:.0f} s", tag, since(t0));
+      } catch (const LaunchInterrupted&) {
+        throw;
+      } catch (const Error& e) {
+        failed.push_back({p.cell.name, e.what()});
+        spdlog::error("[suite] {}: failed: {}", tag, e.what());
+      }
+    }
+    if (!waiting.empty()) {
+      if (!req.wait) {
+        spdlog::info("[suite] {} cell(s) submitted to Slurm; rerun with --tables once they finished (squeue shows them)",
+                     waiting.size());
+        return 0;
+      }
+      wait_for_slurm_jobs(submitted, waiting.front()->poll_s);
+      for (const Planned* p : waiting)
+        if (RunDir(p->dir).record("eval").is_null())
+          failed.push_back({p->cell.name, "its Slurm jobs left the queue but eval did not finish (logs in " + p->dir +
+                                              "/logs); rerun the same command to resubmit what is missing"});
+    }
+  }
+
+  tabulate(suite, all, dir, failed, req.gnuplot);
+  if (!failed.empty()) {
+    std::string msg = std::to_string(failed.size()) + " of " + std::to_string(plan.size()) + " cells failed:";
+    for (const auto& [name, why] : failed) msg += "\n  " + name + ": " + why;
+    throw Error(msg + "\nthe others' results are in " + dir + "/results.md; rerun the same command to resume");
+  }
+  spdlog::info("[suite] done in {:.0f} s ({})", since(start), dir);
+  return 0;
+}
+
+}  // namespace cbtm

@@ -1,0 +1,163 @@
+// Gathering a suite's cells and rendering its tables; see suite_results.h.
+#include "cbtm/suite/suite_results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+
+#include "cbtm/error.h"
+#include "cbtm/fs.h"
+#include "cbtm/pipeline/run_dir.h"
+#include "cbtm/version.h"
+
+namespace fs = std::filesystem;
+
+namespace cbtm {
+namespace {
+
+std::string num(double v, const char* f = "%.4f") {
+  if (!std::isfinite(v)) return "";
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+double dense_ppl(const nlohmann::json& results) {
+  for (const auto& m : results.at("models"))
+    if (m.value("role", "") == "dense") return m["ppl"].get<double>();
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+}  // namespace
+
+nlohmann::json collect_suite_results(const Suite& suite, const std::vector<SuiteCell>& cells, const std::string& dir,
+                                     const std::vector<std::pair<std::string, std::string>>& failed) {
+  nlohmann::json out;
+  out["format"] = "cbtm-suite-results";
+  out["format_version"] = 1;
+  out["cbtm_version"] = kVersion;
+  out["suite"] = suite.file;
+  out["base"] = suite.base;
+  out["suite_yaml"] = YAML::Dump(suite.tree);
+  out["axes"] = nlohmann::json::array();
+  for (const auto& a : suite.axes) out["axes"].push_back({{"name", a.name}, {"key", a.key}, {"labels", a.labels}});
+  out["cells"] = nlohmann::json::array();
+  for (const auto& c : cells) {
+    nlohmann::json cell;
+    cell["name"] = c.name;
+    cell["dir"] = "cells/" + c.name;
+    cell["labels"] = nlohmann::json::object();
+    for (size_t a = 0; a < suite.axes.size(); ++a) cell["labels"][suite.axes[a].name] = c.labels[a];
+    cell["overrides"] = c.overrides;
+    const RunDir run((fs::path(dir) / "cells" / c.name).string());
+    cell["status"] = "pending";
+    for (const auto& [name, why] : failed)
+      if (name == c.name) {
+        cell["status"] = "failed";
+        cell["error"] = why;
+      }
+    if (cell["status"] == "pending" && fs::exists(run.results()) && !run.record("eval").is_null()) {
+      nlohmann::json r;
+      try {
+        r = nlohmann::json::parse(read_file(run.results()));
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(run.results() + ": not valid JSON (" + e.what() + "); delete it and rerun the suite to redo the cell's eval");
+      }
+      if (r.value("format", "") != "cbtm-results")
+        throw Error(run.results() + ": not a cbtm results file (format '" + r.value("format", "") + "')");
+      r.erase("config");  // the cell's resolved config stays in its own directory
+      cell["status"] = "finished";
+      cell["results"] = r;
+      const nlohmann::json assign = run.record("assign");
+      if (!assign.is_null() && assign.contains("summary")) cell["assign"] = assign["summary"];
+    }
+    out["cells"].push_back(cell);
+  }
+  return out;
+}
+
+double cell_ppl(const nlohmann::json& cell, const std::string& model) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (cell.value("status", "") != "finished") return nan;
+  for (const auto& m : cell["results"]["models"])
+    if (m["name"] == model || ((model == "dense" || model == "oracle") && m.value("role", "") == model))
+      return m["ppl"].get<double>();
+  return nan;
+}
+
+std::string suite_csv(const nlohmann::json& c) {
+  std::string out = "cell";
+  for (const auto& a : c["axes"]) out += "," + csv_field(a["name"].get<std::string>());
+  out += ",model,role,ppl,bits_per_byte,vs_dense,experts_per_token,k,branch_tokens,tokens_per_expert\n";
+  for (const auto& cell : c["cells"]) {
+    if (cell["status"] != "finished") continue;
+    const auto& r = cell["results"];
+    const double dense = dense_ppl(r);
+    for (const auto& m : r["models"]) {
+      std::string line = csv_field(cell["name"].get<std::string>());
+      for (const auto& a : c["axes"]) line += "," + csv_field(cell["labels"][a["name"].get<std::string>()].get<std::string>());
+      const double ppl = m["ppl"].get<double>();
+      line += "," + csv_field(m["name"].get<std::string>()) + "," + m.value("role", "") + "," + num(ppl) + "," +
+              num(m.value("bits_per_byte", std::nan(""))) + "," + num(ppl / dense) + "," +
+              num(m.value("mean_token_experts", 1.0), "%.3f") + "," + std::to_string(r.value("k", 0)) + "," +
+              std::to_string(r.value("branch_tokens", 0)) + "," + std::to_string(r.value("tokens_per_expert", 0));
+      out += line + "\n";
+    }
+  }
+  return out;
+}
+
+std::string suite_markdown(const nlohmann::json& c) {
+  std::vector<std::string> models;
+  for (const auto& cell : c["cells"]) {
+    if (cell["status"] != "finished") continue;
+    for (const auto& m : cell["results"]["models"]) {
+      if (m.value("role", "") == "expert") continue;
+      const std::string n = m["name"].get<std::string>();
+      if (std::find(models.begin(), models.end(), n) == models.end()) models.push_back(n);
+    }
+  }
+  std::string head = "|", rule = "|";
+  for (const auto& a : c["axes"]) {
+    head += " " + a["name"].get<std::string>() + " |";
+    rule += "---|";
+  }
+  if (c["axes"].empty()) {
+    head += " cell |";
+    rule += "---|";
+  }
+  for (const auto& m : models) {
+    head += " " + m + " |";
+    rule += "---:|";
+  }
+  std::string out = "Held-out perplexity per cell (lower is better; `vs dense` ratios are in results.csv).\n\n" + head + "\n" + rule + "\n";
+  std::vector<std::string> other;
+  for (const auto& cell : c["cells"]) {
+    if (cell["status"] != "finished") {
+      other.push_back("- `" + cell["name"].get<std::string>() + "`: " + cell["status"].get<std::string>() +
+                      (cell.contains("error") ? " (" + cell["error"].get<std::string>().substr(0, 200) + ")" : ""));
+      continue;
+    }
+    std::string line = "|";
+    for (const auto& a : c["axes"]) line += " " + cell["labels"][a["name"].get<std::string>()].get<std::string>() + " |";
+    if (c["axes"].empty()) line += " " + cell["name"].get<std::string>() + " |";
+    for (const auto& m : models) line += " " + num(cell_ppl(cell, m), "%.2f") + " |";
+    out += line + "\n";
+  }
+  if (!other.empty()) {
+    out += "\nNot finished:\n";
+    for (const auto& o : other) out += o + "\n";
+  }
+  return out;
+}
+
+}  // namespace cbtm

@@ -1,0 +1,121 @@
+// `cbtm suite`: a two-cell sweep over k on configs/tiny.yaml with a shared seed -- killed in
+// its second cell, resumed, then rerun (nothing runs), listed, and tabulated; bad suites and a
+// bad cell fail before anything runs.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "cbtm/fs.h"
+#include "cli_runner.h"
+#include "support/test_support.h"
+
+namespace fs = std::filesystem;
+using cbtm::test::cbtm_cli;
+using nlohmann::json;
+
+namespace {
+
+size_t count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("e2e: suite runs every cell from one shared seed, resumes after a kill, skips finished cells") {
+  cbtm::test::TempDir t("e2e-suite");
+  const std::string suite = t / "suite.yaml";
+  cbtm::test::write_text(suite, "base: " + cbtm::test::source_path("configs/tiny.yaml") + R"(
+set: {eval.docs: 12}
+axes:
+  - {name: k, key: clusterer.k, values: [2, 3]}
+figures:
+  - {name: ppl-vs-k, x: k, series: model, models: [dense, c-btm all, c-btm top1]}
+  - {name: sizes, type: sizes}
+)");
+  const std::string out = t / "out";
+  // Killed once the second cell has started training its experts.
+  REQUIRE(cbtm::test::cbtm_kill_when("suite " + suite + " --out " + out, out + "/cells/k=3/stages/assign.json", 600));
+  CHECK(fs::exists(out + "/cells/k=2/results.json"));
+  CHECK_FALSE(fs::exists(out + "/cells/k=3/results.json"));
+
+  auto r = cbtm_cli("suite " + suite + " --out " + out);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("cell 1/2 k=2: finished earlier, skipped") != std::string::npos);
+  CHECK(r.output.find("cell 2/2 k=3: running") != std::string::npos);
+  // The seed was trained once, in the shared directory; both cells branch from it.
+  std::vector<std::string> shared;
+  for (const auto& e : fs::directory_iterator(out + "/shared")) shared.push_back(e.path().string());
+  REQUIRE(shared.size() == 1);
+  CHECK(fs::exists(shared[0] + "/seed/final/model.safetensors"));
+  for (const char* cell : {"k=2", "k=3"}) {
+    const std::string d = out + "/cells/" + cell;
+    CHECK_FALSE(fs::exists(d + "/seed/final"));
+    const json seed = json::parse(cbtm::read_file(d + "/stages/seed.json"));
+    CHECK(seed["summary"]["checkpoint"] == shared[0] + "/seed/final");
+    const json res = json::parse(cbtm::read_file(d + "/results.json"));
+    CHECK(res["k"] == (std::string(cell) == "k=2" ? 2 : 3));
+    CHECK(json::parse(cbtm::read_file(d + "/suite-cell.json"))["shared_seed_run_id"] ==
+          json::parse(cbtm::read_file(shared[0] + "/stages/seed.json"))["run_id"]);
+  }
+  // Tables: 2 rows in Markdown; CSV rows = models of both cells.
+  const std::string md = cbtm::read_file(out + "/results.md");
+  CHECK(md.find("| k | dense | seed | c-btm all |") != std::string::npos);
+  CHECK(count(md, "\n| 2 |") == 1);
+  CHECK(count(md, "\n| 3 |") == 1);
+  const json all = json::parse(cbtm::read_file(out + "/results.json"));
+  CHECK(all["format"] == "cbtm-suite-results");
+  size_t models = 0;
+  for (const auto& c : all["cells"]) {
+    CHECK(c["status"] == "finished");
+    models += c["results"]["models"].size();
+  }
+  const std::string csv = cbtm::read_file(out + "/results.csv");
+  CHECK(static_cast<size_t>(std::count(csv.begin(), csv.end(), '\n')) == models + 1);
+  CHECK(fs::exists(out + "/figures/ppl-vs-k.dat"));
+  if (std::system("command -v gnuplot > /dev/null 2>&1") == 0) {
+    CHECK(fs::exists(out + "/figures/ppl-vs-k.svg"));
+    CHECK(fs::exists(out + "/figures/sizes.svg"));
+  }
+
+  // A rerun runs nothing; --list says so; --tables only rewrites the tables.
+  const auto before = fs::last_write_time(out + "/cells/k=3/results.json");
+  r = cbtm_cli("suite " + suite + " --out " + out);
+  REQUIRE(r.status == 0);
+  CHECK(count(r.output, "finished earlier, skipped") == 2);
+  CHECK(r.output.find(" started (pid") == std::string::npos);
+  CHECK(fs::last_write_time(out + "/cells/k=3/results.json") == before);
+  r = cbtm_cli("suite " + suite + " --out " + out + " --list");
+  REQUIRE(r.status == 0);
+  CHECK(count(r.output, " finished") == 2);
+  fs::remove(out + "/results.md");
+  REQUIRE(cbtm_cli("suite " + suite + " --out " + out + " --tables").status == 0);
+  CHECK(cbtm::read_file(out + "/results.md") == md);
+}
+
+TEST_CASE("e2e: a bad suite or a bad cell fails with exit 2 before anything runs") {
+  cbtm::test::TempDir t("e2e-suite-bad");
+  const std::string base = "base: " + cbtm::test::source_path("configs/tiny.yaml") + "\n";
+  cbtm::test::write_text(t / "typo.yaml", base + "axis:\n  - {key: clusterer.k, values: [2]}\n");
+  auto r = cbtm_cli("suite " + t / "typo.yaml" + " --out " + t / "o1");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("typo.yaml:2:1: unknown key 'axis'") != std::string::npos);
+
+  cbtm::test::write_text(t / "cell.yaml", base + "axes:\n  - {key: clusterer.k, values: [2, 0]}\n");
+  r = cbtm_cli("suite " + t / "cell.yaml" + " --out " + t / "o2");
+  INFO(r.output);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("cell k=0") != std::string::npos);
+  CHECK(r.output.find("clusterer.k") != std::string::npos);
+  CHECK_FALSE(fs::exists(t / "o2/cells"));
+  CHECK_FALSE(fs::exists(t / "o2/shared"));
+
+  r = cbtm_cli("suite " + t / "cell.yaml" + " --out " + t / "o3 --cell k=5");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("--cell k=5") != std::string::npos);
+  CHECK(r.output.find("k=2") != std::string::npos);  // the list of cells
+}
