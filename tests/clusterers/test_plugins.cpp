@@ -65,7 +65,8 @@ TEST_CASE("clusterer plugins: the clusterers are registered with documented opti
   const auto& spec = cbtm::test::plugins().registry().get("clusterer", "balanced_kmeans");
   std::vector<std::string> keys;
   for (const auto& o : spec.options()) keys.push_back(o.name);
-  CHECK(keys == std::vector<std::string>{"k", "init", "max_iters", "tol", "seed", "batch_size"});
+  CHECK(keys == std::vector<std::string>{"k", "init", "max_iters", "tol", "seed", "batch_size",
+                                               "n_init"});
   for (const auto& o : spec.options()) CHECK(!o.doc.empty());
   const YAML::Node resolved =
       cbtm::test::plugins().registry().resolve("clusterer", node("{type: kmeans, k: 3}"));
@@ -75,6 +76,7 @@ TEST_CASE("clusterer plugins: the clusterers are registered with documented opti
   CHECK(resolved["tol"].as<double>() == 0.001);
   CHECK(resolved["seed"].as<uint64_t>() == 0);
   CHECK(resolved["batch_size"].as<int64_t>() == 0);
+  CHECK(resolved["n_init"].as<int>() == 1);
 }
 
 TEST_CASE("clusterer plugins: fit - greedy assign - save and load", "[plugins]") {

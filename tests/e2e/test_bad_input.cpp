@@ -39,9 +39,9 @@ TEST_CASE("bad input: malformed YAML names the line") {
 
 TEST_CASE("bad input: unknown plugin and unknown key") {
   cbtm::test::TempDir t("bad");
-  auto r = run(t, base_config(kData + "/train.jsonl.zst", "baselines: [{type: moe}]\n"));
+  auto r = run(t, base_config(kData + "/train.jsonl.zst", "baselines: [{type: switch}]\n"));
   CHECK(r.status == 2);
-  CHECK(r.output.find("unknown baseline 'moe'") != std::string::npos);
+  CHECK(r.output.find("unknown baseline 'switch'") != std::string::npos);
   CHECK(r.output.find("dense") != std::string::npos);
   r = run(t, base_config(kData + "/train.jsonl.zst") + "eval: {docs: 5, ensembels: {}}\n");
   CHECK(r.status == 2);

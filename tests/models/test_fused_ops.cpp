@@ -116,10 +116,18 @@ TEST_CASE("causal_attention in bf16 matches the fp32 masked-softmax attention, v
       CHECK(max_abs_diff(torch::mv(v0.slice(0, 0, i + 1).t(), w), ref[1][2][i]) < 1e-5);
     }
   }
-  CHECK(max_abs_diff(out, ref) < 2e-2);
-  CHECK(max_abs_diff(q.grad(), qf.grad()) < 3e-2);
-  CHECK(max_abs_diff(kk.grad(), kf.grad()) < 3e-2);
-  CHECK(max_abs_diff(v.grad(), vf.grad()) < 3e-2);
+  // bf16 keeps 8 significant bits (relative step 2^-8 = 0.4%) and the kernels round their
+  // partial results differently from CPU to CPU, so the bounds are relative to the largest
+  // reference value: a few bf16 steps, far below what a wrong mask or scale gives (O(1)).
+  const auto rel = [](const torch::Tensor& a, const torch::Tensor& b) {
+    return max_abs_diff(a, b) / b.abs().max().item<double>();
+  };
+  INFO("relative errors: out " << rel(out, ref) << ", dq " << rel(q.grad(), qf.grad()) << ", dk "
+                               << rel(kk.grad(), kf.grad()) << ", dv " << rel(v.grad(), vf.grad()));
+  CHECK(rel(out, ref) < 0.02);
+  CHECK(rel(q.grad(), qf.grad()) < 0.03);
+  CHECK(rel(kk.grad(), kf.grad()) < 0.03);
+  CHECK(rel(v.grad(), vf.grad()) < 0.03);
   CHECK(q.grad().abs().sum().item<double>() > 1.0);  // not trivially zero
 }
 

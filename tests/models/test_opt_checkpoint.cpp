@@ -87,7 +87,9 @@ TEST_CASE("save_checkpoint writes a Hugging Face OPT directory", "[opt][checkpoi
   CHECK(cb["options"] == nlohmann::json({{"type", "opt"}, {"d_model", 16}, {"n_layers", 2},
                                           {"n_heads", 4}, {"d_ff", 24}, {"max_positions", 20},
                                           {"dropout", 0.1}, {"attention_dropout", 0.0},
-                                          {"init_std", 0.02}}));
+                                          {"init_std", 0.02}, {"moe_experts", 0}, {"moe_every", 2},
+                                          {"moe_top_k", 2}, {"moe_capacity_factor", 2.0},
+                                          {"moe_aux_weight", 0.01}}));
   CHECK(models::read_checkpoint_extra(tmp / "ckpt") == cb);
 
   const TensorFile f = TensorFile::read(tmp / "ckpt/model.safetensors");

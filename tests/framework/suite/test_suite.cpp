@@ -76,7 +76,7 @@ axes:
   CHECK(cbtm::override_text("a.b", YAML::Load("[1, 2]")) == "a.b=[1, 2]");
 }
 
-TEST_CASE("suite: no axes is one cell called base; --set edits the suite tree") {
+TEST_CASE("suite: no axes is one cell called base - --set edits the suite tree") {
   cbtm::test::TempDir t("suite-base");
   CHECK(parse(t, "").cells().at(0).name == "base");
   const Suite s = parse(t, "axes:\n  - {key: clusterer.k, values: [2, 4]}\n", {"axes.0.values=[16]", "share_seed=false"});
