@@ -1,5 +1,8 @@
 // Where models run, and bf16 autocast as an RAII guard over LibTorch 1.13 and 2.x.
+#include <mutex>
+
 #include <ATen/autocast_mode.h>
+#include <spdlog/spdlog.h>
 
 #include "cbtm/runtime.h"
 #include "opt/opt.h"
@@ -22,6 +25,29 @@ torch::Device model_device() {
   if (want != "cuda" && want != "auto")
     throw Error("runtime.device: unknown device '" + want + "' (auto | cpu | cuda)");
   return have_cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+bool cpu_has_fast_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool fast = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                           __builtin_cpu_supports("avx512dq");
+  return fast;
+#else
+  return true;  // other architectures: leave it to LibTorch
+#endif
+}
+
+bool use_bf16(torch::Device device) {
+  if (!runtime().bf16) return false;
+  if (device.is_cuda()) return true;
+  if (!device.is_cpu()) return false;
+  if (cpu_has_fast_bf16()) return true;
+  static std::once_flag warned;
+  std::call_once(warned, [] {
+    spdlog::warn("runtime.bf16: this CPU has no AVX-512 (LibTorch's bf16 matmul would be a slow scalar loop): "
+                 "models run in fp32");
+  });
+  return false;
 }
 
 namespace {

@@ -147,6 +147,16 @@ double model_flops_per_token(const OptConfig& c, int64_t seq_len);
 /// The device models run on: CUDA when runtime().device allows and it is available.
 torch::Device model_device();
 
+/// Whether this CPU computes bf16 matmuls natively: AVX-512 BW + VL + DQ, what LibTorch's
+/// oneDNN bf16 kernels need (AMX and AVX-512 BF16 CPUs have them). Without them LibTorch 1.13
+/// multiplies bf16 matrices in a single-threaded scalar loop, ~50x slower than fp32.
+bool cpu_has_fast_bf16();
+
+/// Whether model compute on `device` runs under bf16 autocast: runtime().bf16 and the device
+/// computes bf16 fast (CUDA, or a CPU with cpu_has_fast_bf16()). On a CPU without it bf16 is
+/// skipped -- fp32 instead, logged once -- since it would only be slower.
+bool use_bf16(torch::Device device);
+
 /// RAII: autocast off on `device` in this scope (e.g. for a router computed in fp32).
 class NoAutocastGuard {
  public:

@@ -81,7 +81,7 @@ std::vector<std::vector<float>> OptLanguageModel::next_token_log_probs(
     torch::NoGradGuard no_grad;
     torch::Tensor hidden;
     {
-      AutocastGuard autocast(device_, runtime().bf16);
+      AutocastGuard autocast(device_, use_bf16(device_));
       hidden = model_->hidden_states(tokens.to(device_));
     }
     const torch::Tensor h = hidden.to(torch::kFloat).reshape({B * T, hidden.size(2)})
@@ -119,7 +119,7 @@ void OptLanguageModel::score_batch(const std::vector<std::vector<int32_t>>& sequ
     {
       // The transformer body may run in bf16; the tied head and log_softmax run in fp32, so
       // reported log-probabilities carry no bf16 rounding of the logits.
-      AutocastGuard autocast(device_, runtime().bf16);
+      AutocastGuard autocast(device_, use_bf16(device_));
       hidden = model_->hidden_states(tokens.to(device_));
     }
     const torch::Tensor flat = hidden.to(torch::kFloat).reshape({B * T, hidden.size(2)});

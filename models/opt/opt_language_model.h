@@ -13,7 +13,7 @@ namespace cbtm::models {
 
 /// Scores sequences with an OptLM on `device`: sorts them by length, packs them into
 /// right-padded batches of at most kBatchTokens tokens (pad id 1), runs under no-grad and
-/// (when runtime().bf16) bf16 autocast, and gathers log_softmax (float32) of each target.
+/// (when use_bf16(device)) bf16 autocast, and gathers log_softmax (float32) of each target.
 class OptLanguageModel : public LanguageModel {
  public:
   static constexpr int64_t kBatchTokens = 16384;  ///< padded tokens per forward pass

@@ -1,7 +1,9 @@
 // OptLM's structure and behaviour: names, sizes, causality, padding, init, dropout, autocast.
 #include "support/catch_torch.h"  // first: see the header
 #include <algorithm>
+#include <fstream>
 #include <set>
+#include <string>
 
 
 #include "cbtm/runtime.h"
@@ -234,4 +236,27 @@ TEST_CASE("model_device follows runtime().device", "[opt]") {
   else
     CHECK_THROWS_WITH(models::model_device(), Catch::Contains("cuda"));
   runtime().device = saved;
+}
+
+TEST_CASE("use_bf16: runtime().bf16 on CUDA and on CPUs with AVX-512 BW/VL/DQ only", "[opt]") {
+  // Independent of the compiler builtin: the kernel's CPU flags.
+  std::ifstream info("/proc/cpuinfo");
+  std::string line, flags;
+  while (std::getline(info, line))
+    if (line.rfind("flags", 0) == 0) {
+      flags = " " + line.substr(line.find(':') + 1) + " ";
+      break;
+    }
+  if (!flags.empty()) {
+    const auto has = [&](const char* f) { return flags.find(" " + std::string(f) + " ") != std::string::npos; };
+    CHECK(models::cpu_has_fast_bf16() == (has("avx512bw") && has("avx512vl") && has("avx512dq")));
+  }
+  const bool saved = runtime().bf16;
+  runtime().bf16 = true;
+  CHECK(models::use_bf16(torch::kCPU) == models::cpu_has_fast_bf16());
+  CHECK(models::use_bf16(torch::kCUDA));
+  runtime().bf16 = false;
+  CHECK_FALSE(models::use_bf16(torch::kCPU));
+  CHECK_FALSE(models::use_bf16(torch::kCUDA));
+  runtime().bf16 = saved;
 }

@@ -14,7 +14,9 @@ struct Runtime {
   template <class V> void visit(V& v) {
     v("threads", threads, "worker threads for math and data (0: all cores)");
     v("device", device, "where models run: auto (GPU when available) | cpu | cuda");
-    v("bf16", bf16, "bf16 autocast for model training and evaluation");
+    v("bf16", bf16,
+      "bf16 autocast for model training and evaluation (on CUDA and on CPUs with AVX-512; other "
+      "CPUs run fp32, since LibTorch's bf16 matmul is a slow scalar loop there)");
   }
   void validate() const;
   /// threads, or the number of cores when 0.

@@ -273,7 +273,7 @@ TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step)
     const torch::Tensor targets = x.slice(1, 1).reshape({-1});
     torch::Tensor logits;
     {
-      models::AutocastGuard autocast(device_, runtime().bf16);
+      models::AutocastGuard autocast(device_, models::use_bf16(device_));
       logits = net_->forward(inputs);
     }
     const torch::Tensor loss = models::fused_cross_entropy(logits.reshape({-1, logits.size(-1)}), targets);
@@ -366,7 +366,7 @@ TrainResult TrainingRun::run() {
       name_, total_steps_, rows_ * o_.grad_accum, o_.seq_len, total_steps_ * tokens_per_step_,
       job_.tokens, data.blocks(), data.documents(),
       double(total_steps_ * rows_ * o_.grad_accum) / double(data.blocks()), device_.str(),
-      runtime().bf16);
+      models::use_bf16(device_));
   std::unique_ptr<MetricsLog> metrics;  // the lead rank's
   if (lead()) {
     metrics = std::make_unique<MetricsLog>((fs::path(job_.out_dir) / "metrics.jsonl").string());
