@@ -90,6 +90,12 @@ TEST_CASE("run config: errors name file - line - key and plugin") {
   CHECK(e.find("eval.ensembles.top1.temperature") != std::string::npos);
   CHECK(e.find("must be > 0") != std::string::npos);
 
+  e = error_of(kMinimal, {"data.cluster_text=prefixes"});
+  CHECK(e.find("data.cluster_text") != std::string::npos);
+  CHECK(e.find("prefix") != std::string::npos);
+  e = error_of(kMinimal, {"data.cluster_text=window", "data.cluster_text_chars=0"});
+  CHECK(e.find("data.cluster_text_chars") != std::string::npos);
+
   e = error_of(std::string(kMinimal) + "seed_lm:\n  trainer: {type: lm, learning_rate: 1}\n");
   CHECK(e.find("seed_lm.trainer.learning_rate") != std::string::npos);
   CHECK(e.find("trainer 'lm'") != std::string::npos);

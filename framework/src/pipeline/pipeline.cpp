@@ -54,6 +54,14 @@ std::vector<std::string> with(std::vector<std::string> a, const std::vector<std:
   return a;
 }
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+// data.cluster_text (+ its length and the seed of a window) when it is not the default, so
+// runs made before the option existed keep their fingerprints.
+std::string cluster_text_keys(const RunConfig& cfg) {
+  if (cfg.data.cluster_text == "document") return "";
+  std::vector<std::string> keys = {"data.cluster_text", "data.cluster_text_chars"};
+  if (cfg.data.cluster_text == "window") keys.push_back("seed");
+  return cfg.section_text(keys);
+}
 }  // namespace
 
 static std::vector<std::string> upstream_of(const std::string& stage, int32_t k,
@@ -86,8 +94,9 @@ std::string Pipeline::config_text(const std::string& stage) const {
              fingerprint(read_file(cfg_.data.tokenizer_from)) + "\n";
     return cfg_.section_text(with(kDataKeys, {"data.tokenizer_docs", "tokenizer"}));
   }
-  if (stage == "cluster") return cfg_.section_text(with(kDataKeys, {"data.cluster_docs", "embedder", "clusterer"}));
-  if (stage == "assign") return cfg_.section_text(with(kDataKeys, {"data.domain_field"}));
+  if (stage == "cluster")
+    return cfg_.section_text(with(kDataKeys, {"data.cluster_docs", "embedder", "clusterer"})) + cluster_text_keys(cfg_);
+  if (stage == "assign") return cfg_.section_text(with(kDataKeys, {"data.domain_field"})) + cluster_text_keys(cfg_);
   if (stage == "seed") return cfg_.section_text({"seed", "model", "seed_lm"});
   if (starts_with(stage, "expert-")) return cfg_.section_text({"seed", "branch"}) + "k: " + std::to_string(experts()) + "\n";
   if (starts_with(stage, "baseline-")) {

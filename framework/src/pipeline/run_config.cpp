@@ -38,6 +38,8 @@ void DataOptions::validate() const {
   require(max_train_docs >= 0, "max_train_docs", "must be >= 0");
   require(tokenizer_docs >= 0, "tokenizer_docs", "must be >= 0");
   require(cluster_docs >= 0, "cluster_docs", "must be >= 0");
+  require_one_of(cluster_text, {"document", "prefix", "window"}, "cluster_text");
+  require(cluster_text_chars >= 1, "cluster_text_chars", "must be >= 1");
   require(assign_part_docs >= 1, "assign_part_docs", "must be >= 1");
   require(assign_batch_docs >= 1, "assign_batch_docs", "must be >= 1");
 }

@@ -26,6 +26,7 @@
 #include "cbtm/embedder.h"
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
+#include "cbtm/pipeline/cluster_text.h"
 #include "cbtm/pipeline/pipeline.h"
 #include "cbtm/plugin_host.h"
 #include "cbtm/progress.h"
@@ -160,6 +161,7 @@ void Pipeline::assign_shard(int64_t shard) {
   auto tok = load_tokenizer();
   const int32_t k = cl->k();
   const std::string meta_field = cl->metadata_field();
+  const ClusterTextSpec cut = cluster_text_spec();
 
   auto parts = committed_parts(sdir);
   int64_t done_docs = 0;
@@ -237,7 +239,14 @@ void Pipeline::assign_shard(int64_t shard) {
         texts[i] = std::move(batch[i].text);
         if (!meta_field.empty()) meta.push_back(batch[i].field(meta_field));
       }
-      const Matrix x = emb->embed(texts);
+      Matrix x;
+      if (cut.mode == "document") {
+        x = emb->embed(texts);
+      } else {
+        std::vector<std::string> cuts(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) cuts[i] = cluster_text(texts[i], batch[i].id, cut);
+        x = emb->embed(cuts);
+      }
       const Assignment a = meta_field.empty() ? cl->assign(x) : cl->assign_with_metadata(x, meta);
       std::vector<std::vector<int32_t>> ids(static_cast<size_t>(n));
 #pragma omp parallel for schedule(dynamic, 64)

@@ -13,6 +13,7 @@
 #include "cbtm/embedder.h"
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
+#include "cbtm/pipeline/cluster_text.h"
 #include "cbtm/pipeline/pipeline.h"
 #include "cbtm/plugin_host.h"
 #include "cbtm/progress.h"
@@ -92,7 +93,10 @@ void Pipeline::cluster() {
   for (const auto& doc : docs) domains.push_back(d.domain_field.empty() ? std::string() : doc.field(d.domain_field));
   std::vector<std::string> texts;
   texts.reserve(docs.size());
-  for (auto& doc : docs) texts.push_back(std::move(doc.text));
+  const ClusterTextSpec cut = cluster_text_spec();
+  for (auto& doc : docs) texts.push_back(cluster_text(doc.text, doc.id, cut));
+  if (cut.mode != "document")
+    spdlog::info("[cluster] routing-aware clustering: embedding each document's {} of {} bytes", cut.mode, cut.chars);
 
   Progress timer("cluster", 0, "docs", 1e9);
   auto emb = host_.registry().create<Embedder>(cfg_.node("embedder"));

@@ -25,6 +25,20 @@ namespace fs = std::filesystem;
 namespace cbtm {
 namespace {
 
+// What a shared seed depends on: the run seed, the data, tokenizer, model and seed_lm -- but
+// not what of each document clustering embeds (data.cluster_text*: the seed trains on whole
+// documents), so routing-aware clustering variants share one seed.
+std::string seed_group_text(const RunConfig& cfg) {
+  YAML::Node data = YAML::Clone(cfg.resolved()["data"]);
+  data.remove("cluster_text");
+  data.remove("cluster_text_chars");
+  YAML::Emitter e;
+  e.SetMapFormat(YAML::Flow);
+  e.SetSeqFormat(YAML::Flow);
+  e << data;
+  return cfg.section_text({"seed"}) + "data: " + e.c_str() + "\n" + cfg.section_text({"tokenizer", "model", "seed_lm"});
+}
+
 struct Planned {
   SuiteCell cell;
   std::string dir;          // DIR/cells/NAME
@@ -127,7 +141,7 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
     if (p.scheduler != "local" && p.scheduler != "slurm")
       throw Error("--scheduler " + p.scheduler + ": expected local or slurm");
     if (suite.share_seed && cfg.seed_lm.tokens > 0 && cfg.seed_lm.init.empty() && cfg.data.tokenizer_from.empty()) {
-      const std::string fp = fingerprint(cfg.section_text({"seed", "data", "tokenizer", "model", "seed_lm"}));
+      const std::string fp = fingerprint(seed_group_text(cfg));
       p.shared = (fs::path(dir) / "shared" / ("seed-" + fp)).string();
       group_overrides.emplace(p.shared, c.overrides);
     }

@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cbtm/pipeline/cluster_text.h"
 #include "cbtm/pipeline/run_config.h"
 #include "cbtm/pipeline/run_dir.h"
 
@@ -85,6 +86,8 @@ class Pipeline {
   /// discarded; outputs of this attempt are kept, so a killed job resumes from them.
   void begin_stage(const std::string& stage) const;
   std::unique_ptr<Tokenizer> load_tokenizer() const;
+  /// data.cluster_text / cluster_text_chars and the run seed.
+  ClusterTextSpec cluster_text_spec() const { return {cfg_.data.cluster_text, cfg_.data.cluster_text_chars, cfg_.seed}; }
   std::string assign_shard_dir(int64_t shard) const;
   void require_assign_inputs() const;
   /// The token-shard directories of every cluster (the whole training mix).

@@ -33,6 +33,8 @@ struct DataOptions {
   int64_t tokenizer_docs = 20000;
   std::string tokenizer_from;
   int64_t cluster_docs = 0;
+  std::string cluster_text = "document";
+  int64_t cluster_text_chars = 512;
   int64_t assign_part_docs = 100000;
   int64_t assign_batch_docs = 8192;
 
@@ -53,6 +55,14 @@ struct DataOptions {
       "training the `tokenizer` section");
     v("cluster_docs", cluster_docs,
       "training documents the embedder and clusterer are fitted on, 'one shard' (0: all)");
+    v("cluster_text", cluster_text,
+      "what of each training document the embedder sees when clustering fits and assign places it "
+      "(routing-aware clustering; the experts still train on whole documents): document | prefix "
+      "(its first cluster_text_chars bytes, what the router sees at inference) | window (that many "
+      "bytes at a random offset, seeded by `seed` and the document id)");
+    v("cluster_text_chars", cluster_text_chars,
+      "length of a cluster_text prefix or window in bytes of text (~4 per token of English; cut at "
+      "a character and, where possible, a word boundary)");
     v("assign_part_docs", assign_part_docs,
       "assign commits its output every this many documents of a shard; a killed assign resumes "
       "after the last committed part");
