@@ -1,6 +1,7 @@
 // Suite files: parsing, validation and expansion into cells; see suite.h.
 #include "cbtm/suite/suite.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -16,7 +17,7 @@ namespace fs = std::filesystem;
 namespace cbtm {
 namespace {
 
-const std::set<std::string> kRootKeys = {"description", "base", "set", "share_seed", "axes", "figures"};
+const std::set<std::string> kRootKeys = {"description", "base", "set", "share_seed", "axes", "dense_from", "figures"};
 const std::set<std::string> kAxisKeys = {"name", "key", "values", "labels", "variants"};
 
 bool label_ok(const std::string& s) {
@@ -136,7 +137,7 @@ Suite Suite::parse(const std::string& yaml, const std::string& file, const std::
   for (auto it = s.tree.begin(); it != s.tree.end(); ++it)
     if (!kRootKeys.count(it->first.as<std::string>()))
       throw Error(root.where(it->first) + ": unknown key '" + it->first.as<std::string>() +
-                  "' (a suite has description, base, set, share_seed, axes, figures)");
+                  "' (a suite has description, base, set, share_seed, axes, dense_from, figures)");
   if (!s.tree["base"] || !s.tree["base"].IsScalar())
     throw Error(file + ": base: required (the run config every cell starts from)");
   fs::path base = s.tree["base"].as<std::string>();
@@ -158,6 +159,21 @@ Suite Suite::parse(const std::string& yaml, const std::string& file, const std::
       s.axes.push_back(parse_axis({axes[i], "axes." + std::to_string(i), file}, i));
       if (!names.insert(s.axes.back().name).second)
         throw Error(root.where(axes[i]) + ": axes." + std::to_string(i) + ": a second axis named '" + s.axes.back().name + "'");
+    }
+  }
+  if (const YAML::Node df = s.tree["dense_from"]) {
+    if (!df.IsMap() || df.size() == 0)
+      throw Error(root.where(df) + ": dense_from: expected a map of axis name -> label, e.g. {k: \"1\"}");
+    for (auto it = df.begin(); it != df.end(); ++it) {
+      const std::string name = it->first.as<std::string>();
+      const int a = s.axis(name);
+      if (a < 0) throw Error(root.where(it->first) + ": dense_from." + name + ": no axis named '" + name + "'");
+      if (!it->second.IsScalar()) throw Error(root.where(it->second) + ": dense_from." + name + ": expected a label");
+      const std::string label = it->second.as<std::string>();
+      const auto& labels = s.axes[static_cast<size_t>(a)].labels;
+      if (std::find(labels.begin(), labels.end(), label) == labels.end())
+        throw Error(root.where(it->second) + ": dense_from." + name + ": '" + label + "' is not one of the axis's labels");
+      s.dense_from[name] = label;
     }
   }
   s.figures = s.tree["figures"] ? s.tree["figures"] : YAML::Node(YAML::NodeType::Sequence);

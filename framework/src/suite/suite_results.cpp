@@ -82,6 +82,20 @@ nlohmann::json collect_suite_results(const Suite& suite, const std::vector<Suite
     }
     out["cells"].push_back(cell);
   }
+  // dense_from: a cell without a dense model compares against its reference cell's c-btm all.
+  if (!suite.dense_from.empty()) {
+    out["dense_from"] = suite.dense_from;
+    for (auto& cell : out["cells"]) {
+      if (cell["status"] != "finished" || std::isfinite(dense_ppl(cell["results"]))) continue;
+      nlohmann::json want = cell["labels"];
+      for (const auto& [axis, label] : suite.dense_from) want[axis] = label;
+      for (const auto& ref : out["cells"])
+        if (ref["labels"] == want && ref["status"] == "finished") {
+          const double ppl = cell_ppl(ref, "c-btm all");
+          if (std::isfinite(ppl)) cell["dense"] = {{"from", ref["name"]}, {"model", "c-btm all"}, {"ppl", ppl}};
+        }
+    }
+  }
   return out;
 }
 
@@ -91,6 +105,7 @@ double cell_ppl(const nlohmann::json& cell, const std::string& model) {
   for (const auto& m : cell["results"]["models"])
     if (m["name"] == model || ((model == "dense" || model == "oracle") && m.value("role", "") == model))
       return m["ppl"].get<double>();
+  if (model == "dense" && cell.contains("dense")) return cell["dense"]["ppl"].get<double>();
   return nan;
 }
 
@@ -101,7 +116,7 @@ std::string suite_csv(const nlohmann::json& c) {
   for (const auto& cell : c["cells"]) {
     if (cell["status"] != "finished") continue;
     const auto& r = cell["results"];
-    const double dense = dense_ppl(r);
+    const double dense = cell_ppl(cell, "dense");
     for (const auto& m : r["models"]) {
       std::string line = csv_field(cell["name"].get<std::string>());
       for (const auto& a : c["axes"]) line += "," + csv_field(cell["labels"][a["name"].get<std::string>()].get<std::string>());
@@ -152,6 +167,12 @@ std::string suite_markdown(const nlohmann::json& c) {
     if (c["axes"].empty()) line += " " + cell["name"].get<std::string>() + " |";
     for (const auto& m : models) line += " " + num(cell_ppl(cell, m), "%.2f") + " |";
     out += line + "\n";
+  }
+  if (c.contains("dense_from")) {
+    std::string ref;
+    for (const auto& [axis, label] : c["dense_from"].items()) ref += (ref.empty() ? "" : ",") + axis + "=" + label.get<std::string>();
+    out += "\nCells without a dense model take the `c-btm all` of the cell with " + ref +
+           " (and their own labels on the other axes) as their dense model in `vs_dense`.\n";
   }
   if (!other.empty()) {
     out += "\nNot finished:\n";

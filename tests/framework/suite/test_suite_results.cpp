@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cbtm/error.h"
 #include "cbtm/fs.h"
 #include "cbtm/suite/figures.h"
 #include "cbtm/suite/suite.h"
@@ -22,10 +23,12 @@ namespace {
 
 /// A finished cell: results.json with dense, two ensembles and one expert alone; an eval and
 /// an assign record (cluster sizes, overlap).
+/// dense NaN: no dense model (a cell of a suite with dense_from).
 void write_cell(const cbtm::test::TempDir& t, const std::string& name, int k, double dense, double all, double top1) {
   const std::string d = t / ("out/cells/" + name);
   json models = json::array();
-  models.push_back({{"name", "dense"}, {"role", "dense"}, {"ppl", dense}, {"bits_per_byte", dense / 100}});
+  if (!std::isnan(dense))
+    models.push_back({{"name", "dense"}, {"role", "dense"}, {"ppl", dense}, {"bits_per_byte", dense / 100}});
   models.push_back({{"name", "c-btm all"}, {"role", "ensemble"}, {"ppl", all}, {"bits_per_byte", all / 100},
                     {"mean_token_experts", static_cast<double>(k)}});
   models.push_back({{"name", "c-btm top1"}, {"role", "ensemble"}, {"ppl", top1}, {"bits_per_byte", top1 / 100},
@@ -83,7 +86,7 @@ std::vector<std::pair<double, double>> block(const std::string& dat, int index) 
 
 }  // namespace
 
-TEST_CASE("suite results: finished, failed and pending cells; CSV and Markdown tables") {
+TEST_CASE("suite results: finished, failed and pending cells - CSV and Markdown tables") {
   cbtm::test::TempDir t("suite-results");
   const cbtm::Suite s = suite(t);
   write_cell(t, "tokens=1000,k=2", 2, 50.0, 48.0, 52.0);
@@ -119,7 +122,45 @@ TEST_CASE("suite results: finished, failed and pending cells; CSV and Markdown t
   CHECK(md.find("- `tokens=1000,k=4`: pending") != std::string::npos);
 }
 
-TEST_CASE("suite figures: line and best-of series are the cells' numbers; heatmaps and sizes per cell") {
+TEST_CASE("suite results: dense_from takes the reference cell's c-btm all as the dense model") {
+  cbtm::test::TempDir t("suite-dense-from");
+  cbtm::test::write_text(t / "base.yaml", "seed: 1\n");
+  const std::string axes =
+      "base: base.yaml\naxes:\n  - {name: tokens, key: branch.tokens, values: [1000, 2000]}\n"
+      "  - {name: k, key: clusterer.k, values: [1, 2, 4]}\n";
+  const cbtm::Suite s = cbtm::Suite::parse(axes + "dense_from: {k: \"1\"}\n", t / "suite.yaml");
+  CHECK(s.dense_from == std::map<std::string, std::string>{{"k", "1"}});
+  const double none = std::nan("");
+  write_cell(t, "tokens=1000,k=1", 1, none, 60.0, 60.0);
+  write_cell(t, "tokens=1000,k=2", 2, none, 45.0, 50.0);
+  write_cell(t, "tokens=1000,k=4", 4, 70.0, 42.0, 48.0);  // its own dense model wins
+  write_cell(t, "tokens=2000,k=2", 2, none, 30.0, 33.0);  // its reference did not finish
+  const json c = cbtm::collect_suite_results(s, s.cells(), t / "out");
+  CHECK(c["cells"][1]["dense"]["from"] == "tokens=1000,k=1");
+  CHECK(cbtm::cell_ppl(c["cells"][0], "dense") == 60.0);
+  CHECK(cbtm::cell_ppl(c["cells"][1], "dense") == 60.0);
+  CHECK(cbtm::cell_ppl(c["cells"][2], "dense") == 70.0);
+  CHECK(std::isnan(cbtm::cell_ppl(c["cells"][4], "dense")));
+  const std::string csv = cbtm::suite_csv(c);
+  CHECK(csv.find("\"tokens=1000,k=2\",1000,2,c-btm all,ensemble,45.0000,0.4500,0.7500,") != std::string::npos);
+  CHECK(csv.find("\"tokens=1000,k=4\",1000,4,c-btm all,ensemble,42.0000,0.4200,0.6000,") != std::string::npos);
+  CHECK(csv.find("\"tokens=2000,k=2\",2000,2,c-btm all,ensemble,30.0000,0.3000,,") != std::string::npos);
+  CHECK(cbtm::suite_markdown(c).find("the cell with k=1") != std::string::npos);
+
+  auto error_of = [&](const std::string& df) {
+    try {
+      cbtm::Suite::parse(axes + "dense_from: " + df + "\n", t / "suite.yaml");
+    } catch (const cbtm::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(error_of("{q: 1}").find("dense_from.q: no axis named 'q'") != std::string::npos);
+  CHECK(error_of("{k: 3}").find("dense_from.k: '3' is not one of the axis's labels") != std::string::npos);
+  CHECK(error_of("[k]").find("dense_from: expected a map") != std::string::npos);
+}
+
+TEST_CASE("suite figures: line and best-of series are the cells' numbers - heatmaps and sizes per cell") {
   cbtm::test::TempDir t("suite-figures-data");
   const cbtm::Suite s = suite(t, R"(figures:
   - {name: ppl, x: tokens, series: k, models: [c-btm all]}

@@ -17,6 +17,9 @@
 ///       variants:
 ///         balanced: {}
 ///         random: {clusterer.type: random}
+///   dense_from: {k: "1"}            # cells without a dense baseline compare against the
+///                                   # cell with these labels (and their own on the other
+///                                   # axes): its "c-btm all" plays the dense model
 ///   figures:                        # see figures.h
 ///     - {name: ppl-vs-tokens, type: line, x: tokens, series: k, models: [c-btm all]}
 /// \endcode
@@ -55,6 +58,8 @@ struct Suite {
   std::vector<std::string> set;     ///< overrides of every cell ("a.b=value")
   bool share_seed = true;
   std::vector<SuiteAxis> axes;
+  /// `dense_from`: axis name -> label of the reference cell (empty: every cell's own dense).
+  std::map<std::string, std::string> dense_from;
   YAML::Node figures;               ///< the `figures:` list (parsed by figures.h)
   YAML::Node tree;                  ///< the whole suite file as read (+ overrides)
 
