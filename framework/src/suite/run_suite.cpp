@@ -88,6 +88,7 @@ void tabulate(const Suite& suite, const std::vector<SuiteCell>& all, const std::
   write_file_atomic((fs::path(dir) / "results.csv").string(), suite_csv(collected));
   const std::string md = suite_markdown(collected);
   write_file_atomic((fs::path(dir) / "results.md").string(), md);
+  write_file_atomic((fs::path(dir) / "terms.md").string(), suite_terms_markdown(collected));
   size_t done = 0;
   for (const auto& c : collected["cells"]) done += c["status"] == "finished";
   spdlog::info("[suite] {} of {} cells finished; tables {}/results.{{md,csv,json}}, figures {}/figures\n\n{}", done,

@@ -79,6 +79,9 @@ nlohmann::json collect_suite_results(const Suite& suite, const std::vector<Suite
       cell["results"] = r;
       const nlohmann::json assign = run.record("assign");
       if (!assign.is_null() && assign.contains("summary")) cell["assign"] = assign["summary"];
+      const nlohmann::json cluster = run.record("cluster");
+      if (!cluster.is_null() && cluster.contains("summary") && cluster["summary"].contains("top_terms"))
+        cell["top_terms"] = cluster["summary"]["top_terms"];
     }
     out["cells"].push_back(cell);
   }
@@ -177,6 +180,27 @@ std::string suite_markdown(const nlohmann::json& c) {
   if (!other.empty()) {
     out += "\nNot finished:\n";
     for (const auto& o : other) out += o + "\n";
+  }
+  return out;
+}
+
+std::string suite_terms_markdown(const nlohmann::json& c, int terms) {
+  std::string out = "Top terms of every cluster centre, per cell (the embedder's vocabulary through the SVD; paper A.1).\n";
+  for (const auto& cell : c["cells"]) {
+    if (cell["status"] != "finished" || !cell.contains("top_terms")) continue;
+    out += "\n## " + cell["name"].get<std::string>() + "\n\n| cluster | documents | top terms |\n|---:|---:|---|\n";
+    const nlohmann::json sizes = cell.contains("assign") && cell["assign"].contains("clusters") ? cell["assign"]["clusters"]
+                                                                                                : nlohmann::json::array();
+    for (size_t j = 0; j < cell["top_terms"].size(); ++j) {
+      std::string docs;
+      for (const auto& row : sizes)
+        if (row.value("cluster", -1) == static_cast<int>(j)) docs = std::to_string(row.value("docs", 0));
+      std::string list;
+      const auto& row = cell["top_terms"][j];
+      for (size_t t = 0; t < row.size() && static_cast<int>(t) < terms; ++t)
+        list += (t ? ", " : "") + row[t][0].get<std::string>();
+      out += "| " + std::to_string(j) + " | " + docs + " | " + (list.empty() ? "(no terms: the embedder has no vocabulary)" : list) + " |\n";
+    }
   }
   return out;
 }

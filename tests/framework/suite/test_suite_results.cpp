@@ -53,6 +53,9 @@ void write_cell(const cbtm::test::TempDir& t, const std::string& name, int k, do
     overlap["web"].push_back(j == 0 ? 30 : 10);
     overlap["code"].push_back(j == 0 ? 0 : 5);
   }
+  json terms = json::array();
+  for (int j = 0; j < k; ++j) terms.push_back(json::array({json::array({"term" + std::to_string(j), 0.5}), json::array({"common", 0.25})}));
+  cbtm::write_file_atomic(d + "/stages/cluster.json", json{{"summary", {{"top_terms", terms}}}}.dump());
   cbtm::write_file_atomic(d + "/stages/assign.json",
                           json{{"summary", {{"k", k}, {"clusters", clusters}, {"domain_overlap", overlap}}}}.dump());
 }
@@ -120,6 +123,14 @@ TEST_CASE("suite results: finished, failed and pending cells - CSV and Markdown 
   CHECK(md.find("expert 0 alone") == std::string::npos);  // single experts stay in the CSV
   CHECK(md.find("- `tokens=2000,k=4`: failed (expert-001 FAILED)") != std::string::npos);
   CHECK(md.find("- `tokens=1000,k=4`: pending") != std::string::npos);
+
+  // terms.md: each finished cell's clusters with their documents (from the assign record)
+  const std::string one = cbtm::suite_terms_markdown(c, 1);
+  CHECK(one.find("## tokens=1000,k=2\n") != std::string::npos);
+  CHECK(one.find("## tokens=1000,k=4") == std::string::npos);  // pending
+  CHECK(one.find("| 1 | 110 | term1 |\n") != std::string::npos);
+  CHECK(one.find("common") == std::string::npos);
+  CHECK(cbtm::suite_terms_markdown(c).find("| 0 | 100 | term0, common |\n") != std::string::npos);
 }
 
 TEST_CASE("suite results: dense_from takes the reference cell's c-btm all as the dense model") {

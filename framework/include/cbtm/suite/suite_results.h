@@ -9,6 +9,7 @@
 ///   DIR/results.csv    one row per (cell, model): the axes, model, role, ppl, bits/byte,
 ///                      ratio to the cell's dense baseline, experts per token, k, tokens
 ///   DIR/results.md     one row per cell, one perplexity column per model (Markdown)
+///   DIR/terms.md       the top terms of every cluster centre of every cell (paper A.1)
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ nlohmann::json collect_suite_results(const Suite& suite, const std::vector<Suite
 std::string suite_csv(const nlohmann::json& collected);
 /// The wide table (Markdown): one row per cell, ppl per model, then the pending/failed cells.
 std::string suite_markdown(const nlohmann::json& collected);
+
+/// The top `terms` terms of every cluster of every finished cell (Markdown), with the cluster's
+/// training documents.
+std::string suite_terms_markdown(const nlohmann::json& collected, int terms = 10);
 
 /// Perplexity of `model` in a collected cell (NaN when the cell did not finish or has no
 /// such model). `model` "dense" also matches the role, as does "oracle".
