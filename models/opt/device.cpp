@@ -44,7 +44,7 @@ bool use_bf16(torch::Device device) {
   if (cpu_has_fast_bf16()) return true;
   static std::once_flag warned;
   std::call_once(warned, [] {
-    spdlog::warn("runtime.bf16: this CPU has no AVX-512 (LibTorch's bf16 matmul would be a slow scalar loop): "
+    spdlog::info("runtime.bf16: this CPU has no AVX-512 (LibTorch's bf16 matmul would be a slow scalar loop): "
                  "models run in fp32");
   });
   return false;

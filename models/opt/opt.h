@@ -154,7 +154,7 @@ bool cpu_has_fast_bf16();
 
 /// Whether model compute on `device` runs under bf16 autocast: runtime().bf16 and the device
 /// computes bf16 fast (CUDA, or a CPU with cpu_has_fast_bf16()). On a CPU without it bf16 is
-/// skipped -- fp32 instead, logged once -- since it would only be slower.
+/// skipped -- fp32 instead, said once at info level -- since it would only be slower.
 bool use_bf16(torch::Device device);
 
 /// RAII: autocast off on `device` in this scope (e.g. for a router computed in fp32).
