@@ -89,6 +89,13 @@ figures:
   CHECK(count(r.output, "finished earlier, skipped") == 2);
   CHECK(r.output.find(" started (pid") == std::string::npos);
   CHECK(fs::last_write_time(out + "/cells/k=3/results.json") == before);
+  // --cell of a later cell reuses the shared seed made with the first cell's config (it was
+  // refused as "a different config" when the selected cell's overrides made the seed).
+  r = cbtm_cli("suite " + suite + " --out " + out + " --cell k=3");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(count(r.output, "finished earlier, skipped") == 1);
+  CHECK(fs::last_write_time(out + "/cells/k=3/results.json") == before);
   r = cbtm_cli("suite " + suite + " --out " + out + " --list");
   REQUIRE(r.status == 0);
   CHECK(count(r.output, " finished") == 2);

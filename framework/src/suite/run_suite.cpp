@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <iterator>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -123,10 +124,14 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
   const std::string dir = fs::absolute(req.out).lexically_normal().string();
   make_dirs(dir);
 
-  // Resolve and validate every cell's config before anything runs.
+  // Resolve and validate every cell's config before anything runs. A shared seed is always
+  // made with the overrides of its group's first cell in suite order -- selected or not -- so
+  // `--cell` picks the same shared run directory, with the same config, as a whole run.
   std::vector<Planned> plan;
   std::map<std::string, std::vector<std::string>> group_overrides;  // shared dir -> first cell's overrides
-  for (const auto& c : cells) {
+  std::set<std::string> selected;
+  for (const auto& c : cells) selected.insert(c.name);
+  for (const auto& c : all) {
     RunConfig cfg = [&] {
       try {
         return RunConfig::load(suite.base, c.overrides, host);
@@ -146,7 +151,13 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
       p.shared = (fs::path(dir) / "shared" / ("seed-" + fp)).string();
       group_overrides.emplace(p.shared, c.overrides);
     }
-    plan.push_back(p);
+    if (selected.count(c.name)) plan.push_back(p);
+  }
+  {  // only the shared seeds the selected cells use
+    std::set<std::string> used;
+    for (const auto& p : plan) used.insert(p.shared);
+    for (auto it = group_overrides.begin(); it != group_overrides.end();)
+      it = used.count(it->first) ? std::next(it) : group_overrides.erase(it);
   }
   {
     YAML::Node record = YAML::Clone(suite.tree);
