@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cbtm/error.h"
+#include "cbtm/hash.h"
 #include <chrono>
 #include <cstdio>
 static double T_(){return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();}
@@ -21,13 +22,6 @@ static double T_(){return std::chrono::duration<double>(std::chrono::steady_cloc
 
 namespace cbtm::tfidf {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 /// Sets LibTorch's intra-op thread count for a scope.
 class TorchThreads {

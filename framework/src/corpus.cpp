@@ -12,6 +12,7 @@
 #include <zstd.h>
 
 #include "cbtm/error.h"
+#include "cbtm/hash.h"
 
 namespace cbtm {
 
@@ -227,20 +228,50 @@ bool CorpusReader::next(Document& doc) {
   }
 }
 
-std::vector<Document> read_corpus(const std::string& path, const CorpusOptions& options) {
-  CorpusReader reader(path, options);
-  std::vector<Document> docs;
-  Document d;
-  while (reader.next(d)) docs.push_back(std::move(d));
-  const CorpusStats& s = reader.stats();
+namespace {
+void report_read(const std::string& path, const CorpusStats& s, bool empty) {
   if (s.bad_total() > 0) {
     std::string summary;
     for (const auto& [reason, n] : s.bad) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + reason;
     spdlog::warn("{}: skipped {} bad line(s): {} (first: {})", path, s.bad_total(), summary, s.first_bad);
   }
-  if (docs.empty())
+  if (empty)
     throw Error("corpus " + path + " has no usable documents (" + std::to_string(s.lines) +
                 " lines read, " + std::to_string(s.bad_total()) + " skipped as bad)");
+}
+}  // namespace
+
+std::vector<Document> read_corpus(const std::string& path, const CorpusOptions& options) {
+  CorpusReader reader(path, options);
+  std::vector<Document> docs;
+  Document d;
+  while (reader.next(d)) docs.push_back(std::move(d));
+  report_read(path, reader.stats(), docs.empty());
+  return docs;
+}
+
+std::vector<Document> sample_corpus(const std::string& path, const CorpusOptions& options, int64_t n, uint64_t seed) {
+  if (n <= 0) throw Error("sample_corpus(" + path + "): the sample size must be > 0");
+  CorpusReader reader(path, options);
+  // Algorithm R: document i (0-based) replaces a random slot with probability n / (i + 1).
+  std::vector<std::pair<int64_t, Document>> slots;
+  slots.reserve(static_cast<size_t>(n));
+  uint64_t state = splitmix64(seed ^ 0x73616D706C65ull);  // "sample"
+  Document d;
+  for (int64_t i = 0; reader.next(d); ++i) {
+    if (i < n) {
+      slots.emplace_back(i, std::move(d));
+      continue;
+    }
+    const uint64_t j = static_cast<uint64_t>((static_cast<unsigned __int128>(splitmix64_next(state)) *
+                                              static_cast<uint64_t>(i + 1)) >> 64);
+    if (j < static_cast<uint64_t>(n)) slots[j] = {i, std::move(d)};
+  }
+  report_read(path, reader.stats(), slots.empty());
+  std::sort(slots.begin(), slots.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Document> docs;
+  docs.reserve(slots.size());
+  for (auto& [i, doc] : slots) docs.push_back(std::move(doc));
   return docs;
 }
 

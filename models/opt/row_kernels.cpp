@@ -14,6 +14,8 @@
 #include <limits>
 #include <vector>
 
+#include "cbtm/hash.h"
+
 namespace cbtm::models::kernels {
 
 namespace {
@@ -196,12 +198,6 @@ CBTM_AVX512 void softmax_backward_avx512(const uint16_t* p, const uint16_t* dp, 
   if (nt > nv) std::memset(ds + nv, 0, static_cast<size_t>(nt - nv) * 2);
 }
 
-uint64_t splitmix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 }  // namespace
 

@@ -87,7 +87,7 @@ class ClusterDistanceRouter : public Router {
       }
       float* row = w.row(static_cast<int64_t>(t));
       for (int64_t j = 0; j < k; ++j) row[j] = in_set[j] ? static_cast<float>(std::exp(logit[j] - mx)) : 0.f;
-      if (t + 1 == fix_at) {  // the set: this position's top_k (ties keep the lower index)
+      if (fixing && t + 1 == fix_at) {  // the set: this position's top_k (ties keep the lower index)
         std::vector<int64_t> idx(static_cast<size_t>(k));
         for (int64_t j = 0; j < k; ++j) idx[j] = j;
         std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return logit[a] > logit[b]; });

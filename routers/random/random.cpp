@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cbtm/error.h"
+#include "cbtm/hash.h"
 #include "cbtm/plugin.h"
 #include "cbtm/router.h"
 
@@ -32,14 +33,8 @@ class RandomRouter : public Router {
 
   Matrix route(const Document& doc, const std::vector<std::string>& pieces) const override {
     // FNV-1a of the id, mixed with the seed (splitmix64 steps) -> a partial Fisher-Yates shuffle
-    uint64_t h = 1469598103934665603ull ^ opt_.seed;
-    for (unsigned char c : doc.id) h = (h ^ c) * 1099511628211ull;
-    auto next = [&h] {
-      uint64_t z = (h += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      return z ^ (z >> 31);
-    };
+    uint64_t h = fnv1a(doc.id, 1469598103934665603ull ^ opt_.seed);
+    auto next = [&h] { return splitmix64_next(h); };
     std::vector<int32_t> order(static_cast<size_t>(k_));
     std::iota(order.begin(), order.end(), 0);
     const int32_t n = std::min<int32_t>(opt_.top_k, k_);

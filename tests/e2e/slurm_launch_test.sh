@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `cbtm launch --scheduler slurm` against a real single-node Slurm (scripts/slurm-local.sh):
 # the whole tiny pipeline as a chain of job arrays, the experts data-parallel over 2 srun tasks
-# each; then a failing expert: the others finish, eval is cancelled, the launch fails naming it.
+# each; then a failing expert: the others finish, eval is cancelled, the launch fails naming it;
+# then a two-cell suite on Slurm (shared seed, one job chain per cell) and its no-op rerun.
 #   tests/e2e/slurm_launch_test.sh BUILD_DIR
 set -euo pipefail
 src="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -73,4 +74,33 @@ mv "$work/cluster-001.saved" "$out/clusters/cluster-001"
 "$cbtm" launch "$cfg" --out "$out" --scheduler slurm "${common[@]}" 2>&1 | tee "$work/retry.log"
 grep -q "array 1" "$work/retry.log" || fail "the retry should submit expert 1 only"
 [ -f "$out/stages/eval.json" ] || fail "eval did not finish after the retry"
+
+echo "== a suite on Slurm: one shared seed, then every cell as its own chain of job arrays"
+cat > "$work/suite.yaml" <<EOF
+base: $cfg
+set:
+  eval.docs: 12
+  baselines: []
+  launch.slurm.cpus_per_task: 1
+  launch.slurm.poll_s: 0.5
+  launch.slurm.time: "00:10:00"
+dense_from: {k: "1"}
+axes:
+  - {name: k, key: clusterer.k, values: [1, 2]}
+figures:
+  - {name: ppl, x: k, series: model, models: [c-btm all, dense]}
+EOF
+suite_out="$work/suite"
+"$cbtm" suite "$work/suite.yaml" --out "$suite_out" --scheduler slurm 2>&1 | tee "$work/suite.log"
+for c in k=1 k=2; do
+  [ -f "$suite_out/cells/$c/stages/eval.json" ] || fail "suite cell $c did not finish"
+  [ -f "$suite_out/cells/$c/slurm/cbtm-experts.sbatch" ] || fail "suite cell $c was not submitted to Slurm"
+  [ ! -d "$suite_out/cells/$c/seed/final" ] || fail "suite cell $c trained its own seed"
+done
+ls "$suite_out"/shared/seed-*/slurm/*.sbatch > /dev/null || fail "the shared seed did not run on Slurm"
+grep -q "| 2 | " "$suite_out/results.md" || fail "results.md lacks the k=2 row"
+[ -f "$suite_out/figures/ppl.dat" ] || fail "no figure data"
+"$cbtm" suite "$work/suite.yaml" --out "$suite_out" --scheduler slurm 2>&1 | tee "$work/suite2.log"
+grep -q "cell 2/2 k=2: finished earlier, skipped" "$work/suite2.log" || fail "a finished suite cell was not skipped"
+if grep -q "submitted cbtm-" "$work/suite2.log"; then fail "the rerun of a finished suite submitted jobs"; fi
 echo "PASS"

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdlib>
+#include <map>
 
 #include "cbtm/corpus.h"
 #include "support/test_support.h"
@@ -103,4 +105,58 @@ TEST_CASE("corpus: reads the real devpile slice shipped with the repo") {
     CHECK(d.id.rfind("devpile:", 0) == 0);
     CHECK_FALSE(d.field("domain").empty());
   }
+}
+
+TEST_CASE("corpus: sample_corpus is uniform over every file - seeded - in corpus order") {
+  TempDir t("corpus-sample");
+  // Two files of 100 documents each: a first-N read would take only file a.
+  for (const char* f : {"a", "b"}) {
+    std::string body;
+    for (int i = 0; i < 100; ++i) body += "{\"text\": \"" + std::string(f) + std::to_string(i) + "\"}\n";
+    write_text(t / (std::string(f) + ".jsonl"), body);
+  }
+  const std::string dir = t.path();
+  const auto s1 = cbtm::sample_corpus(dir, {}, 20, 7);
+  REQUIRE(s1.size() == 20);
+  const auto again = cbtm::sample_corpus(dir, {}, 20, 7);
+  for (size_t i = 0; i < s1.size(); ++i) CHECK(again[i].id == s1[i].id);
+  // Corpus order: file a before b, lines ascending.
+  auto pos = [](const cbtm::Document& d) { return (d.id[0] == 'b' ? 1000 : 0) + std::stoi(d.id.substr(2)); };
+  for (size_t i = 1; i < s1.size(); ++i) CHECK(pos(s1[i - 1]) < pos(s1[i]));
+  const auto other = cbtm::sample_corpus(dir, {}, 20, 8);
+  int same = 0;
+  for (size_t i = 0; i < s1.size(); ++i) same += other[i].id == s1[i].id;
+  CHECK(same < 20);
+
+  // Inclusion frequency over 400 seeds: every document is drawn with probability 20/200 =
+  // 0.1, i.e. ~40 times (binomial sd 6: each count within 5 sd, and their spread that of a
+  // binomial); the two files share the draws evenly.
+  std::map<std::string, int> count;
+  int from_b = 0;
+  for (uint64_t seed = 0; seed < 400; ++seed)
+    for (const auto& d : cbtm::sample_corpus(dir, {}, 20, seed)) {
+      ++count[d.id];
+      from_b += d.id[0] == 'b';
+    }
+  CHECK(count.size() == 200);
+  double var = 0;
+  for (const auto& [id, n] : count) {
+    INFO(id);
+    CHECK(n >= 40 - 30);
+    CHECK(n <= 40 + 30);
+    var += (n - 40.0) * (n - 40.0) / 200;
+  }
+  CHECK(std::sqrt(var) > 4.5);
+  CHECK(std::sqrt(var) < 8.0);
+  CHECK(std::abs(from_b - 4000) < 300);  // 8000 draws, half from b (sd ~45)
+
+  // A corpus no larger than the sample comes back whole; max_docs applies per file.
+  CHECK(cbtm::sample_corpus(dir, {}, 500, 1).size() == 200);
+  cbtm::CorpusOptions o;
+  o.max_docs = 10;
+  o.max_docs_per_file = true;
+  const auto capped = cbtm::sample_corpus(dir, o, 15, 1);
+  REQUIRE(capped.size() == 15);
+  for (const auto& d : capped) CHECK(std::stoi(d.id.substr(2)) <= 10);
+  CHECK_THROWS_WITH(cbtm::sample_corpus(dir, {}, 0, 1), Catch::Contains("sample size"));
 }

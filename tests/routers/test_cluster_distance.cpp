@@ -91,7 +91,7 @@ TEST_CASE("cluster_distance router: weights equal eq. 3 at every position - as t
   FixedCenters cl(c);
   const std::vector<std::string> pieces = {"", "xx", "a", "bb", " c", "cc", "ab"};
   for (double T : {0.1, 1.0}) {
-    for (int k : {0, 1, 2}) {
+    for (int k : {0, 1, 2, 3, 5}) {  // top_k >= K keeps every expert (a k=1 cell of a top-2 suite)
       auto router = cbtm::test::plugins().registry().create<cbtm::Router>(router_yaml(T, k));
       router->bind({&emb, &cl, 3});
       const cbtm::Matrix w = router->route({}, pieces);

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cbtm/error.h"
+#include "cbtm/hash.h"
 #include "cbtm/runtime.h"
 #include "cbtm/tensor_file.h"
 #include "kmeans_core/checks.h"
@@ -15,14 +16,6 @@
 #include "kmeans_core/rng.h"
 
 namespace cbtm::kmeans {
-namespace {
-// splitmix64 finaliser: a strong 64-bit mix.
-uint64_t mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-}  // namespace
 
 RandomClusterer::RandomClusterer(const Options& options)
     : CentroidClusterer("random", options.k), options_(options) {}
@@ -45,13 +38,13 @@ void RandomClusterer::fit(const Matrix& x) {
 
 int32_t RandomClusterer::cluster_of(const float* row, int64_t dim) const {
   // FNV-1a over the row's bytes, seeded, then mixed; mapped to [0, k) by a 64x64 multiply.
-  uint64_t h = 0xcbf29ce484222325ULL ^ mix(options_.seed);
+  uint64_t h = 0xcbf29ce484222325ULL ^ mix64(options_.seed);
   const auto* bytes = reinterpret_cast<const unsigned char*>(row);
   for (int64_t b = 0; b < dim * static_cast<int64_t>(sizeof(float)); ++b) {
     h ^= bytes[b];
     h *= 0x100000001b3ULL;
   }
-  h = mix(h);
+  h = mix64(h);
   return static_cast<int32_t>((static_cast<unsigned __int128>(h) * options_.k) >> 64);
 }
 

@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "cbtm/component.h"
+#include "cbtm/trainer.h"
 
 namespace cbtm {
 
 class Registry;
-class Trainer;
 class LanguageModel;
 
 /// What the pipeline hands a baseline.
@@ -35,8 +35,10 @@ struct BaselineContext {
 class Baseline : public Component {
  public:
   static constexpr const char* kKind = "baseline";
-  /// Trains the baseline (resumable; returns at once when finished).
-  virtual void train(const BaselineContext& ctx) = 0;
+  /// Trains the baseline (resumable; returns at once when finished) and says what training
+  /// cost: the final checkpoint, steps, tokens and FLOPs (recorded with the baseline's stage,
+  /// so suites compare budgets in FLOPs as well as tokens).
+  virtual TrainResult train(const BaselineContext& ctx) = 0;
   /// The trained model, to be scored like an expert.
   virtual std::unique_ptr<LanguageModel> model(const BaselineContext& ctx) = 0;
 };

@@ -68,4 +68,11 @@ class CorpusReader {
 /// Error if no document is left ("corpus X has no usable documents").
 std::vector<Document> read_corpus(const std::string& path, const CorpusOptions& options);
 
+/// A uniform random sample of `n` documents of the whole corpus (every file, within
+/// options.max_docs), returned in corpus order: one pass, reservoir sampling, memory ~ n
+/// documents. The same corpus, options and seed give the same sample on every platform; a
+/// corpus of at most n documents is returned whole. Skipped lines and an empty corpus as in
+/// read_corpus().
+std::vector<Document> sample_corpus(const std::string& path, const CorpusOptions& options, int64_t n, uint64_t seed);
+
 }  // namespace cbtm

@@ -14,6 +14,7 @@
 #include "cbtm/document.h"
 #include "cbtm/ensemble.h"
 #include "cbtm/error.h"
+#include "cbtm/hash.h"
 #include "cbtm/language_model.h"
 #include "cbtm/matrix.h"
 #include "cbtm/router.h"
@@ -26,8 +27,7 @@ namespace {
 constexpr size_t kBatch = 16;
 
 uint64_t stream(uint64_t seed, const std::string& name, uint64_t purpose) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across platforms, unlike std::hash
-  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+  const uint64_t h = fnv1a(name, 1469598103934665603ull);  // stable across platforms, unlike std::hash
   return h ^ (seed * 0x9E3779B97F4A7C15ull) ^ (purpose << 56);
 }
 

@@ -3,25 +3,13 @@
 #include <cctype>
 
 #include "cbtm/error.h"
+#include "cbtm/hash.h"
 
 namespace cbtm {
 namespace {
 
 bool continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 bool space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
 
 // The end of a cut [begin, end): back to a character boundary, then to the last whitespace
 // within the final quarter, if any.

@@ -56,6 +56,11 @@ std::vector<std::string> with(std::vector<std::string> a, const std::vector<std:
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
 // data.cluster_text (+ its length and the seed of a window) when it is not the default, so
 // runs made before the option existed keep their fingerprints.
+// How a stage reading `limit` training documents picks them (data.sample), when it matters.
+std::string sample_keys(const RunConfig& cfg, int64_t limit) {
+  if (limit == 0) return "";
+  return cfg.data.sample == "uniform" ? cfg.section_text({"data.sample", "seed"}) : cfg.section_text({"data.sample"});
+}
 std::string cluster_text_keys(const RunConfig& cfg) {
   if (cfg.data.cluster_text == "document") return "";
   std::vector<std::string> keys = {"data.cluster_text", "data.cluster_text_chars"};
@@ -92,10 +97,12 @@ std::string Pipeline::config_text(const std::string& stage) const {
     if (!cfg_.data.tokenizer_from.empty())  // a loaded tokenizer: the file's content is the input
       return cfg_.section_text(with(kDataKeys, {"data.tokenizer_from"})) + "tokenizer_file: " +
              fingerprint(read_file(cfg_.data.tokenizer_from)) + "\n";
-    return cfg_.section_text(with(kDataKeys, {"data.tokenizer_docs", "tokenizer"}));
+    return cfg_.section_text(with(kDataKeys, {"data.tokenizer_docs", "tokenizer"})) +
+           sample_keys(cfg_, cfg_.data.tokenizer_docs);
   }
   if (stage == "cluster")
-    return cfg_.section_text(with(kDataKeys, {"data.cluster_docs", "embedder", "clusterer"})) + cluster_text_keys(cfg_);
+    return cfg_.section_text(with(kDataKeys, {"data.cluster_docs", "embedder", "clusterer"})) + cluster_text_keys(cfg_) +
+           sample_keys(cfg_, cfg_.data.cluster_docs);
   if (stage == "assign") return cfg_.section_text(with(kDataKeys, {"data.domain_field"})) + cluster_text_keys(cfg_);
   if (stage == "seed") return cfg_.section_text({"seed", "model", "seed_lm"});
   if (starts_with(stage, "expert-")) return cfg_.section_text({"seed", "branch"}) + "k: " + std::to_string(experts()) + "\n";

@@ -38,6 +38,7 @@ void DataOptions::validate() const {
   require(max_train_docs >= 0, "max_train_docs", "must be >= 0");
   require(tokenizer_docs >= 0, "tokenizer_docs", "must be >= 0");
   require(cluster_docs >= 0, "cluster_docs", "must be >= 0");
+  require_one_of(sample, {"uniform", "first"}, "sample");
   require_one_of(cluster_text, {"document", "prefix", "window"}, "cluster_text");
   require(cluster_text_chars >= 1, "cluster_text_chars", "must be >= 1");
   require(assign_part_docs >= 1, "assign_part_docs", "must be >= 1");
@@ -297,6 +298,9 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
   YAML::Node resolved_ens(YAML::NodeType::Map);
   for (auto it = ens.begin(); it != ens.end(); ++it) {
     const std::string name = it->first.as<std::string>();
+    if (name.empty() || name.find('.') != std::string::npos)
+      throw Error(top.where(it->first) + ": eval.ensembles: the name '" + name +
+                  "' must be non-empty and hold no '.' (ensemble names are parts of key paths)");
     resolved_ens[name] = component("router", it->second, "eval.ensembles." + name, "cluster_distance");
     rc.ensemble_names.push_back(name);
   }

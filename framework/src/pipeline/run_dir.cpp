@@ -10,6 +10,7 @@
 
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
+#include "cbtm/hash.h"
 
 namespace fs = std::filesystem;
 
@@ -32,12 +33,7 @@ std::string RunDir::expert_dir(int32_t c) const {
 }
 
 std::string fingerprint(const std::string& text) {
-  // 64-bit FNV-1a: stable across builds and platforms.
-  uint64_t h = 14695981039346656037ull;  // FNV offset basis
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
+  const uint64_t h = fnv1a(text);  // stable across builds and platforms
   char b[17];
   std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(h));
   return b;

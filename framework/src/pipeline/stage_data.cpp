@@ -36,6 +36,14 @@ CorpusOptions corpus_options(const DataOptions& d, int64_t limit) {
   return o;
 }
 
+// `limit` training documents (0: all), picked as data.sample says.
+std::vector<Document> training_subset(const DataOptions& d, int64_t limit, uint64_t seed) {
+  if (limit == 0 || d.sample == "first") return read_corpus(d.train, corpus_options(d, limit));
+  std::vector<Document> docs = sample_corpus(d.train, corpus_options(d, 0), limit, seed);
+  spdlog::info("sampled {} documents uniformly from {} (data.sample: uniform)", docs.size(), d.train);
+  return docs;
+}
+
 std::vector<std::string> texts_of(std::vector<Document>& docs) {
   std::vector<std::string> t;
   t.reserve(docs.size());
@@ -62,7 +70,7 @@ void Pipeline::tokenize() {
   } else {
     spdlog::info("[tokenizer] training {} on {} documents of {}", cfg_.node("tokenizer").node["type"].as<std::string>(),
                  d.tokenizer_docs ? "up to " + std::to_string(d.tokenizer_docs) : std::string("all"), d.train);
-    std::vector<Document> sample = read_corpus(d.train, corpus_options(d, d.tokenizer_docs));
+    std::vector<Document> sample = training_subset(d, d.tokenizer_docs, cfg_.seed);
     tok = host_.registry().create<Tokenizer>(cfg_.node("tokenizer"));
     tok->train(texts_of(sample));
     tok_options = cfg_.node("tokenizer").node;
@@ -84,7 +92,7 @@ void Pipeline::cluster() {
     return;
   }
   const auto& d = cfg_.data;
-  std::vector<Document> docs = read_corpus(d.train, corpus_options(d, d.cluster_docs));
+  std::vector<Document> docs = training_subset(d, d.cluster_docs, cfg_.seed + 1);
   const int32_t k = experts();
   if (k > static_cast<int64_t>(docs.size()))
     throw Error(cfg_.file() + ": clusterer.k = " + std::to_string(k) + " is larger than the number of documents used for clustering (" +

@@ -170,10 +170,12 @@ void Pipeline::train_baselines(const std::vector<std::string>& which) {
     spdlog::info("[{}] training from the seed on the whole training mix for {} tokens", stage, ctx.tokens);
     const bool lead = data_parallel_rank() == 0;  // data-parallel ranks > 0 only train
     if (lead) begin_stage(stage);
-    baseline->train(ctx);
+    const TrainResult r = baseline->train(ctx);
     if (!lead) continue;
     export_tokenizer_under(*tok, ctx.dir);
-    dir_.finish(stage, fp(stage), config_text(stage), {{"dir", rel(dir_, ctx.dir)}, {"tokens", ctx.tokens}});
+    nlohmann::json summary = r.checkpoint.empty() ? nlohmann::json{{"tokens", ctx.tokens}} : result_json(dir_, r);
+    summary["dir"] = rel(dir_, ctx.dir);
+    dir_.finish(stage, fp(stage), config_text(stage), summary);
   }
   if (data_parallel_rank() == 0) write_manifest();
 }

@@ -16,22 +16,18 @@
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
 #include "cbtm/suite/suite_results.h"
+#include "figure_spec.h"
 
 namespace fs = std::filesystem;
 
 namespace cbtm {
+namespace suite_figures {
 namespace {
-
-const double kNaN = std::numeric_limits<double>::quiet_NaN();
-const std::set<std::string> kKeys = {"name", "type", "title", "y", "logx", "logy", "where",
-                                     "x", "series", "of", "models", "data", "cell"};
-
-struct Fig {
-  std::string name, type, title, y = "ppl", x, series = "model", of, data = "specialisation", cell;
-  bool logx = false, logy = false;
-  std::vector<std::string> models;
-  std::map<std::string, std::string> where;
-};
+const std::set<std::string> kKeys = {"name", "type", "title", "y", "logx", "logy", "where", "x", "series", "of", "models",
+                                     "data", "cell", "rows", "cols", "reference", "include_seed", "extrapolate",
+                                     "metric"};
+const std::set<std::string> kTypes = {"line", "best", "heatmap", "sizes", "table", "speedup", "curve"};
+}  // namespace
 
 Fig parse_fig(const Suite& s, size_t i) {
   const ConfigNode n{s.figures[i], "figures." + std::to_string(i), s.file};
@@ -53,21 +49,28 @@ Fig parse_fig(const Suite& s, size_t i) {
   str("of", f.of);
   str("data", f.data);
   str("cell", f.cell);
+  str("rows", f.rows);
+  str("cols", f.cols);
+  str("reference", f.reference);
+  str("metric", f.metric);
   try {
     if (n.node["logx"]) f.logx = n.node["logx"].as<bool>();
     if (n.node["logy"]) f.logy = n.node["logy"].as<bool>();
+    if (n.node["include_seed"]) f.include_seed = n.node["include_seed"].as<bool>();
+    if (n.node["extrapolate"]) f.extrapolate = n.node["extrapolate"].as<bool>();
     if (n.node["models"]) f.models = n.node["models"].as<std::vector<std::string>>();
     if (n.node["where"]) f.where = n.node["where"].as<std::map<std::string, std::string>>();
   } catch (const YAML::Exception& e) {
-    throw Error(at + ": " + e.msg + " (logx/logy: true|false, models: a list of names, where: {axis: label})");
+    throw Error(at + ": " + e.msg +
+                " (logx/logy/include_seed/extrapolate: true|false, models: a list of names, where: {axis: label})");
   }
   if (f.name.empty()) throw Error(at + ": name: required");
   for (char c : f.name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
       throw Error(at + ".name: '" + f.name + "' may hold only letters, digits and - _ .");
   if (f.type.empty()) f.type = "line";
-  if (f.type != "line" && f.type != "best" && f.type != "heatmap" && f.type != "sizes")
-    throw Error(at + ".type: '" + f.type + "' is not one of line, best, heatmap, sizes");
+  if (!kTypes.count(f.type))
+    throw Error(at + ".type: '" + f.type + "' is not one of line, best, heatmap, sizes, table, speedup, curve");
   if (f.y != "ppl" && f.y != "vs_dense" && f.y != "bits_per_byte")
     throw Error(at + ".y: '" + f.y + "' is not one of ppl, vs_dense, bits_per_byte");
   auto need_axis = [&](const std::string& key, const std::string& name, bool numeric) {
@@ -77,8 +80,22 @@ Fig parse_fig(const Suite& s, size_t i) {
     if (numeric && s.axes[a].numbers.empty())
       throw Error(at + "." + key + ": axis '" + name + "' has labels that are not numbers");
   };
-  if (f.type == "line" || f.type == "best") need_axis("x", f.x, false);
-  if (f.type == "line" && f.series != "model") need_axis("series", f.series, false);
+  // x: flops (no axis of that name) plots against each model's training FLOPs (paper A.2).
+  const bool x_flops = f.x == "flops" && s.axis("flops") < 0;
+  if (f.type == "line" && !x_flops) need_axis("x", f.x, false);
+  if (f.type == "best" || f.type == "speedup") need_axis("x", f.x, false);
+  if ((f.type == "line" || f.type == "speedup") && f.series != "model") need_axis("series", f.series, false);
+  if (f.type == "table") {
+    if (f.rows.empty() || f.cols.empty())
+      throw Error(at + ": a table needs rows and cols (each an axis or a router option such as temperature, top_k)");
+    if (f.rows == f.cols) throw Error(at + ".cols: must differ from rows");
+  }
+  if (f.type == "curve") {
+    if (f.x.empty()) f.x = "tokens";
+    if (f.x != "tokens" && f.x != "step") throw Error(at + ".x: a curve's x is tokens or step, not '" + f.x + "'");
+    if (f.metric.empty()) throw Error(at + ".metric: required (a metrics.jsonl key: loss, grad_norm, lr, moe_dropped, ...)");
+  }
+  if (f.type == "speedup" && f.reference.empty()) throw Error(at + ".reference: must name a model (default dense)");
   if (f.type == "best") {
     need_axis("of", f.of, true);
     if (f.of == f.x) throw Error(at + ".of: must differ from x");
@@ -108,6 +125,7 @@ bool selected(const Fig& f, const nlohmann::json& cell) {
 }
 
 double model_value(const nlohmann::json& cell, const std::string& model, const std::string& y) {
+  const double kNaN = std::numeric_limits<double>::quiet_NaN();
   const double ppl = cell_ppl(cell, model);
   if (y == "ppl" || !std::isfinite(ppl)) return ppl;
   if (y == "vs_dense") return ppl / cell_ppl(cell, "dense");
@@ -115,6 +133,16 @@ double model_value(const nlohmann::json& cell, const std::string& model, const s
     if (m["name"] == model || m.value("role", "") == model) return m.value("bits_per_byte", kNaN);
   return kNaN;
 }
+
+std::string fmt(double v) {
+  if (!std::isfinite(v)) return "NaN";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.6g", v);
+  return b;
+}
+
+namespace {
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::vector<std::string> default_models(const nlohmann::json& collected) {
   std::vector<std::string> out;
@@ -133,17 +161,6 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
-std::string fmt(double v) {
-  if (!std::isfinite(v)) return "NaN";
-  char b[64];
-  std::snprintf(b, sizeof b, "%.6g", v);
-  return b;
-}
-
-struct Series {
-  std::string title;
-  std::vector<std::pair<double, double>> points;
-};
 
 /// x position of a label on an axis: its number, or its index (categorical axes).
 double x_of(const SuiteAxis& a, const std::string& label) {
@@ -151,10 +168,21 @@ double x_of(const SuiteAxis& a, const std::string& label) {
   return a.numbers.empty() ? static_cast<double>(i) : a.numbers[i];
 }
 
+/// A tick label: numbers of 1000 and more in SI form (500k, 1M, 2.5G), others as written.
+std::string tick_label(const std::string& label, double v) {
+  const double a = std::fabs(v);
+  const char* unit = a >= 1e9 ? "G" : a >= 1e6 ? "M" : a >= 1e3 ? "k" : "";
+  if (!*unit) return label;
+  char b[32];
+  std::snprintf(b, sizeof b, "%g%s", v / (a >= 1e9 ? 1e9 : a >= 1e6 ? 1e6 : 1e3), unit);
+  return b;
+}
+
 std::string xtics(const SuiteAxis& a) {
   if (!a.numbers.empty()) {
     std::string t = "set xtics (";
-    for (size_t i = 0; i < a.labels.size(); ++i) t += (i ? ", " : "") + quote(a.labels[i]) + " " + fmt(a.numbers[i]);
+    for (size_t i = 0; i < a.labels.size(); ++i)
+      t += (i ? ", " : "") + quote(tick_label(a.labels[i], a.numbers[i])) + " " + fmt(a.numbers[i]);
     return t + ")\n";
   }
   std::string t = "set xtics (";
@@ -178,9 +206,12 @@ std::vector<std::string> free_axes(const Suite& s, const Fig& f, const std::stri
 
 std::vector<Series> line_series(const Suite& s, const Fig& f, const nlohmann::json& collected, bool best) {
   const std::vector<std::string> models = f.models.empty() ? default_models(collected) : f.models;
-  const SuiteAxis& xa = s.axes[s.axis(f.x)];
+  const bool x_flops = f.x == "flops" && s.axis("flops") < 0;
+  const SuiteAxis* xa = x_flops ? nullptr : &s.axes[s.axis(f.x)];
   const std::string group_axis = best ? f.of : (f.series == "model" ? "" : f.series);
-  const auto others = free_axes(s, f, group_axis);
+  // x: flops -- the cells of a series differ along the other axes (e.g. tokens): one line
+  // through them all, not one line per label.
+  const auto others = x_flops ? std::vector<std::string>{} : free_axes(s, f, group_axis);
   std::map<std::string, Series> by;
   std::vector<std::string> order;
   // best: (series title, x) -> (lowest y, label of `of`)
@@ -198,7 +229,8 @@ std::vector<Series> line_series(const Suite& s, const Fig& f, const nlohmann::js
         by[title].title = title;
         order.push_back(title);
       }
-      const double x = x_of(xa, label_of(cell, f.x));
+      const double x = x_flops ? cell_flops(cell, m, f.include_seed) : x_of(*xa, label_of(cell, f.x));
+      if (!std::isfinite(x)) continue;
       if (best) {
         const SuiteAxis& oa = s.axes[s.axis(f.of)];
         const double of = x_of(oa, label_of(cell, f.of));
@@ -289,13 +321,16 @@ FigureOutput render(const std::string& dir, const std::string& name, const std::
   return out;
 }
 
-std::string lines_script(const Fig& f, const std::vector<Series>& series, const SuiteAxis& xa, const std::string& ylab,
-                         const std::string& name) {
-  std::string gp = "set title " + quote(f.title) + "\nset xlabel " + quote(xa.name) + "\nset ylabel " + quote(ylab) +
-                   "\nset key outside right top\nset grid\n" + xtics(xa);
-  if (f.logx && !xa.numbers.empty()) gp += "set logscale x\n";
+// xa null: x is training FLOPs.
+std::string lines_script(const Fig& f, const std::vector<Series>& series, const SuiteAxis* xa, const std::string& ylab,
+                         const std::string& name, const std::string& extra = "") {
+  const std::string xlab = xa ? xa->name : std::string(f.include_seed ? "training FLOPs, seed included (paper A.2)"
+                                                                      : "training FLOPs after branching (paper A.2)");
+  std::string gp = "set title " + quote(f.title) + "\nset xlabel " + quote(xlab) + "\nset ylabel " + quote(ylab) +
+                   "\nset key outside right top\nset grid\n" + (xa ? xtics(*xa) : "set format x '%.1te%T'\n");
+  if (f.logx && (!xa || !xa->numbers.empty())) gp += "set logscale x\n";
   if (f.logy) gp += "set logscale y\n";
-  gp += "plot ";
+  gp += extra + "plot ";
   for (size_t i = 0; i < series.size(); ++i)
     gp += std::string(i ? ", \\\n     " : "") + quote(name + ".dat") + " index " + std::to_string(i) +
           " using 1:2 with linespoints lw 2 pt 7 title " + quote(series[i].title);
@@ -312,6 +347,9 @@ std::string series_data(const std::vector<Series>& series) {
 }
 
 }  // namespace
+}  // namespace suite_figures
+
+using namespace suite_figures;
 
 void check_figures(const Suite& suite) {
   std::set<std::string> names;
@@ -333,12 +371,47 @@ std::vector<FigureOutput> draw_figures(const Suite& suite, const nlohmann::json&
     if (f.type == "line" || f.type == "best") {
       const auto series = line_series(suite, f, collected, f.type == "best");
       if (series.empty()) {
-        out.push_back({f.name, "", "", "", "no finished cell has data for it yet"});
+        out.push_back({f.name, "", "", "", "no finished cell has data for it yet", ""});
         continue;
       }
-      const SuiteAxis& xa = suite.axes[suite.axis(f.x)];
+      const SuiteAxis* xa = f.x == "flops" && suite.axis("flops") < 0 ? nullptr : &suite.axes[suite.axis(f.x)];
       const std::string ylab = f.type == "best" ? f.of + " with the lowest " + ylabel(f.y) : ylabel(f.y);
       out.push_back(render(figdir, f.name, series_data(series), lines_script(f, series, xa, ylab, f.name), gnuplot));
+    } else if (f.type == "table" || f.type == "speedup") {
+      const Table t = f.type == "table" ? ensemble_table(suite, f, collected) : speedup_table(suite, f, collected);
+      if (t.markdown.empty()) {
+        out.push_back({f.name, "", "", "", "no finished cell has data for it yet", ""});
+        continue;
+      }
+      const std::string md = "### " + f.title + "\n\n" + t.markdown;
+      write_file_atomic((fs::path(figdir) / (f.name + ".md")).string(), md);
+      FigureOutput o;
+      if (!t.series.empty()) {
+        const SuiteAxis& xa = suite.axes[suite.axis(f.x)];
+        o = render(figdir, f.name, series_data(t.series),
+                   lines_script(f, t.series, &xa, "speed-up: " + f.reference + " FLOPs / model FLOPs at equal perplexity",
+                                f.name, "set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2\n"),
+                   gnuplot);
+      } else {
+        o.name = f.name;
+      }
+      o.markdown = md;
+      out.push_back(o);
+    } else if (f.type == "curve") {
+      const auto series = curve_series(suite, f, collected, dir);
+      if (series.empty()) {
+        out.push_back({f.name, "", "", "", "no finished cell has a training log for it", ""});
+        continue;
+      }
+      std::string gp = "set title " + quote(f.title) + "\nset xlabel " + quote(f.x == "step" ? "step" : "training tokens") +
+                       "\nset ylabel " + quote(f.metric) + "\nset key outside right top\nset grid\n";
+      if (f.logx) gp += "set logscale x\n";
+      if (f.logy) gp += "set logscale y\n";
+      gp += "plot ";
+      for (size_t s = 0; s < series.size(); ++s)
+        gp += std::string(s ? ", \\\n     " : "") + quote(f.name + ".dat") + " index " + std::to_string(s) +
+              " using 1:2 with lines lw 2 title " + quote(series[s].title);
+      out.push_back(render(figdir, f.name, series_data(series), gp + "\n", gnuplot));
     } else if (f.type == "sizes") {
       std::vector<Series> series;
       for (const auto& cell : collected["cells"]) {
@@ -351,7 +424,7 @@ std::vector<FigureOutput> draw_figures(const Suite& suite, const nlohmann::json&
         series.push_back(se);
       }
       if (series.empty()) {
-        out.push_back({f.name, "", "", "", "no finished cell has cluster sizes yet"});
+        out.push_back({f.name, "", "", "", "no finished cell has cluster sizes yet", ""});
         continue;
       }
       std::string gp = "set title " + quote(f.title) +
@@ -385,11 +458,12 @@ std::vector<FigureOutput> draw_figures(const Suite& suite, const nlohmann::json&
               "\nunset key\nplot " + quote(name + ".dat") + " using 1:2:3 with image, '' using 1:2:(sprintf('%.2f', $3)) with labels\n";
         out.push_back(render(figdir, name, d, gp, gnuplot));
       }
-      if (!any) out.push_back({f.name, "", "", "", "no finished cell has " + f.data + " data"});
+      if (!any) out.push_back({f.name, "", "", "", "no finished cell has " + f.data + " data", ""});
     }
   }
   for (const auto& o : out) {
     if (!o.svg.empty()) spdlog::info("[suite] figure {} -> {}", o.name, o.svg);
+    else if (!o.markdown.empty()) spdlog::info("[suite] table {} -> {}/{}.md", o.name, figdir, o.name);
     else spdlog::warn("[suite] figure {}: {}", o.name, o.note);
   }
   return out;

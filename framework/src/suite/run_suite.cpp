@@ -84,10 +84,13 @@ void tabulate(const Suite& suite, const std::vector<SuiteCell>& all, const std::
     collected["figures"].push_back({{"name", f.name},
                                     {"svg", f.svg.empty() ? "" : fs::relative(f.svg, dir).string()},
                                     {"data", f.data.empty() ? "" : fs::relative(f.data, dir).string()},
+                                    {"table", f.markdown.empty() ? "" : "figures/" + f.name + ".md"},
                                     {"note", f.note}});
   write_file_atomic((fs::path(dir) / "results.json").string(), collected.dump(2) + "\n");
   write_file_atomic((fs::path(dir) / "results.csv").string(), suite_csv(collected));
-  const std::string md = suite_markdown(collected);
+  std::string md = suite_markdown(collected);
+  for (const auto& f : figs)
+    if (!f.markdown.empty()) md += "\n" + f.markdown;
   write_file_atomic((fs::path(dir) / "results.md").string(), md);
   write_file_atomic((fs::path(dir) / "terms.md").string(), suite_terms_markdown(collected));
   size_t done = 0;
@@ -141,6 +144,11 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
     }();
     Planned p;
     p.cell = c;
+    if (suite.ensemble_grid.IsMap()) {  // more ensembles: only the eval stage sees them
+      const YAML::Node k = cfg.resolved()["clusterer"]["k"];
+      p.cell.overrides.push_back(
+          override_text("eval.ensembles", suite.grid_ensembles(cfg.resolved()["eval"]["ensembles"], k ? k.as<int64_t>() : 0)));
+    }
     p.dir = (fs::path(dir) / "cells" / c.name).string();
     p.scheduler = req.scheduler.empty() ? cfg.launch.scheduler : req.scheduler;
     p.poll_s = cfg.slurm.poll_s;

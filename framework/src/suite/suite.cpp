@@ -11,13 +11,14 @@
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
 #include "cbtm/pipeline/run_config.h"
+#include "ensemble_grid.h"
 
 namespace fs = std::filesystem;
 
 namespace cbtm {
 namespace {
 
-const std::set<std::string> kRootKeys = {"description", "base", "set", "share_seed", "axes", "dense_from", "figures"};
+const std::set<std::string> kRootKeys = {"description", "base", "set", "share_seed", "axes", "dense_from", "ensemble_grid", "figures"};
 const std::set<std::string> kAxisKeys = {"name", "key", "values", "labels", "variants"};
 
 bool label_ok(const std::string& s) {
@@ -137,7 +138,7 @@ Suite Suite::parse(const std::string& yaml, const std::string& file, const std::
   for (auto it = s.tree.begin(); it != s.tree.end(); ++it)
     if (!kRootKeys.count(it->first.as<std::string>()))
       throw Error(root.where(it->first) + ": unknown key '" + it->first.as<std::string>() +
-                  "' (a suite has description, base, set, share_seed, axes, dense_from, figures)");
+                  "' (a suite has description, base, set, share_seed, axes, dense_from, ensemble_grid, figures)");
   if (!s.tree["base"] || !s.tree["base"].IsScalar())
     throw Error(file + ": base: required (the run config every cell starts from)");
   fs::path base = s.tree["base"].as<std::string>();
@@ -175,6 +176,10 @@ Suite Suite::parse(const std::string& yaml, const std::string& file, const std::
         throw Error(root.where(it->second) + ": dense_from." + name + ": '" + label + "' is not one of the axis's labels");
       s.dense_from[name] = label;
     }
+  }
+  if (const YAML::Node g = s.tree["ensemble_grid"]) {
+    check_ensemble_grid(ConfigNode{g, "ensemble_grid", file});
+    s.ensemble_grid = g;
   }
   s.figures = s.tree["figures"] ? s.tree["figures"] : YAML::Node(YAML::NodeType::Sequence);
   if (!s.figures.IsSequence()) throw Error(root.where(s.figures) + ": figures: expected a list");

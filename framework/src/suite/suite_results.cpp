@@ -9,6 +9,7 @@
 
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
+#include "cbtm/pipeline/pipeline.h"
 #include "cbtm/pipeline/run_dir.h"
 #include "cbtm/version.h"
 
@@ -37,7 +38,66 @@ double dense_ppl(const nlohmann::json& results) {
   return std::numeric_limits<double>::quiet_NaN();
 }
 
+// Tokens and FLOPs (paper A.2) of a stage's record; flops null when the record predates them.
+nlohmann::json stage_cost(const nlohmann::json& rec) {
+  const nlohmann::json& s = rec.is_null() ? rec : rec["summary"];
+  nlohmann::json out = {{"tokens", nullptr}, {"flops", nullptr}};
+  if (s.is_object()) {
+    if (s.contains("tokens")) out["tokens"] = s["tokens"];
+    if (s.contains("flops")) out["flops"] = s["flops"];
+  }
+  return out;
+}
+
+// What training a cell's models cost: the seed, the k experts together, each baseline.
+nlohmann::json training_cost(const RunDir& run, int k, const nlohmann::json& results) {
+  nlohmann::json t;
+  t["seed"] = stage_cost(run.record("seed"));
+  double tokens = 0, flops = 0;
+  bool known = k > 0;
+  for (int j = 0; j < k; ++j) {
+    const nlohmann::json c = stage_cost(run.record(expert_stage(j)));
+    if (!c["flops"].is_number() || !c["tokens"].is_number()) known = false;
+    else {
+      tokens += c["tokens"].get<double>();
+      flops += c["flops"].get<double>();
+    }
+  }
+  t["experts"] = known ? nlohmann::json{{"tokens", tokens}, {"flops", flops}} : nlohmann::json{{"tokens", nullptr}, {"flops", nullptr}};
+  t["baselines"] = nlohmann::json::object();
+  for (const auto& m : results["models"])
+    if (m.value("role", "") == "dense" || m.value("role", "") == "baseline") {
+      const std::string name = m["name"].get<std::string>();
+      t["baselines"][name] = stage_cost(run.record("baseline-" + name));
+    }
+  return t;
+}
+
+double flops_of(const nlohmann::json& cost) {
+  return cost.is_object() && cost["flops"].is_number() ? cost["flops"].get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
 }  // namespace
+
+double cell_flops(const nlohmann::json& cell, const std::string& model, bool include_seed) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (cell.value("status", "") != "finished" || !cell.contains("train")) return nan;
+  const auto& t = cell["train"];
+  const double seed = include_seed ? flops_of(t["seed"]) : 0.0;
+  std::string role;
+  for (const auto& m : cell["results"]["models"])
+    if (m["name"] == model || ((model == "dense" || model == "oracle") && m.value("role", "") == model)) role = m.value("role", "");
+  if (role == "ensemble" || role == "oracle" || role == "expert") return flops_of(t["experts"]) + seed;
+  if (role == "seed") return include_seed ? seed : 0.0;
+  if (role == "dense" || role == "baseline") {
+    for (const auto& m : cell["results"]["models"])
+      if (m["name"] == model || (model == "dense" && m.value("role", "") == "dense"))
+        return flops_of(t["baselines"].value(m["name"].get<std::string>(), nlohmann::json())) + seed;
+  }
+  if (model == "dense" && cell.contains("dense") && cell["dense"].contains("flops") && cell["dense"]["flops"].is_number())
+    return cell["dense"]["flops"].get<double>() + seed;
+  return nan;
+}
 
 nlohmann::json collect_suite_results(const Suite& suite, const std::vector<SuiteCell>& cells, const std::string& dir,
                                      const std::vector<std::pair<std::string, std::string>>& failed) {
@@ -79,6 +139,7 @@ nlohmann::json collect_suite_results(const Suite& suite, const std::vector<Suite
       cell["results"] = r;
       const nlohmann::json assign = run.record("assign");
       if (!assign.is_null() && assign.contains("summary")) cell["assign"] = assign["summary"];
+      cell["train"] = training_cost(run, r.value("k", 0), r);
       const nlohmann::json cluster = run.record("cluster");
       if (!cluster.is_null() && cluster.contains("summary") && cluster["summary"].contains("top_terms"))
         cell["top_terms"] = cluster["summary"]["top_terms"];
@@ -95,7 +156,10 @@ nlohmann::json collect_suite_results(const Suite& suite, const std::vector<Suite
       for (const auto& ref : out["cells"])
         if (ref["labels"] == want && ref["status"] == "finished") {
           const double ppl = cell_ppl(ref, "c-btm all");
-          if (std::isfinite(ppl)) cell["dense"] = {{"from", ref["name"]}, {"model", "c-btm all"}, {"ppl", ppl}};
+          if (!std::isfinite(ppl)) continue;
+          cell["dense"] = {{"from", ref["name"]}, {"model", "c-btm all"}, {"ppl", ppl}};
+          const double flops = cell_flops(ref, "c-btm all", false);
+          if (std::isfinite(flops)) cell["dense"]["flops"] = flops;
         }
     }
   }
@@ -115,7 +179,7 @@ double cell_ppl(const nlohmann::json& cell, const std::string& model) {
 std::string suite_csv(const nlohmann::json& c) {
   std::string out = "cell";
   for (const auto& a : c["axes"]) out += "," + csv_field(a["name"].get<std::string>());
-  out += ",model,role,ppl,bits_per_byte,vs_dense,experts_per_token,k,branch_tokens,tokens_per_expert\n";
+  out += ",model,role,ppl,bits_per_byte,vs_dense,experts_per_token,k,branch_tokens,tokens_per_expert,train_flops,seed_flops\n";
   for (const auto& cell : c["cells"]) {
     if (cell["status"] != "finished") continue;
     const auto& r = cell["results"];
@@ -127,7 +191,9 @@ std::string suite_csv(const nlohmann::json& c) {
       line += "," + csv_field(m["name"].get<std::string>()) + "," + m.value("role", "") + "," + num(ppl) + "," +
               num(m.value("bits_per_byte", std::nan(""))) + "," + num(ppl / dense) + "," +
               num(m.value("mean_token_experts", 1.0), "%.3f") + "," + std::to_string(r.value("k", 0)) + "," +
-              std::to_string(r.value("branch_tokens", 0)) + "," + std::to_string(r.value("tokens_per_expert", 0));
+              std::to_string(r.value("branch_tokens", 0)) + "," + std::to_string(r.value("tokens_per_expert", 0)) + "," +
+              num(cell_flops(cell, m["name"].get<std::string>(), false), "%.6g") + "," +
+              num(cell.contains("train") ? flops_of(cell["train"]["seed"]) : std::nan(""), "%.6g");
       out += line + "\n";
     }
   }

@@ -17,7 +17,7 @@ class DenseBaseline : public Baseline {
   };
   explicit DenseBaseline(const Options&) {}
 
-  void train(const BaselineContext& ctx) override {
+  TrainResult train(const BaselineContext& ctx) override {
     TrainJob job;
     job.name = "dense";
     job.init = ctx.seed_checkpoint;
@@ -26,7 +26,7 @@ class DenseBaseline : public Baseline {
     job.out_dir = ctx.dir;
     job.seed = ctx.seed;
     job.bos_id = ctx.bos_id;
-    ctx.trainer->train(job);
+    return ctx.trainer->train(job);
   }
 
   std::unique_ptr<LanguageModel> model(const BaselineContext& ctx) override {

@@ -51,7 +51,7 @@ class MoeBaseline : public Baseline {
   };
   explicit MoeBaseline(const Options& o) : o_(o) {}
 
-  void train(const BaselineContext& ctx) override {
+  TrainResult train(const BaselineContext& ctx) override {
     const std::string upcycled = (fs::path(ctx.dir) / "upcycled").string();
     if (!fs::exists(fs::path(upcycled) / "config.json")) {
       models::OptLM dense = models::load_checkpoint(ctx.seed_checkpoint);
@@ -80,7 +80,7 @@ class MoeBaseline : public Baseline {
     job.out_dir = ctx.dir;
     job.seed = ctx.seed;
     job.bos_id = ctx.bos_id;
-    ctx.trainer->train(job);
+    return ctx.trainer->train(job);
   }
 
   std::unique_ptr<LanguageModel> model(const BaselineContext& ctx) override {

@@ -108,11 +108,8 @@ void BlockDataset::copy_block(int64_t i, int64_t* out) const {
 }
 
 std::string BlockDataset::fingerprint(const std::vector<std::string>& dirs) {
-  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
-  auto feed = [&h](const std::string& s) {
-    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-    h = (h ^ 0xff) * 0x100000001b3ull;
-  };
+  uint64_t h = fnv1a("");
+  auto feed = [&h](const std::string& s) { h = fnv1a("\xff", fnv1a(s, h)); };
   for (size_t d = 0; d < dirs.size(); ++d) {
     feed("dir " + std::to_string(d));
     for (const auto& path : list_token_shards(dirs[d]))

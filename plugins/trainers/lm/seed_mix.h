@@ -4,15 +4,12 @@
 /// each step's dropout) from one job seed, identical on every platform.
 #include <cstdint>
 
+#include "cbtm/hash.h"
+
 namespace cbtm::lm {
 
 /// splitmix64: advances `state` and returns the next 64 random bits.
-inline uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+inline uint64_t splitmix64(uint64_t& state) { return splitmix64_next(state); }
 
 /// The seed of stream `stream` of job seed `seed`.
 inline uint64_t derive_seed(uint64_t seed, uint64_t stream) {

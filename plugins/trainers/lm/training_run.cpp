@@ -73,6 +73,7 @@ class TrainingRun {
   void check_data(const BlockDataset& data) const;
   struct StepStats {
     double loss, grad_norm;
+    double moe_aux = 0, moe_dropped = 0;  // mixture-of-experts models: load-balancing loss, dropped share
   };
   StepStats train_step(const Batch& batch, int64_t step);
   void write_checkpoint();
@@ -263,7 +264,8 @@ TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step)
   const torch::Tensor all =
       torch::from_blob(const_cast<int64_t*>(batch.tokens.data()),
                        {batch.micro_batches, batch.rows, batch.block_len}, torch::kLong);
-  double loss_sum = 0;
+  double loss_sum = 0, aux_sum = 0, dropped_sum = 0;
+  const bool moe = net_->config().moe_experts > 0;
   // Data parallel: this rank's equal share of every micro-batch's rows.
   const int64_t world = dp_ ? dp_->world() : 1, share = batch.rows / world;
   const int64_t row0 = dp_ ? dp_->rank() * share : 0;
@@ -278,12 +280,18 @@ TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step)
     }
     const torch::Tensor loss = models::fused_cross_entropy(logits.reshape({-1, logits.size(-1)}), targets);
     // A mixture-of-experts model adds its load-balancing loss (the logged loss stays the LM's).
-    const double aux_weight = net_->config().moe_experts > 0 ? net_->config().moe_aux_weight : 0.0;
-    const torch::Tensor objective = aux_weight > 0 ? loss + aux_weight * net_->aux_loss() : loss;
+    const double aux_weight = moe ? net_->config().moe_aux_weight : 0.0;
+    const torch::Tensor aux = moe ? net_->aux_loss() : torch::Tensor();
+    const torch::Tensor objective = aux_weight > 0 ? loss + aux_weight * aux : loss;
     (objective / static_cast<double>(batch.micro_batches)).backward();
     loss_sum += loss.item<double>();
+    if (moe) {
+      aux_sum += aux.item<double>();
+      dropped_sum += net_->dropped_fraction();
+    }
   }
-  double loss = loss_sum / static_cast<double>(batch.micro_batches);
+  const double micro = static_cast<double>(batch.micro_batches);
+  double loss = loss_sum / micro;
   if (dp_ && dp_->active()) {
     // The mean over the ranks' equal shares is the mean over the whole batch.
     std::vector<torch::Tensor> grads;
@@ -296,7 +304,7 @@ TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step)
   const double grad_norm = torch::nn::utils::clip_grad_norm_(params_, max_norm);
   if (!std::isfinite(grad_norm)) non_finite("gradient norm", grad_norm, step + 1);
   optimizer_->step();
-  return {loss, grad_norm};
+  return {loss, grad_norm, aux_sum / micro, dropped_sum / micro};
 }
 
 void TrainingRun::write_checkpoint() {
@@ -393,13 +401,19 @@ TrainResult TrainingRun::run() {
     state_.last_losses.push_back(loss);
     if (static_cast<int64_t>(state_.last_losses.size()) > o_.log_every)
       state_.last_losses.erase(state_.last_losses.begin());
-    if (metrics)
-      metrics->append({{"step", state_.step},
-                    {"tokens", state_.tokens},
-                    {"loss", loss},
-                    {"lr", lr},
-                    {"grad_norm", stats.grad_norm},
-                    {"tokens_per_s", dt > 0 ? double(tokens_per_step_) / dt : 0.0}});
+    if (metrics) {
+      nlohmann::json line = {{"step", state_.step},
+                             {"tokens", state_.tokens},
+                             {"loss", loss},
+                             {"lr", lr},
+                             {"grad_norm", stats.grad_norm},
+                             {"tokens_per_s", dt > 0 ? double(tokens_per_step_) / dt : 0.0}};
+      if (net_->config().moe_experts > 0) {  // this rank's share of the batch (rank 0 logs)
+        line["moe_aux_loss"] = stats.moe_aux;
+        line["moe_dropped"] = stats.moe_dropped;
+      }
+      metrics->append(line);
+    }
     if (lead())
       progress.update(double((state_.step - start) * tokens_per_step_),
                     fmt::format("step {}/{}  loss {:.3f}", state_.step, total_steps_,

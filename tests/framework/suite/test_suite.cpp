@@ -135,3 +135,38 @@ TEST_CASE("suite: figures are checked against the axes before anything runs") {
              Catch::Contains("a second figure named 'f'"));
   CHECK_THAT(error_of(t, axes + "figures:\n  - {name: a/b, x: k}\n"), Catch::Contains("may hold only"));
 }
+
+TEST_CASE("suite: ensemble_grid adds every combination of its list keys to a cell's ensembles") {
+  cbtm::test::TempDir t("suite-grid");
+  const Suite s = parse(t,
+                        "ensemble_grid:\n  type: cluster_distance\n  temperature: [0.1, 1.0]\n  top_k: [1, 4, 0]\n"
+                        "  name: \"T{temperature}-top{top_k}\"\n");
+  const YAML::Node base = YAML::Load("all: {type: cluster_distance, top_k: 0}");
+  const YAML::Node e = s.grid_ensembles(base, 2);
+  REQUIRE(e.size() == 5);  // the cell's own + 2 temperatures x top_k {1, all} (4 > k = 2 left out)
+  std::vector<std::string> names;
+  for (auto it = e.begin(); it != e.end(); ++it) names.push_back(it->first.as<std::string>());
+  CHECK(names == std::vector<std::string>{"all", "T0_1-top1", "T0_1-topall", "T1_0-top1", "T1_0-topall"});
+  CHECK(e["T0_1-top1"]["type"].as<std::string>() == "cluster_distance");
+  CHECK(e["T0_1-top1"]["temperature"].as<double>() == 0.1);
+  CHECK(e["T1_0-topall"]["top_k"].as<int>() == 0);
+  CHECK_FALSE(e["T0_1-top1"]["name"]);
+  CHECK(s.grid_ensembles(base, 4).size() == 7);
+  CHECK(s.grid_ensembles(base, 0).size() == 7);  // k unknown: nothing left out
+  CHECK(base.size() == 1);                       // the cell's own map is not modified
+  // the default name: key + value per list key
+  const Suite d = parse(t, "ensemble_grid: {type: cluster_distance, temperature: [0.5, 2]}\n");
+  const YAML::Node de = d.grid_ensembles(YAML::Node(), 3);
+  CHECK(de.size() == 2);
+  CHECK(de["temperature0_5"]["temperature"].as<double>() == 0.5);
+  CHECK(parse(t, "axes: []\n").grid_ensembles(base, 2).size() == 1);  // no grid: unchanged
+
+  CHECK_THAT(error_of(t, "ensemble_grid: {type: cluster_distance, temperature: 0.1}\n"), Catch::Contains("no list-valued key"));
+  CHECK_THAT(error_of(t, "ensemble_grid: {temperature: [0.1]}\n"), Catch::Contains("ensemble_grid.type: required"));
+  CHECK_THAT(error_of(t, "ensemble_grid: {type: c, temperature: [0.1], top_k: [1], name: \"T{temperature}\"}\n"),
+             Catch::Contains("lacks {top_k}"));
+  CHECK_THAT(error_of(t, "ensemble_grid: {type: c, top_k: [1], name: \"a.{top_k}\"}\n"), Catch::Contains("holds a '.'"));
+  CHECK_THAT(error_of(t, "ensemble_grid: {type: c, top_k: []}\n"), Catch::Contains("ensemble_grid.top_k: an empty list"));
+  CHECK_THAT(error_of(t, "ensemble_grid: {type: c, top_k: [{a: 1}]}\n"), Catch::Contains("must be scalars"));
+  CHECK_THAT(error_of(t, "ensemble_grid: [1]\n"), Catch::Contains("suite.yaml:2"));
+}

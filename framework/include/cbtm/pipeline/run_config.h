@@ -33,6 +33,7 @@ struct DataOptions {
   int64_t tokenizer_docs = 20000;
   std::string tokenizer_from;
   int64_t cluster_docs = 0;
+  std::string sample = "uniform";
   std::string cluster_text = "document";
   int64_t cluster_text_chars = 512;
   int64_t assign_part_docs = 100000;
@@ -55,6 +56,11 @@ struct DataOptions {
       "training the `tokenizer` section");
     v("cluster_docs", cluster_docs,
       "training documents the embedder and clusterer are fitted on, 'one shard' (0: all)");
+    v("sample", sample,
+      "how tokenizer_docs and cluster_docs pick their N documents when the corpus holds more: "
+      "uniform (a uniform sample over every training file, seeded by `seed`; one pass over the "
+      "corpus) | first (the first N: the corpus order decides, and a corpus grouped by source "
+      "gives a skewed fit set)");
     v("cluster_text", cluster_text,
       "what of each training document the embedder sees when clustering fits and assign places it "
       "(routing-aware clustering; the experts still train on whole documents): document | prefix "

@@ -15,13 +15,20 @@
 ///     - {name: specialisation, type: heatmap, data: specialisation, cell: "k=4,tokens=4000000"}
 ///     # cluster sizes, largest first, one line per cell (Fig. 18)
 ///     - {name: sizes, type: sizes, where: {tokens: "4000000"}}
+///     # perplexity vs training FLOPs (paper A.2): x: flops, where no axis has that name
+///     - {name: flops, type: line, x: flops, series: model, models: [dense, moe, c-btm all]}
+///     # a Markdown table of the ensembles by two router options or axes (Table 9)
+///     - {name: t9, type: table, rows: temperature, cols: top_k}
+///     # FLOPs speed-up over dense at equal perplexity (paper A.3), a table and a figure
+///     - {name: speedup, type: speedup, x: tokens, series: k, models: [c-btm all]}
 /// \endcode
 ///
-/// Common keys: name (required), type (line | best | heatmap | sizes), title, y (ppl |
-/// vs_dense | bits_per_byte; line and best), logx, logy, where ({axis: label}: only those
-/// cells). `models` names rows of the cells' results ("dense", "c-btm top1", "seed",
+/// Common keys: name (required), type (line | best | heatmap | sizes | table | speedup),
+/// title, y (ppl | vs_dense | bits_per_byte; line, best, table), logx, logy, where ({axis:
+/// label}: only those cells); speedup: reference (default dense), include_seed, extrapolate. `models` names rows of the cells' results ("dense", "c-btm top1", "seed",
 /// "oracle", ...); line's default is every model that is not a single expert.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -31,11 +38,21 @@
 
 namespace cbtm {
 
+/// The paper's A.3 interpolation (after Artetxe et al. 2021): the training cost needed to reach
+/// perplexity `t`, from observed (perplexity, cost) points: c(t) = exp(log c_lo + r (log c_hi -
+/// log c_lo)), r = (t - t_lo) / (t_hi - t_lo), where t_lo <= t <= t_hi are the observed
+/// perplexities closest to t. Outside the observed range: NaN, or with `extrapolate` the same
+/// line through the two nearest points (and `*extrapolated` set). Fewer than two distinct
+/// perplexities: NaN.
+double interpolate_cost(std::vector<std::pair<double, double>> points, double t, bool extrapolate = false,
+                        bool* extrapolated = nullptr);
+
 /// What drawing one figure produced.
 struct FigureOutput {
   std::string name;                ///< NAME (or NAME-CELL for per-cell figures)
   std::string data, script, svg;   ///< paths (svg empty when gnuplot failed or is missing)
   std::string note;                ///< why there is no svg, when there is none
+  std::string markdown;            ///< a table figure's Markdown (also in NAME.md), else empty
 };
 
 /// Validates the `figures:` list against the suite's axes (Error naming the suite file and

@@ -20,6 +20,11 @@
 ///   dense_from: {k: "1"}            # cells without a dense baseline compare against the
 ///                                   # cell with these labels (and their own on the other
 ///                                   # axes): its "c-btm all" plays the dense model
+///   ensemble_grid:                  # more ensembles in every cell, without more training:
+///     type: cluster_distance        #   the cartesian product of the list-valued keys
+///     temperature: [0.05, 0.1, 0.5] #   (top_k values above a cell's k are dropped)
+///     top_k: [1, 2, 0]
+///     name: "T{temperature}-top{top_k}"
 ///   figures:                        # see figures.h
 ///     - {name: ppl-vs-tokens, type: line, x: tokens, series: k, models: [c-btm all]}
 /// \endcode
@@ -60,6 +65,7 @@ struct Suite {
   std::vector<SuiteAxis> axes;
   /// `dense_from`: axis name -> label of the reference cell (empty: every cell's own dense).
   std::map<std::string, std::string> dense_from;
+  YAML::Node ensemble_grid;         ///< `ensemble_grid:` (a map, or null: none)
   YAML::Node figures;               ///< the `figures:` list (parsed by figures.h)
   YAML::Node tree;                  ///< the whole suite file as read (+ overrides)
 
@@ -74,6 +80,11 @@ struct Suite {
   std::vector<SuiteCell> cells() const;
   /// Index of the axis called `name`, or -1.
   int axis(const std::string& name) const;
+  /// A cell's eval.ensembles: `ensembles` (its resolved ones) plus the ensemble_grid's for a
+  /// cell with `k` experts -- every combination of the grid's list-valued keys, named by its
+  /// `name` template ({key} -> the value, '.' -> '_', top_k 0 -> "all"); top_k values above k
+  /// are left out (k <= 0: none are). Without a grid, `ensembles` unchanged.
+  YAML::Node grid_ensembles(const YAML::Node& ensembles, int64_t k) const;
 };
 
 /// "key=value" with value rendered as one-line YAML (flow style) -- what --set takes.
