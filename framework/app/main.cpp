@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
   suite->add_option("--out,-o", sr.out, "the suite's directory (reruns resume and skip finished cells)")->required();
   suite->add_option("--set", sr.overrides, "override a key of the suite file: --set axes.0.values=[2,4] (repeatable)");
   suite->add_option("--cell", sr.cells, "run only this cell (repeatable; names as --list prints them)");
+  suite->add_option("--seed-from", sr.seed_from,
+                    "another suite's --out directory: reuse its finished shared seeds of the same fingerprint (repeatable)")
+      ->check(CLI::ExistingDirectory);
   suite->add_option("--scheduler", sr.scheduler, "local | slurm (default: the base config's launch.scheduler)")
       ->check(CLI::IsMember({"local", "slurm"}));
   suite->add_flag("--no-wait", suite_no_wait, "slurm: submit every cell and return (then --tables)");

@@ -130,6 +130,14 @@ TEST_CASE("e2e: cbtm run performs every stage and writes every artifact") {
     CHECK(changed.output.find("different config") != std::string::npos);
     CHECK(changed.output.find("--redo cluster") != std::string::npos);
   }
+  SECTION("data.sample picks the tokenizer's documents: changing it is a different config") {
+    // tiny.yaml learns its tokenizer from tokenizer_docs = 1500 documents (a uniform sample by
+    // default); cluster_docs is 0 (all), so only the tokenizer stage names the change.
+    auto changed = cbtm_cli("run " + cfg + " --out " + out + " --set data.sample=first");
+    CHECK(changed.status == 2);
+    CHECK(changed.output.find("data.sample") != std::string::npos);
+    CHECK(changed.output.find("--redo tokenizer") != std::string::npos);
+  }
   SECTION("new evaluation settings re-evaluate without retraining") {
     auto ev = cbtm_cli("eval " + cfg + " --out " + out + " --set eval.ensembles.uniform.type=uniform");
     INFO(ev.output);

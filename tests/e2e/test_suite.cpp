@@ -1,6 +1,6 @@
 // `cbtm suite`: a two-cell sweep over k on configs/tiny.yaml with a shared seed -- killed in
-// its second cell, resumed, then rerun (nothing runs), listed, and tabulated; bad suites and a
-// bad cell fail before anything runs.
+// its second cell, resumed, then rerun (nothing runs), listed, tabulated, and its seed borrowed
+// by another suite directory (--seed-from); bad suites and a bad cell fail before anything runs.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -102,6 +102,17 @@ figures:
   fs::remove(out + "/results.md");
   REQUIRE(cbtm_cli("suite " + suite + " --out " + out + " --tables").status == 0);
   CHECK(cbtm::read_file(out + "/results.md") == md);
+
+  // Another suite's directory borrows the finished seed (--seed-from): no seed is trained.
+  const std::string out2 = t / "out2";
+  r = cbtm_cli("suite " + suite + " --out " + out2 + " --cell k=2 --seed-from " + out);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find(shared[0] + " (--seed-from: finished, reused)") != std::string::npos);
+  CHECK_FALSE(fs::exists(out2 + "/shared"));
+  CHECK(json::parse(cbtm::read_file(out2 + "/cells/k=2/stages/seed.json"))["summary"]["checkpoint"] ==
+        shared[0] + "/seed/final");
+  CHECK(fs::exists(out2 + "/cells/k=2/results.json"));
 }
 
 TEST_CASE("e2e: a bad suite or a bad cell fails with exit 2 before anything runs") {

@@ -54,13 +54,13 @@ std::vector<std::string> with(std::vector<std::string> a, const std::vector<std:
   return a;
 }
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-// data.cluster_text (+ its length and the seed of a window) when it is not the default, so
-// runs made before the option existed keep their fingerprints.
 // How a stage reading `limit` training documents picks them (data.sample), when it matters.
 std::string sample_keys(const RunConfig& cfg, int64_t limit) {
   if (limit == 0) return "";
   return cfg.data.sample == "uniform" ? cfg.section_text({"data.sample", "seed"}) : cfg.section_text({"data.sample"});
 }
+// data.cluster_text (+ its length and the seed of a window) when it is not the default, so
+// runs made before the option existed keep their fingerprints.
 std::string cluster_text_keys(const RunConfig& cfg) {
   if (cfg.data.cluster_text == "document") return "";
   std::vector<std::string> keys = {"data.cluster_text", "data.cluster_text_chars"};

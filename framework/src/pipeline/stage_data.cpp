@@ -92,7 +92,7 @@ void Pipeline::cluster() {
     return;
   }
   const auto& d = cfg_.data;
-  std::vector<Document> docs = training_subset(d, d.cluster_docs, cfg_.seed + 1);
+  std::vector<Document> docs = training_subset(d, d.cluster_docs, cfg_.seed + 1);  // not the tokenizer's sample
   const int32_t k = experts();
   if (k > static_cast<int64_t>(docs.size()))
     throw Error(cfg_.file() + ": clusterer.k = " + std::to_string(k) + " is larger than the number of documents used for clustering (" +

@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 namespace cbtm::suite_figures {
 namespace {
 
-constexpr size_t kMaxPoints = 300;
+constexpr size_t kMaxPoints = 100;  // per-step losses are noisy: bucket means read better
 
 // The directory whose metrics.jsonl holds `model`'s training log: a baseline's, or expert j's.
 std::string log_dir(const RunDir& run, const std::string& model) {

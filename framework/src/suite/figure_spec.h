@@ -48,7 +48,7 @@ double model_value(const nlohmann::json& cell, const std::string& model, const s
 std::string fmt(double v);
 
 /// `type: curve` -- a metric of each model's training log (metrics.jsonl) against tokens or
-/// steps, one line per (cell, model), averaged into at most 300 points; models are baselines
+/// steps, one line per (cell, model), averaged into at most 100 points; models are baselines
 /// ("dense", "moe") or experts ("expert 0"). `dir` is the suite's output directory.
 std::vector<Series> curve_series(const Suite& s, const Fig& f, const nlohmann::json& collected, const std::string& dir);
 

@@ -321,6 +321,15 @@ FigureOutput render(const std::string& dir, const std::string& name, const std::
   return out;
 }
 
+// gnuplot's plot command: one `style` line per series, from block i of NAME.dat.
+std::string plot_command(const std::string& name, const std::vector<Series>& series, const std::string& style) {
+  std::string gp = "plot ";
+  for (size_t i = 0; i < series.size(); ++i)
+    gp += std::string(i ? ", \\\n     " : "") + quote(name + ".dat") + " index " + std::to_string(i) + " using 1:2 with " +
+          style + " title " + quote(series[i].title);
+  return gp + "\n";
+}
+
 // xa null: x is training FLOPs.
 std::string lines_script(const Fig& f, const std::vector<Series>& series, const SuiteAxis* xa, const std::string& ylab,
                          const std::string& name, const std::string& extra = "") {
@@ -330,11 +339,7 @@ std::string lines_script(const Fig& f, const std::vector<Series>& series, const 
                    "\nset key outside right top\nset grid\n" + (xa ? xtics(*xa) : "set format x '%.1te%T'\n");
   if (f.logx && (!xa || !xa->numbers.empty())) gp += "set logscale x\n";
   if (f.logy) gp += "set logscale y\n";
-  gp += extra + "plot ";
-  for (size_t i = 0; i < series.size(); ++i)
-    gp += std::string(i ? ", \\\n     " : "") + quote(name + ".dat") + " index " + std::to_string(i) +
-          " using 1:2 with linespoints lw 2 pt 7 title " + quote(series[i].title);
-  return gp + "\n";
+  return gp + extra + plot_command(name, series, "linespoints lw 2 pt 7");
 }
 
 std::string series_data(const std::vector<Series>& series) {
@@ -404,14 +409,11 @@ std::vector<FigureOutput> draw_figures(const Suite& suite, const nlohmann::json&
         continue;
       }
       std::string gp = "set title " + quote(f.title) + "\nset xlabel " + quote(f.x == "step" ? "step" : "training tokens") +
-                       "\nset ylabel " + quote(f.metric) + "\nset key outside right top\nset grid\n";
+                       "\nset ylabel " + quote(f.metric) + "\nset key outside right top\nset grid\n" +
+                       (f.x == "step" ? "" : "set format x '%.1s%c'\n");
       if (f.logx) gp += "set logscale x\n";
       if (f.logy) gp += "set logscale y\n";
-      gp += "plot ";
-      for (size_t s = 0; s < series.size(); ++s)
-        gp += std::string(s ? ", \\\n     " : "") + quote(f.name + ".dat") + " index " + std::to_string(s) +
-              " using 1:2 with lines lw 2 title " + quote(series[s].title);
-      out.push_back(render(figdir, f.name, series_data(series), gp + "\n", gnuplot));
+      out.push_back(render(figdir, f.name, series_data(series), gp + plot_command(f.name, series, "lines lw 2"), gnuplot));
     } else if (f.type == "sizes") {
       std::vector<Series> series;
       for (const auto& cell : collected["cells"]) {
@@ -431,11 +433,8 @@ std::vector<FigureOutput> draw_figures(const Suite& suite, const nlohmann::json&
                        "\nset xlabel 'cluster rank (largest first)'\nset ylabel 'training documents'\n"
                        "set key outside right top\nset grid\n";
       if (f.logy) gp += "set logscale y\n";
-      gp += "plot ";
-      for (size_t s = 0; s < series.size(); ++s)
-        gp += std::string(s ? ", \\\n     " : "") + quote(f.name + ".dat") + " index " + std::to_string(s) +
-              " using 1:2 with linespoints lw 2 pt 7 title " + quote(series[s].title);
-      out.push_back(render(figdir, f.name, series_data(series), gp + "\n", gnuplot));
+      out.push_back(render(figdir, f.name, series_data(series), gp + plot_command(f.name, series, "linespoints lw 2 pt 7"),
+                           gnuplot));
     } else {  // heatmap
       bool any = false;
       for (const auto& cell : collected["cells"]) {

@@ -132,7 +132,7 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
   // `--cell` picks the same shared run directory, with the same config, as a whole run.
   std::vector<Planned> plan;
   std::map<std::string, std::vector<std::string>> group_overrides;  // shared dir -> first cell's overrides
-  std::set<std::string> selected;
+  std::set<std::string> selected, borrowed;
   for (const auto& c : cells) selected.insert(c.name);
   for (const auto& c : all) {
     RunConfig cfg = [&] {
@@ -157,7 +157,15 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
     if (suite.share_seed && cfg.seed_lm.tokens > 0 && cfg.seed_lm.init.empty() && cfg.data.tokenizer_from.empty()) {
       const std::string fp = fingerprint(seed_group_text(cfg));
       p.shared = (fs::path(dir) / "shared" / ("seed-" + fp)).string();
-      group_overrides.emplace(p.shared, c.overrides);
+      for (const auto& other : req.seed_from) {  // a finished seed of another suite: borrowed
+        const std::string cand = (fs::absolute(other) / "shared" / ("seed-" + fp)).lexically_normal().string();
+        if (!seed_run_id(cand).empty() && fs::exists(fs::path(cand) / "seed" / "final" / "config.json")) {
+          p.shared = cand;
+          borrowed.insert(cand);
+          break;
+        }
+      }
+      if (!borrowed.count(p.shared)) group_overrides.emplace(p.shared, c.overrides);
     }
     if (selected.count(c.name)) plan.push_back(p);
   }
@@ -197,6 +205,7 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
   if (!req.tables_only) {
     spdlog::info("[suite] {}: {} cells ({} selected), {} shared seed(s), output {}", suite.file, all.size(), plan.size(),
                  group_overrides.size(), dir);
+    for (const auto& b : borrowed) spdlog::info("[suite] shared seed {} (--seed-from: finished, reused)", b);
     // 1. The shared seeds (tokenizer, clustering, assignment, seed LM), waited for.
     std::map<std::string, std::string> group_error;
     for (const auto& [shared, overrides] : group_overrides) {

@@ -110,6 +110,11 @@ nlohmann::json collect_suite_results(const Suite& suite, const std::vector<Suite
   out["suite_yaml"] = YAML::Dump(suite.tree);
   out["axes"] = nlohmann::json::array();
   for (const auto& a : suite.axes) out["axes"].push_back({{"name", a.name}, {"key", a.key}, {"labels", a.labels}});
+  if (suite.ensemble_grid.IsMap()) {  // the grid's ensembles: their own tables, not the wide one
+    out["grid_models"] = nlohmann::json::array();
+    const YAML::Node grid = suite.grid_ensembles(YAML::Node(), 0);
+    for (auto it = grid.begin(); it != grid.end(); ++it) out["grid_models"].push_back("c-btm " + it->first.as<std::string>());
+  }
   out["cells"] = nlohmann::json::array();
   for (const auto& c : cells) {
     nlohmann::json cell;
@@ -155,10 +160,14 @@ nlohmann::json collect_suite_results(const Suite& suite, const std::vector<Suite
       for (const auto& [axis, label] : suite.dense_from) want[axis] = label;
       for (const auto& ref : out["cells"])
         if (ref["labels"] == want && ref["status"] == "finished") {
-          const double ppl = cell_ppl(ref, "c-btm all");
+          // Its "c-btm all"; a one-expert reference without that ensemble (e.g. only an
+          // ensemble_grid's names) is its single expert, the oracle.
+          std::string model = "c-btm all";
+          if (!std::isfinite(cell_ppl(ref, model)) && ref["results"].value("k", 0) == 1) model = "oracle";
+          const double ppl = cell_ppl(ref, model);
           if (!std::isfinite(ppl)) continue;
-          cell["dense"] = {{"from", ref["name"]}, {"model", "c-btm all"}, {"ppl", ppl}};
-          const double flops = cell_flops(ref, "c-btm all", false);
+          cell["dense"] = {{"from", ref["name"]}, {"model", model}, {"ppl", ppl}};
+          const double flops = cell_flops(ref, model, false);
           if (std::isfinite(flops)) cell["dense"]["flops"] = flops;
         }
     }
@@ -202,11 +211,13 @@ std::string suite_csv(const nlohmann::json& c) {
 
 std::string suite_markdown(const nlohmann::json& c) {
   std::vector<std::string> models;
+  const nlohmann::json grid = c.value("grid_models", nlohmann::json::array());
   for (const auto& cell : c["cells"]) {
     if (cell["status"] != "finished") continue;
     for (const auto& m : cell["results"]["models"]) {
       if (m.value("role", "") == "expert") continue;
       const std::string n = m["name"].get<std::string>();
+      if (std::find(grid.begin(), grid.end(), n) != grid.end()) continue;
       if (std::find(models.begin(), models.end(), n) == models.end()) models.push_back(n);
     }
   }
@@ -237,11 +248,15 @@ std::string suite_markdown(const nlohmann::json& c) {
     for (const auto& m : models) line += " " + num(cell_ppl(cell, m), "%.2f") + " |";
     out += line + "\n";
   }
+  if (!grid.empty())
+    out += "\nThe ensemble_grid's " + std::to_string(grid.size()) +
+           " ensembles are in the tables below and in results.csv, not in this table.\n";
   if (c.contains("dense_from")) {
     std::string ref;
     for (const auto& [axis, label] : c["dense_from"].items()) ref += (ref.empty() ? "" : ",") + axis + "=" + label.get<std::string>();
     out += "\nCells without a dense model take the `c-btm all` of the cell with " + ref +
-           " (and their own labels on the other axes) as their dense model in `vs_dense`.\n";
+           " (its single expert when it has one expert and no such ensemble) and their own labels on the other"
+           " axes as their dense model in `vs_dense`.\n";
   }
   if (!other.empty()) {
     out += "\nNot finished:\n";

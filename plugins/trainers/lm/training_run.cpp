@@ -408,7 +408,8 @@ TrainResult TrainingRun::run() {
                              {"lr", lr},
                              {"grad_norm", stats.grad_norm},
                              {"tokens_per_s", dt > 0 ? double(tokens_per_step_) / dt : 0.0}};
-      if (net_->config().moe_experts > 0) {  // this rank's share of the batch (rank 0 logs)
+      if (net_->config().moe_experts > 0) {  // this rank's share of the batch (rank 0 logs); the aux
+                                             // loss is summed over the mixture layers (each 1 if balanced)
         line["moe_aux_loss"] = stats.moe_aux;
         line["moe_dropped"] = stats.moe_dropped;
       }

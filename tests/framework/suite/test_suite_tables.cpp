@@ -222,7 +222,7 @@ TEST_CASE("suite tables: training curves from the models' metrics.jsonl, buckete
     cell(t, name, 2, tokens,
          json::array({model("dense", "dense", 30), model("moe", "baseline", 31), model("c-btm all", "ensemble", 29)}));
     std::string moe, dense;
-    for (int step = 1; step <= 900; ++step) {  // 900 steps -> 300 buckets of 3
+    for (int step = 1; step <= 300; ++step) {  // 300 steps -> 100 buckets of 3
       moe += json{{"step", step}, {"tokens", step * 10}, {"loss", 5.0}, {"moe_dropped", step % 3 == 0 ? 0.3 : 0.0}}.dump() + "\n";
       if (step <= 20) dense += json{{"step", step}, {"tokens", step * 10}, {"loss", 6.0 - step * 0.1}}.dump() + "\n";
     }
@@ -233,10 +233,10 @@ TEST_CASE("suite tables: training curves from the models' metrics.jsonl, buckete
   }
   const json c = cbtm::collect_suite_results(s, s.cells(), t / "out");
   auto by = draw(s, c, t);
-  // one cell (where), 300 bucket means of (tokens, dropped): (20, 0.1), (50, 0.1), ...
+  // one cell (where), 100 bucket means of (tokens, dropped): (20, 0.1), (50, 0.1), ...
   const std::string drop = cbtm::read_file(by["drop"].data);
   CHECK(drop.find("# moe\n20\t0.1\n50\t0.1\n") == 0);
-  CHECK(std::count(drop.begin(), drop.end(), '\n') == 301);
+  CHECK(std::count(drop.begin(), drop.end(), '\n') == 101);
   // both cells x dense, moe and expert 1, against steps; the partial last line is skipped
   const std::string loss = cbtm::read_file(by["loss"].data);
   CHECK(loss.find("# dense (tokens=1000)\n1\t5.9\n2\t5.8\n") != std::string::npos);
@@ -260,4 +260,29 @@ TEST_CASE("suite tables: training curves from the models' metrics.jsonl, buckete
   CHECK_THAT(error_of("{name: s, type: speedup, x: tokens, series: q}"), Catch::Contains("'q' is not an axis"));
   CHECK_THAT(error_of("{name: f, type: line, x: flops, logx: maybe}"), Catch::Contains("logx/logy/include_seed"));
   CHECK(error_of("{name: f, type: line, x: flops}").empty());
+}
+
+TEST_CASE("suite tables: a grid-only suite - dense_from takes a one-expert cell's expert, the wide table omits the grid") {
+  cbtm::test::TempDir t("suite-grid-dense");
+  cbtm::test::write_text(t / "base.yaml", "seed: 1\n");
+  const cbtm::Suite s = cbtm::Suite::parse(
+      "base: base.yaml\ndense_from: {k: \"1\"}\naxes:\n  - {name: k, key: clusterer.k, values: [1, 2]}\n"
+      "ensemble_grid: {type: cluster_distance, temperature: [0.1], top_k: [1, 0], name: \"T{temperature}-top{top_k}\"}\n",
+      t / "suite.yaml");
+  const std::string r1 = "type: cluster_distance\ntemperature: 0.1\ntop_k: 1\n", r0 = "type: cluster_distance\ntemperature: 0.1\ntop_k: 0\n";
+  cell(t, "k=1", 1, 1000,
+       json::array({model("seed", "seed", 90), model("c-btm T0_1-top1", "ensemble", 80, r1),
+                    model("c-btm T0_1-topall", "ensemble", 80, r0), model("best expert (oracle)", "oracle", 80)}));
+  cell(t, "k=2", 2, 1000,
+       json::array({model("seed", "seed", 90), model("c-btm T0_1-top1", "ensemble", 84, r1),
+                    model("c-btm T0_1-topall", "ensemble", 78, r0), model("best expert (oracle)", "oracle", 75)}));
+  const json c = cbtm::collect_suite_results(s, s.cells(), t / "out");
+  CHECK(c["cells"][1]["dense"]["model"] == "oracle");
+  CHECK(cbtm::cell_ppl(c["cells"][1], "dense") == 80);
+  CHECK(cbtm::cell_flops(c["cells"][1], "dense") == Approx(1000 * kFpt));
+  const std::string md = cbtm::suite_markdown(c);
+  CHECK(md.find("| k | seed | best expert (oracle) |\n") != std::string::npos);
+  CHECK(md.find("T0_1") == std::string::npos);
+  CHECK(md.find("ensemble_grid's 2 ensembles") != std::string::npos);
+  CHECK(cbtm::suite_csv(c).find("c-btm T0_1-topall,ensemble,78.0000,0.7800,0.9750,") != std::string::npos);
 }

@@ -17,7 +17,9 @@
 /// a killed suite resumes (each cell from its stages' checkpoints); a failed cell does not
 /// stop the others -- the suite fails at the end naming it, after writing the tables of
 /// what finished. A cell whose shared seed was retrained since it ran is redone from its
-/// seed stage.
+/// seed stage. `--seed-from OTHER` borrows the finished shared seeds of another suite's
+/// directory (OTHER/shared/seed-FP with the same fingerprint): its cells branch from them and
+/// nothing of the seed is trained again.
 #include <string>
 #include <vector>
 
@@ -36,6 +38,7 @@ struct SuiteRequest {
   bool list_only = false;                ///< --list: print the cells and their status, run nothing
   std::string gnuplot = "gnuplot";       ///< "" : write figure data and scripts only
   std::string cbtm_exe;                  ///< the cbtm executable (absolute), for launch's jobs
+  std::vector<std::string> seed_from;    ///< other suites' directories whose finished shared seeds to reuse
 };
 
 /// Returns 0 when every selected cell finished; throws Error naming the failed cells.
