@@ -78,6 +78,9 @@ int main(int argc, char** argv) {
   suite->add_option("--scheduler", sr.scheduler, "local | slurm (default: the base config's launch.scheduler)")
       ->check(CLI::IsMember({"local", "slurm"}));
   suite->add_flag("--no-wait", suite_no_wait, "slurm: submit every cell and return (then --tables)");
+  suite->add_option("--redo", sr.redo,
+                    "recompute a stage and what depends on it in every selected cell, finished or not (e.g. eval after "
+                    "adding an ensemble; repeatable)");
   suite->add_flag("--tables", sr.tables_only, "run nothing: (re)write the tables and figures of what finished");
   suite->add_flag("--list", sr.list_only, "print the cells and whether each finished, run nothing");
   suite->add_flag("--no-figures", no_figures, "write figure data and gnuplot scripts but do not run gnuplot");

@@ -260,6 +260,7 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
                                                  {"shared_seed_run_id", id}}
                                           .dump(2) + "\n");
       }
+      lr.redo.insert(lr.redo.end(), req.redo.begin(), req.redo.end());
       const std::string state = lr.redo.empty() ? cell_state(host, suite.base, overrides, p.dir) : "pending";
       if (state == "finished") {
         spdlog::info("[suite] {}: finished earlier, skipped", tag);

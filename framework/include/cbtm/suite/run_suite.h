@@ -39,6 +39,9 @@ struct SuiteRequest {
   std::string gnuplot = "gnuplot";       ///< "" : write figure data and scripts only
   std::string cbtm_exe;                  ///< the cbtm executable (absolute), for launch's jobs
   std::vector<std::string> seed_from;    ///< other suites' directories whose finished shared seeds to reuse
+  /// --redo STAGE: recompute this stage and what depends on it in every selected cell, finished
+  /// or changed (e.g. `eval` after adding an ensemble to a finished sweep: nothing is retrained)
+  std::vector<std::string> redo;
 };
 
 /// Returns 0 when every selected cell finished; throws Error naming the failed cells.
