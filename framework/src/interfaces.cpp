@@ -94,6 +94,10 @@ Matrix Router::route_scored(const Document& doc, const std::vector<std::string>&
                             const std::vector<std::vector<float>>&) const {
   return route(doc, pieces);
 }
+std::vector<int64_t> Router::scores_read(const Matrix& weights) const {
+  return std::vector<int64_t>(static_cast<size_t>(weights.cols), weights.rows);
+}
+
 void Router::calibrate(const std::vector<std::vector<std::vector<float>>>&) {}
 void Router::fewshot_begin(const std::vector<std::vector<float>>&) {}
 std::vector<float> Router::fewshot_weights() const {

@@ -2,6 +2,8 @@
 #include "opt_language_model.h"
 
 #include <algorithm>
+#include <limits>
+#include <utility>
 #include <mutex>
 #include <numeric>
 
@@ -38,14 +40,7 @@ std::vector<std::vector<float>> OptLanguageModel::score(
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return sequences[a].size() > sequences[b].size();
   });
-  size_t begin = 0;
-  while (begin < order.size()) {
-    const int64_t longest = static_cast<int64_t>(sequences[order[begin]].size());
-    const size_t rows = static_cast<size_t>(std::max<int64_t>(1, kBatchTokens / longest));
-    const size_t end = std::min(order.size(), begin + rows);
-    score_batch(sequences, order, begin, end, out);
-    begin = end;
-  }
+  for (const auto& [begin, end] : plan_batches(sequences, order)) score_batch(sequences, order, begin, end, out);
   return out;
 }
 
@@ -91,6 +86,32 @@ std::vector<std::vector<float>> OptLanguageModel::next_token_log_probs(
   const float* v = lp.data_ptr<float>();
   for (int64_t b = 0; b < B; ++b) out[static_cast<size_t>(b)].assign(v + b * c.vocab_size, v + (b + 1) * c.vocab_size);
   return out;
+}
+
+std::vector<std::pair<size_t, size_t>> OptLanguageModel::plan_batches(
+    const std::vector<std::vector<int32_t>>& sequences, const std::vector<size_t>& order) {
+  // order is longest first, so a batch [i, j) is padded to the length of its first sequence.
+  // Minimise the padded tokens of all batches plus kBatchOverheadTokens per batch (the fixed
+  // cost of a forward pass, in tokens): f[i] = min_j f[j] + (j - i) * len(i) + overhead.
+  const int64_t overhead = kBatchOverheadTokens;
+  const size_t n = order.size();
+  std::vector<int64_t> f(n + 1, 0);
+  std::vector<size_t> next(n + 1, n);
+  for (size_t i = n; i-- > 0;) {
+    const int64_t longest = static_cast<int64_t>(sequences[order[i]].size());
+    const size_t rows = static_cast<size_t>(std::max<int64_t>(1, kBatchTokens / longest));
+    f[i] = std::numeric_limits<int64_t>::max();
+    for (size_t j = i + 1; j <= std::min(n, i + rows); ++j) {
+      const int64_t c = f[j] + static_cast<int64_t>(j - i) * longest + overhead;
+      if (c < f[i]) {
+        f[i] = c;
+        next[i] = j;
+      }
+    }
+  }
+  std::vector<std::pair<size_t, size_t>> batches;
+  for (size_t i = 0; i < n; i = next[i]) batches.emplace_back(i, next[i]);
+  return batches;
 }
 
 void OptLanguageModel::score_batch(const std::vector<std::vector<int32_t>>& sequences,

@@ -2,6 +2,7 @@
 /// \file opt_language_model.h
 /// A loaded OptLM behind the cbtm::LanguageModel interface (used by the "opt" plugin).
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -19,6 +20,12 @@ class OptLanguageModel : public LanguageModel {
   static constexpr int64_t kBatchTokens = 16384;  ///< padded tokens per forward pass
   static constexpr int64_t kLogitElements = int64_t(1) << 25;  ///< rows x vocab per head chunk
   static constexpr int64_t kPadId = 1;
+  /// The fixed cost of one forward pass, in padded tokens: batches are cut to minimise padded
+  /// tokens + this per batch. (Filling each batch up to kBatchTokens instead padded most rows
+  /// of a batch of a few hundred documents to its longest: evaluation ran 1.6x slower, and a
+  /// top-k expert's smaller set of documents was padded worse than all experts' -- bench/README.md.)
+  /// 128 was the fastest of 0 / 32 / 64 / 128 / 256 / 1024 / 4096 with infer_bench on 2 cores.
+  static constexpr int64_t kBatchOverheadTokens = 128;
 
   OptLanguageModel(OptLM model, torch::Device device);
   std::vector<std::vector<float>> score(
@@ -27,6 +34,11 @@ class OptLanguageModel : public LanguageModel {
       const std::vector<std::vector<int32_t>>& sequences) override;
   int64_t max_length() const override { return model_->config().max_positions; }
   int64_t parameters() const override { return count_parameters(model_->config()); }
+
+  /// The batches [begin, end) of `order` (longest first), at most kBatchTokens padded tokens
+  /// each, minimising padded tokens + kBatchOverheadTokens per batch.
+  static std::vector<std::pair<size_t, size_t>> plan_batches(const std::vector<std::vector<int32_t>>& sequences,
+                                                             const std::vector<size_t>& order);
 
  private:
   /// Scores sequences[order[begin..end)] (longest first) into out.

@@ -10,6 +10,14 @@
 //   post_j ∝ prior_j · p_j(d),   prior ← (1 − ema) · prior + ema · post.
 // With calibration_docs 0 the prior stays uniform. Needs every expert's scores on the whole
 // document, so it saves no compute -- it is the BTM baseline, not a sparse router.
+//
+// fix_experts_after N > 0 (with 0 < top_k < K) makes it one: every expert runs on the first N
+// context tokens and they are weighted by the full posterior there (all of them are being run
+// anyway); the top_k experts of the posterior after N tokens become the document's only experts,
+// and every later position is weighted by the posterior over that set alone (it keeps updating:
+// those experts are running). An expert outside the set runs on the first N tokens only, so a
+// document of n positions costs K * min(N, n) + top_k * (n - N) expert-tokens instead of K * n.
+// Causal: the set depends on the first N tokens only.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -29,17 +37,25 @@ class CachedPriorRouter : public Router {
     double ema = 0.3;
     bool update = true;
     int top_k = 0;
+    int fix_experts_after = 0;
     template <class V> void visit(V& v) {
       v("calibration_docs", calibration_docs,
         "held-out documents (after the evaluated ones in data.eval) the prior is estimated on (0: uniform prior)");
       v("ema", ema, "weight of each calibration document's posterior in the prior's moving average");
       v("update", update, "multiply the prior by each expert's likelihood of the document so far (false: prior only)");
       v("top_k", top_k, "keep the k largest weights per token, renormalised (0: all)");
+      v("fix_experts_after", fix_experts_after,
+        "context tokens every expert runs on (weighted by the full posterior); then the top_k experts of "
+        "the posterior become the document's only experts and the others stop, so top-k saves compute "
+        "(0: every position picks its own top_k from every expert's scores)");
     }
     void validate() const {
       require(calibration_docs >= 0, "calibration_docs", "must be >= 0");
       require(ema > 0 && ema <= 1, "ema", "must be in (0, 1]");
       require(top_k >= 0, "top_k", "must be >= 0 (0 keeps every expert)");
+      require(fix_experts_after >= 0, "fix_experts_after", "must be >= 0 (0: off)");
+      require(fix_experts_after == 0 || top_k > 0, "fix_experts_after",
+              "needs top_k > 0 (the number of experts kept after the prefix)");
     }
   };
   explicit CachedPriorRouter(const Options& o) : opt_(o) {}
@@ -67,6 +83,18 @@ class CachedPriorRouter : public Router {
     }
   }
 
+  // Row r reads tokens 0..r-1 of every expert still updating: with fix_experts_after N, every
+  // expert's first N (the set kept after N is weighted to the end anyway); otherwise every
+  // expert's first rows - 1; with update: false, none (the prior alone).
+  std::vector<int64_t> scores_read(const Matrix& w) const override {
+    int64_t read = 0;
+    if (opt_.update) {
+      read = std::max<int64_t>(w.rows - 1, 0);
+      if (opt_.fix_experts_after > 0 && opt_.top_k > 0 && opt_.top_k < k_) read = std::min<int64_t>(opt_.fix_experts_after, read);
+    }
+    return std::vector<int64_t>(static_cast<size_t>(k_), read);
+  }
+
   Matrix route(const Document&, const std::vector<std::string>&) const override {
     throw Error("router cached_prior weighs experts by their predictions of the document so far; it routes only "
                 "where every expert's scores are available (cbtm eval), not from text alone");
@@ -76,16 +104,31 @@ class CachedPriorRouter : public Router {
                       const std::vector<std::vector<float>>& logp) const override {
     const int64_t n = static_cast<int64_t>(pieces.size());
     check_scores(logp, n, "document");
+    const bool fixing = opt_.fix_experts_after > 0 && opt_.top_k > 0 && opt_.top_k < k_;
+    // Rows at or after fix_at are restricted to the set chosen at row fix_at; scores are needed
+    // (and checked) only where some expert is used.
+    const int64_t fix_at = fixing ? std::min<int64_t>(opt_.fix_experts_after, n) : n;
     Matrix w(n, k_);
     std::vector<double> acc(static_cast<size_t>(k_));
+    std::vector<char> keep(static_cast<size_t>(k_), 1);
     for (int32_t j = 0; j < k_; ++j) acc[j] = std::log(prior_[j]);
     for (int64_t r = 0; r < n; ++r) {  // row r has seen scored tokens 0..r-1
       if (opt_.update && r > 0)
-        for (int32_t j = 0; j < k_; ++j) acc[j] += logp[static_cast<size_t>(j)][static_cast<size_t>(r - 1)];
-      const auto p = softmax(acc);
+        for (int32_t j = 0; j < k_; ++j)
+          if (keep[j]) acc[j] += logp[static_cast<size_t>(j)][static_cast<size_t>(r - 1)];
+      if (fixing && r == fix_at) {
+        std::vector<int32_t> order(static_cast<size_t>(k_));
+        for (int32_t j = 0; j < k_; ++j) order[j] = j;
+        std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return acc[a] > acc[b]; });
+        for (int32_t i = 0; i < k_; ++i) keep[order[i]] = i < opt_.top_k;
+      }
+      std::vector<double> a = acc;
+      for (int32_t j = 0; j < k_; ++j)
+        if (!keep[j]) a[j] = -std::numeric_limits<double>::infinity();
+      const auto p = softmax(a);
       for (int32_t j = 0; j < k_; ++j) w.at(r, j) = static_cast<float>(p[j]);
     }
-    keep_top_k(w, opt_.top_k);
+    if (!fixing) keep_top_k(w, opt_.top_k);
     return w;
   }
 
@@ -118,5 +161,6 @@ class CachedPriorRouter : public Router {
 CBTM_PLUGIN_LIBRARY(registry) {
   registry.add(cbtm::make_plugin<cbtm::CachedPriorRouter>(
       "cached_prior", "BTM: prior (EMA of posteriors on held-out documents, then frozen) x each expert's likelihood of "
-                      "the document so far; runs every expert"));
+                      "the document so far; runs every expert (or, with fix_experts_after, every expert on a prefix "
+                      "and then the top_k)"));
 }

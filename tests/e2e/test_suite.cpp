@@ -132,10 +132,28 @@ figures:
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find(shared[0] + " (--seed-from: finished, reused)") != std::string::npos);
-  CHECK_FALSE(fs::exists(out2 + "/shared"));
+  // out2/shared holds only the memo of where its seed came from, no seed of its own
+  std::vector<std::string> own;
+  for (const auto& e : fs::directory_iterator(out2 + "/shared")) own.push_back(e.path().filename().string());
+  REQUIRE(own.size() == 1);
+  CHECK(own[0] == fs::path(shared[0]).filename().string() + ".borrowed");
   CHECK(json::parse(cbtm::read_file(out2 + "/cells/k=2/stages/seed.json"))["summary"]["checkpoint"] ==
         shared[0] + "/seed/final");
   CHECK(fs::exists(out2 + "/cells/k=2/results.json"));
+  // A rerun without --seed-from (here: re-scoring) keeps the borrowed seed: nothing retrained.
+  const auto expert2 = fs::last_write_time(out2 + "/cells/k=2/experts/expert-000/final/model.safetensors");
+  r = cbtm_cli("suite " + suite + " --out " + out2 + " --cell k=2 --redo eval");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("using the shared seed borrowed earlier: " + shared[0]) != std::string::npos);
+  CHECK(r.output.find(" started (pid") == std::string::npos);
+  CHECK(fs::last_write_time(out2 + "/cells/k=2/experts/expert-000/final/model.safetensors") == expert2);
+  // ... and says so when the seed it borrowed is gone, instead of pretraining one silently.
+  fs::rename(shared[0], shared[0] + ".moved");
+  r = cbtm_cli("suite " + suite + " --out " + out2 + " --cell k=2 --list");
+  CHECK(r.status != 0);
+  CHECK(r.output.find("no longer a finished seed") != std::string::npos);
+  fs::rename(shared[0] + ".moved", shared[0]);
 }
 
 TEST_CASE("e2e: a bad suite or a bad cell fails with exit 2 before anything runs") {

@@ -156,6 +156,47 @@ TEST_CASE("evaluate: a router that needs expert scores gets every expert's full 
     }
   CHECK(ev.result("btm").score.all.nll == Approx(nll).epsilon(1e-6));
   CHECK(ev.result("btm").mean_token_experts == 1.0);
+  // Compute: the router read both experts' scores (the default scores_read: every position),
+  // so both count on every document although each position weights one.
+  CHECK(ev.result("btm").expert_tokens == 2 * 12);
+  CHECK(ev.result("btm").mean_active_experts == 2.0);
+}
+
+// LastBestRouter that declares it read only the first `read` scored tokens of each expert.
+class ReadsPrefixRouter : public LastBestRouter {
+ public:
+  explicit ReadsPrefixRouter(int64_t read) : read_(read) {}
+  std::vector<int64_t> scores_read(const cbtm::Matrix& w) const override {
+    return std::vector<int64_t>(static_cast<size_t>(w.cols), read_);
+  }
+
+ private:
+  int64_t read_;
+};
+
+TEST_CASE("evaluate: a scored router's compute is where it weights an expert or read its scores") {
+  const auto d = docs();  // 4, 2 and 6 scored positions
+  cbtm::EnsembleEvaluator ev(d, 2);
+  ReadsPrefixRouter none(0), two(2);
+  ev.add("none", none);
+  ev.add("two", two);
+  ev.run([](int32_t j) { return std::make_unique<FakeLM>(j); });
+  // Independently: expert j is needed up to 1 + its last weighted position (by the same rule).
+  auto lp = [](int32_t tok, int j) { return -(1 + (tok + j) % 5) / 4.0; };
+  int64_t weighted = 0, with_two = 0;
+  for (const auto& doc : d) {
+    int64_t last[2] = {0, 0};
+    for (size_t t = 1; t < doc.row.size(); ++t) {
+      const int j = t == 1 || lp(doc.row[t - 1], 0) >= lp(doc.row[t - 1], 1) ? 0 : 1;
+      last[j] = static_cast<int64_t>(t);
+    }
+    weighted += last[0] + last[1];
+    with_two += std::max<int64_t>(last[0], std::min<int64_t>(2, doc.row.size() - 1)) +
+                std::max<int64_t>(last[1], std::min<int64_t>(2, doc.row.size() - 1));
+  }
+  CHECK(ev.result("none").expert_tokens == weighted);
+  CHECK(ev.result("two").expert_tokens == with_two);
+  CHECK(with_two > weighted);
 }
 
 TEST_CASE("evaluate: the uniform mixture and the oracle match direct computations") {

@@ -1,10 +1,17 @@
 // The "opt" model-architecture plugin, loaded from the plugin directory.
 
 #include "support/catch_torch.h"  // first: see the header
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <random>
+
 #include "cbtm/fs.h"
 #include "cbtm/language_model.h"
 #include "cbtm/runtime.h"
 #include "opt/opt.h"
+#include "opt/opt_language_model.h"
 #include "opt_test_util.h"
 #include "support/test_support.h"
 
@@ -108,4 +115,48 @@ TEST_CASE("plugin 'opt' validates its options", "[opt][plugin]") {
                     Catch::Contains("n_heads") && Catch::Contains("test.yaml"));
   CHECK_THROWS_WITH(make_arch("{type: opt, vocab_size: 100}"), Catch::Contains("vocab_size"));
   CHECK_THROWS_AS(make_arch(kYaml)->init_checkpoint("unused", 0, 1), Error);
+}
+
+TEST_CASE("opt scoring batches: padded tokens + overhead per batch are minimal, against every partition") {
+  using LM = cbtm::models::OptLanguageModel;
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 40; ++trial) {
+    const size_t n = 1 + rng() % 10;
+    std::vector<std::vector<int32_t>> seqs;
+    for (size_t i = 0; i < n; ++i) seqs.emplace_back(static_cast<size_t>(2 + rng() % (trial < 20 ? 300 : 9000)), 5);
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return seqs[a].size() > seqs[b].size(); });
+    auto cost = [&](size_t b, size_t e) -> int64_t {  // -1: over the batch budget
+      const int64_t rows = static_cast<int64_t>(e - b), len = static_cast<int64_t>(seqs[order[b]].size());
+      if (rows > 1 && rows * len > LM::kBatchTokens) return -1;
+      return rows * len + LM::kBatchOverheadTokens;
+    };
+    // Every way to cut the sorted list (a bit per gap).
+    int64_t best = std::numeric_limits<int64_t>::max();
+    for (uint32_t cuts = 0; cuts < (1u << (n - 1)); ++cuts) {
+      int64_t total = 0;
+      size_t b = 0;
+      for (size_t i = 1; i <= n && total >= 0; ++i)
+        if (i == n || (cuts >> (i - 1) & 1u)) {
+          const int64_t c = cost(b, i);
+          total = c < 0 ? -1 : total + c;
+          b = i;
+        }
+      if (total >= 0) best = std::min(best, total);
+    }
+    const auto plan = LM::plan_batches(seqs, order);
+    int64_t got = 0;
+    size_t next = 0;
+    for (const auto& [b, e] : plan) {
+      REQUIRE(b == next);
+      REQUIRE(e > b);
+      const int64_t c = cost(b, e);
+      REQUIRE(c >= 0);
+      got += c;
+      next = e;
+    }
+    CHECK(next == n);
+    CHECK(got == best);
+  }
 }

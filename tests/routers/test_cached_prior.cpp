@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "cbtm/ensemble.h"
 #include "cbtm/router.h"
 #include "support/test_support.h"
 
@@ -65,4 +66,61 @@ TEST_CASE("cached_prior router: text-only routing, wrong score shapes and bad op
   CHECK_THROWS_WITH(r->route_scored({}, {"", "a"}, {{-1.f}, {-1.f}}), Catch::Contains("expert 0 scored 1 tokens"));
   CHECK_THROWS_WITH(make("{type: cached_prior, ema: 0}"), Catch::Contains("ema"));
   CHECK_THROWS_WITH(make("{type: cached_prior, calibration_docs: -1}"), Catch::Contains("calibration_docs"));
+}
+
+TEST_CASE("cached_prior router: fix_experts_after keeps the posterior's top-k set after N tokens, by hand") {
+  cbtm::RoutingContext ctx;
+  ctx.experts = 3;
+  // Per-token probabilities of three experts on a 5-position document (4 scored tokens used).
+  const std::vector<std::vector<double>> p = {{0.5, 0.1, 0.1, 0.1, 0.1}, {0.2, 0.4, 0.4, 0.4, 0.4}, {0.3, 0.2, 0.9, 0.05, 0.3}};
+  std::vector<std::vector<float>> lp(3);
+  for (int j = 0; j < 3; ++j)
+    for (double v : p[j]) lp[j].push_back(static_cast<float>(std::log(v)));
+  const std::vector<std::string> pieces = {"", "a", "b", "c", "d"};
+  // Uniform prior: the posterior at row r is proportional to the product of p_j over tokens < r.
+  auto post = [&](int64_t r, const std::vector<int>& set) {
+    std::vector<double> u(3, 0.0);
+    double s = 0;
+    for (int j : set) {
+      u[j] = 1;
+      for (int64_t t = 0; t < r; ++t) u[j] *= p[j][t];
+      s += u[j];
+    }
+    for (auto& v : u) v /= s;
+    return u;
+  };
+
+  auto r = make("{type: cached_prior, calibration_docs: 0, top_k: 1, fix_experts_after: 2}");
+  r->bind(ctx);
+  const cbtm::Matrix w = r->route_scored({}, pieces, lp);
+  REQUIRE(w.rows == 5);
+  // Rows 0, 1: every expert runs, the full posterior.
+  for (int64_t row = 0; row < 2; ++row)
+    for (int j = 0; j < 3; ++j) CHECK(w.at(row, j) == Approx(post(row, {0, 1, 2})[j]).margin(1e-6));
+  // After 2 tokens: 0.5*0.1 = 0.05, 0.2*0.4 = 0.08, 0.3*0.2 = 0.06 -> expert 1 alone, for the rest
+  // of the document, even though expert 2 leads after token 3 (0.054 vs 0.032).
+  for (int64_t row = 2; row < 5; ++row) {
+    CHECK(w.at(row, 1) == 1.f);
+    CHECK(w.at(row, 0) == 0.f);
+    CHECK(w.at(row, 2) == 0.f);
+  }
+  // Compute: experts 0 and 2 are needed on 2 scored tokens, expert 1 on all 5.
+  const auto need = cbtm::needed_positions(w);
+  CHECK(need == std::vector<int64_t>{2, 5, 2});
+
+  // top_k 2: the set {1, 2} keeps updating its own posterior.
+  auto r2 = make("{type: cached_prior, calibration_docs: 0, top_k: 2, fix_experts_after: 2}");
+  r2->bind(ctx);
+  const cbtm::Matrix w2 = r2->route_scored({}, pieces, lp);
+  for (int64_t row = 2; row < 5; ++row)
+    for (int j = 0; j < 3; ++j) CHECK(w2.at(row, j) == Approx(post(row, {1, 2})[j]).margin(1e-6));
+  // Per-position top-1 (no fixing) would switch to expert 2 at row 3.
+  auto pp = make("{type: cached_prior, calibration_docs: 0, top_k: 1}");
+  pp->bind(ctx);
+  CHECK(pp->route_scored({}, pieces, lp).at(3, 2) == 1.f);
+  // A document no longer than N: every expert, the full posterior throughout.
+  const cbtm::Matrix s = r->route_scored({}, {"", "a"}, {{lp[0][0], lp[0][1]}, {lp[1][0], lp[1][1]}, {lp[2][0], lp[2][1]}});
+  for (int j = 0; j < 3; ++j) CHECK(s.at(1, j) == Approx(post(1, {0, 1, 2})[j]).margin(1e-6));
+  CHECK_THROWS_WITH(make("{type: cached_prior, fix_experts_after: 4}"), Catch::Contains("top_k"));
+  CHECK_THROWS_WITH(make("{type: cached_prior, top_k: 1, fix_experts_after: -1}"), Catch::Contains("fix_experts_after"));
 }

@@ -73,6 +73,11 @@ class Router : public Component {
   /// scored token t (pieces.size() of them). Thread-safe. Default: route(doc, pieces).
   virtual Matrix route_scored(const Document& doc, const std::vector<std::string>& pieces,
                               const std::vector<std::vector<float>>& expert_logp) const;
+  /// For a router that needs_expert_scores(): per expert j, how many leading scored tokens of
+  /// the document route_scored() read to produce `weights` -- what expert j must be run on for
+  /// routing alone, counted in the ensemble's compute beside needed_positions(weights).
+  /// Default: every expert on every position (weights.rows each).
+  virtual std::vector<int64_t> scores_read(const Matrix& weights) const;
   /// Held-out documents the router wants for calibrate() (0: none). They are taken from the
   /// evaluation file after the documents being evaluated.
   virtual int64_t calibration_docs() const { return 0; }

@@ -220,16 +220,27 @@ EnsembleEvaluator::Result EnsembleEvaluator::result(const std::string& name) con
   for (size_t i = 0; i < docs_.size(); ++i) {
     const Matrix& w = it->second[i];
     const auto active = active_experts(w);
-    const auto needed = needed_positions(w);
+    auto needed = needed_positions(w);
     std::vector<std::vector<float>> lp(static_cast<size_t>(k_));
     for (int32_t j : active) {
       if (have_[j][i] < needed[j]) throw std::logic_error("expert not run");
       lp[j] = logp_[j][i];
-      r.expert_tokens += needed[j];
     }
     r.score.add(docs_[i], mix_log_probs(lp, w));
-    r.mean_active_experts += static_cast<double>(active.size());
-    r.expert_doc_runs += static_cast<int64_t>(active.size());
+    // Compute: an expert runs where it is weighted and, for a router that reads the experts'
+    // scores, wherever the router read them (even at zero weight).
+    if (auto sc = scored_.find(name); sc != scored_.end()) {
+      const auto read = sc->second->scores_read(w);
+      for (int32_t j = 0; j < k_ && j < static_cast<int32_t>(read.size()); ++j)
+        needed[j] = std::max(needed[j], std::min<int64_t>(read[j], w.rows));
+    }
+    int64_t runs = 0;
+    for (int32_t j = 0; j < k_; ++j) {
+      r.expert_tokens += needed[j];
+      runs += needed[j] > 0 ? 1 : 0;
+    }
+    r.mean_active_experts += static_cast<double>(runs);
+    r.expert_doc_runs += runs;
     for (int64_t t = 0; t < w.rows; ++t)
       for (int64_t j = 0; j < w.cols; ++j) token_experts += w.at(t, j) > 0.f ? 1 : 0;
     positions += w.rows;

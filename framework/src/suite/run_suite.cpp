@@ -132,7 +132,7 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
   // `--cell` picks the same shared run directory, with the same config, as a whole run.
   std::vector<Planned> plan;
   std::map<std::string, std::vector<std::string>> group_overrides;  // shared dir -> first cell's overrides
-  std::set<std::string> selected, borrowed;
+  std::set<std::string> selected, borrowed, memo_logged;
   for (const auto& c : cells) selected.insert(c.name);
   for (const auto& c : all) {
     RunConfig cfg = [&] {
@@ -157,13 +157,32 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
     if (suite.share_seed && cfg.seed_lm.tokens > 0 && cfg.seed_lm.init.empty() && cfg.data.tokenizer_from.empty()) {
       const std::string fp = fingerprint(seed_group_text(cfg));
       p.shared = (fs::path(dir) / "shared" / ("seed-" + fp)).string();
+      auto finished = [&](const std::string& cand) {
+        return !seed_run_id(cand).empty() && fs::exists(fs::path(cand) / "seed" / "final" / "config.json");
+      };
+      // A borrowed seed is remembered beside where the suite's own would be, so a rerun without
+      // --seed-from (e.g. --redo eval) keeps using it instead of pretraining a seed of its own.
+      const fs::path memo = fs::path(dir) / "shared" / ("seed-" + fp + ".borrowed");
       for (const auto& other : req.seed_from) {  // a finished seed of another suite: borrowed
         const std::string cand = (fs::absolute(other) / "shared" / ("seed-" + fp)).lexically_normal().string();
-        if (!seed_run_id(cand).empty() && fs::exists(fs::path(cand) / "seed" / "final" / "config.json")) {
+        if (finished(cand)) {
           p.shared = cand;
           borrowed.insert(cand);
+          if (!req.list_only && (!fs::exists(memo) || read_file(memo.string()) != cand + "\n"))
+            write_file_atomic(memo.string(), cand + "\n");
           break;
         }
+      }
+      if (!borrowed.count(p.shared) && !finished(p.shared) && fs::exists(memo)) {
+        std::string cand = read_file(memo.string());
+        while (!cand.empty() && (cand.back() == '\n' || cand.back() == '\r')) cand.pop_back();
+        if (!finished(cand))
+          throw Error("this suite borrowed its shared seed from " + cand + " (" + memo.string() +
+                      "), which is no longer a finished seed: pass --seed-from with its suite's directory, or "
+                      "delete " + memo.string() + " to pretrain a seed of its own");
+        if (memo_logged.insert(cand).second) spdlog::info("[suite] using the shared seed borrowed earlier: {}", cand);
+        p.shared = cand;
+        borrowed.insert(cand);
       }
       if (!borrowed.count(p.shared)) group_overrides.emplace(p.shared, c.overrides);
     }

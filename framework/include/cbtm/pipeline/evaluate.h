@@ -80,7 +80,7 @@ class EnsembleEvaluator {
 
   struct Result {
     ModelScore score;
-    double mean_active_experts = 0;  ///< per document: experts with non-zero weight somewhere
+    double mean_active_experts = 0;  ///< per document: experts run (weighted somewhere, or their scores read by the router)
     double mean_token_experts = 0;   ///< per scored token: experts with non-zero weight
     int64_t expert_doc_runs = 0;     ///< (expert, document) forward passes this ensemble needs
     int64_t expert_tokens = 0;       ///< scored positions those passes cover (prefixes count their length)
