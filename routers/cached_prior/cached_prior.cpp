@@ -90,7 +90,7 @@ class CachedPriorRouter : public Router {
     int64_t read = 0;
     if (opt_.update) {
       read = std::max<int64_t>(w.rows - 1, 0);
-      if (opt_.fix_experts_after > 0 && opt_.top_k > 0 && opt_.top_k < k_) read = std::min<int64_t>(opt_.fix_experts_after, read);
+      if (fixes_set()) read = std::min<int64_t>(opt_.fix_experts_after, read);
     }
     return std::vector<int64_t>(static_cast<size_t>(k_), read);
   }
@@ -104,9 +104,8 @@ class CachedPriorRouter : public Router {
                       const std::vector<std::vector<float>>& logp) const override {
     const int64_t n = static_cast<int64_t>(pieces.size());
     check_scores(logp, n, "document");
-    const bool fixing = opt_.fix_experts_after > 0 && opt_.top_k > 0 && opt_.top_k < k_;
-    // Rows at or after fix_at are restricted to the set chosen at row fix_at; scores are needed
-    // (and checked) only where some expert is used.
+    const bool fixing = fixes_set();
+    // Rows at or after fix_at are weighted over the set chosen at row fix_at only.
     const int64_t fix_at = fixing ? std::min<int64_t>(opt_.fix_experts_after, n) : n;
     Matrix w(n, k_);
     std::vector<double> acc(static_cast<size_t>(k_));
@@ -133,6 +132,8 @@ class CachedPriorRouter : public Router {
   }
 
  private:
+  // fix_experts_after applies: a prefix, then a set smaller than every expert.
+  bool fixes_set() const { return opt_.fix_experts_after > 0 && opt_.top_k > 0 && opt_.top_k < k_; }
   void check_scores(const std::vector<std::vector<float>>& logp, int64_t min_len, const std::string& what) const {
     if (static_cast<int32_t>(logp.size()) != k_)
       throw Error("router cached_prior: " + what + " has scores of " + std::to_string(logp.size()) + " experts, not " +
