@@ -4,7 +4,10 @@
 //
 // For each ensemble: route every held-out document (the router's incremental context
 // embedding), run each expert once over exactly the documents where it has a non-zero
-// weight, mix the log-probabilities (ensemble.h). Experts are loaded before timing.
+// weight -- its body over the prefix up to the last such position, its output layer only at
+// the positions it weights (LanguageModel::score_positions) -- and mix the log-probabilities
+// (ensemble.h). Experts are loaded before timing. --all-positions runs the output layer at
+// every position of the prefix (as before score_positions), for comparison.
 // Whole-prefix routing re-embeds the full prefix at every position (what a router without an
 // incremental embedder costs), on --prefix-docs documents.
 //
@@ -15,7 +18,7 @@
 // --fix-experts-after > 0, and "per_position" holds the others.
 //
 //   build/bin/infer_bench --run out/quickstart [--docs 400] [--temperature 0.1] [--freeze-after 1]
-//                         [--fix-experts-after 32] [--json OUT]
+//                         [--fix-experts-after 32] [--repeat 5] [--all-positions] [--json OUT]
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -52,7 +55,7 @@ struct EnsembleTiming {
 };
 
 EnsembleTiming run_ensemble(const cbtm::Router& router, const std::vector<cbtm::EvalDoc>& docs,
-                            std::vector<std::unique_ptr<cbtm::LanguageModel>>& experts) {
+                            std::vector<std::unique_ptr<cbtm::LanguageModel>>& experts, bool all_positions) {
   EnsembleTiming t;
   const int32_t K = static_cast<int32_t>(experts.size());
   auto t0 = bench::Clock::now();
@@ -65,16 +68,19 @@ EnsembleTiming run_ensemble(const cbtm::Router& router, const std::vector<cbtm::
   for (int32_t j = 0; j < K; ++j) {
     std::vector<size_t> idx;
     std::vector<std::vector<int32_t>> rows;
+    std::vector<std::vector<uint8_t>> masks;
     for (size_t i = 0; i < docs.size(); ++i) {
-      const int64_t need = cbtm::needed_positions(w[i])[static_cast<size_t>(j)];
+      auto weighted = cbtm::weighted_positions(w[i]);
+      const int64_t need = static_cast<int64_t>(weighted[static_cast<size_t>(j)].size());
       if (need > 0) {  // the prefix up to the last position that gives expert j weight
         idx.push_back(i);
         rows.emplace_back(docs[i].row.begin(), docs[i].row.begin() + need + 1);
+        masks.push_back(std::move(weighted[static_cast<size_t>(j)]));  // its output layer: only where weighted
         t.expert_tokens += need;
       }
     }
     if (rows.empty()) continue;
-    auto lp = experts[static_cast<size_t>(j)]->score(rows);
+    auto lp = all_positions ? experts[static_cast<size_t>(j)]->score(rows) : experts[static_cast<size_t>(j)]->score_positions(rows, masks);
     for (size_t r = 0; r < idx.size(); ++r) logp[idx[r]][static_cast<size_t>(j)] = std::move(lp[r]);
     t.expert_doc_runs += static_cast<int64_t>(idx.size());
   }
@@ -105,6 +111,7 @@ int main(int argc, char** argv) {
   double temperature = 0.1, freeze_after = 1.0;
   int fix_after = 32;
   int repeat = 5;
+  bool all_positions = false;
   app.add_option("--run", run, "a finished run directory (after `cbtm run`, e.g. out/quickstart)")->required();
   app.add_option("--docs", max_docs, "held-out documents (the first N of data.eval)")->capture_default_str();
   app.add_option("--prefix-docs", prefix_docs, "documents for the whole-prefix routing comparison")->capture_default_str();
@@ -113,6 +120,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--repeat", repeat, "rounds: every routing is timed once per round, interleaved, and its fastest run is reported (timings on 2 cores vary by 10-20% run to run)")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("--all-positions", all_positions, "run each expert's output layer at every position of its prefix, not only where it has weight");
   app.add_option("--fix-experts-after", fix_after, "the router's fix_experts_after for the contract figures (0: per-position only)")
       ->capture_default_str();
 
@@ -162,7 +170,8 @@ int main(int argc, char** argv) {
       for (auto& e : experts) e->score(rows);
     }
     nlohmann::json figures = {{"benchmark", "ensemble_inference"}, {"machine", bench::machine_state()}, {"run", run}, {"repeat", repeat},
-                              {"experts", K}, {"docs", docs.size()}, {"scored_tokens", scored}};
+                              {"experts", K}, {"docs", docs.size()}, {"scored_tokens", scored},
+                              {"output_layer", all_positions ? "every position" : "weighted positions"}};
     std::printf("%-14s %9s %10s %8s %9s %10s %8s %11s %10s %8s\n", "routing", "route s", "experts s", "mix s", "total s",
                 "tokens/s", "router%", "experts/doc", "expert-tok", "ppl");
     // expert-tok: scored positions the experts ran, as a fraction of K x scored tokens
@@ -176,7 +185,7 @@ int main(int argc, char** argv) {
     for (const auto& kf : routings) routers[kf] = router(kf.first, kf.second);
     for (int round = 0; round < repeat; ++round)
       for (const auto& kf : routings) {
-        EnsembleTiming y = run_ensemble(*routers[kf], docs, experts);
+        EnsembleTiming y = run_ensemble(*routers[kf], docs, experts, all_positions);
         if (!best.count(kf) || y.total() < best[kf].total()) best[kf] = y;
       }
     auto measure = [&](int k, int fix) {

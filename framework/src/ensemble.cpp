@@ -60,4 +60,15 @@ std::vector<int64_t> needed_positions(const Matrix& w) {
   return out;
 }
 
+std::vector<std::vector<uint8_t>> weighted_positions(const Matrix& w) {
+  const auto needed = needed_positions(w);
+  std::vector<std::vector<uint8_t>> out(static_cast<size_t>(w.cols));
+  for (int64_t j = 0; j < w.cols; ++j) {
+    out[static_cast<size_t>(j)].assign(static_cast<size_t>(needed[static_cast<size_t>(j)]), 0);
+    for (int64_t t = 0; t < needed[static_cast<size_t>(j)]; ++t)
+      out[static_cast<size_t>(j)][static_cast<size_t>(t)] = w.at(t, j) > 0.f ? 1 : 0;
+  }
+  return out;
+}
+
 }  // namespace cbtm

@@ -1,6 +1,7 @@
 // Out-of-line destructors anchor each interface's vtable and type_info in the framework
 // library, so dynamic_cast works across plugin boundaries. Plus the interfaces' defaults.
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "cbtm/baseline.h"
@@ -20,6 +21,27 @@ ContextEmbedder::~ContextEmbedder() = default;
 LanguageModel::~LanguageModel() = default;
 std::vector<std::vector<float>> LanguageModel::next_token_log_probs(const std::vector<std::vector<int32_t>>&) {
   throw Error("this model only scores token sequences; it cannot give next-token distributions for generation");
+}
+
+void check_wanted_positions(const std::vector<std::vector<int32_t>>& sequences, const std::vector<std::vector<uint8_t>>& wanted) {
+  if (wanted.size() != sequences.size())
+    throw Error("score_positions: " + std::to_string(wanted.size()) + " position masks for " + std::to_string(sequences.size()) + " sequences");
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const size_t scored = sequences[i].empty() ? 0 : sequences[i].size() - 1;
+    if (wanted[i].size() != scored)
+      throw Error("score_positions: sequence " + std::to_string(i) + " has " + std::to_string(scored) + " scored tokens but a mask of " +
+                  std::to_string(wanted[i].size()));
+  }
+}
+
+std::vector<std::vector<float>> LanguageModel::score_positions(const std::vector<std::vector<int32_t>>& sequences,
+                                                               const std::vector<std::vector<uint8_t>>& wanted) {
+  check_wanted_positions(sequences, wanted);
+  auto out = score(sequences);
+  for (size_t i = 0; i < out.size() && i < wanted.size(); ++i)
+    for (size_t t = 0; t < out[i].size() && t < wanted[i].size(); ++t)
+      if (!wanted[i][t]) out[i][t] = std::numeric_limits<float>::quiet_NaN();
+  return out;
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {

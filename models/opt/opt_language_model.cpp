@@ -21,6 +21,17 @@ OptLanguageModel::OptLanguageModel(OptLM model, torch::Device device)
 
 std::vector<std::vector<float>> OptLanguageModel::score(
     const std::vector<std::vector<int32_t>>& sequences) {
+  return score_impl(sequences, nullptr);
+}
+
+std::vector<std::vector<float>> OptLanguageModel::score_positions(
+    const std::vector<std::vector<int32_t>>& sequences, const std::vector<std::vector<uint8_t>>& wanted) {
+  check_wanted_positions(sequences, wanted);
+  return score_impl(sequences, &wanted);
+}
+
+std::vector<std::vector<float>> OptLanguageModel::score_impl(
+    const std::vector<std::vector<int32_t>>& sequences, const std::vector<std::vector<uint8_t>>* wanted) {
   const OptConfig& c = model_->config();
   std::vector<std::vector<float>> out(sequences.size());
   std::vector<size_t> order;
@@ -35,12 +46,17 @@ std::vector<std::vector<float>> OptLanguageModel::score(
         throw Error("OPT model: sequence " + std::to_string(i) + " has token id " +
                     std::to_string(t) + ", outside the vocabulary of " +
                     std::to_string(c.vocab_size));
-    if (s.size() >= 2) order.push_back(i);  // shorter ones have nothing to score
+    if (s.size() < 2) continue;  // nothing to score
+    if (wanted && std::all_of((*wanted)[i].begin(), (*wanted)[i].end(), [](uint8_t w) { return w == 0; })) {
+      out[i].assign(s.size() - 1, std::numeric_limits<float>::quiet_NaN());  // no position wanted: not run
+      continue;
+    }
+    order.push_back(i);
   }
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return sequences[a].size() > sequences[b].size();
   });
-  for (const auto& [begin, end] : plan_batches(sequences, order)) score_batch(sequences, order, begin, end, out);
+  for (const auto& [begin, end] : plan_batches(sequences, order)) score_batch(sequences, wanted, order, begin, end, out);
   return out;
 }
 
@@ -115,19 +131,21 @@ std::vector<std::pair<size_t, size_t>> OptLanguageModel::plan_batches(
 }
 
 void OptLanguageModel::score_batch(const std::vector<std::vector<int32_t>>& sequences,
-                                   const std::vector<size_t>& order, size_t begin, size_t end,
+                                   const std::vector<std::vector<uint8_t>>* wanted, const std::vector<size_t>& order, size_t begin, size_t end,
                                    std::vector<std::vector<float>>& out) {
   const int64_t B = static_cast<int64_t>(end - begin);
   const int64_t T = static_cast<int64_t>(sequences[order[begin]].size());
-  // Right-padded token rows, the flat (row * T + t) index of every scored position, and
-  // its target token.
+  // Right-padded token rows, the flat (row * T + t) index of every wanted scored position,
+  // and its target token: the output layer runs only there.
   torch::Tensor tokens = torch::full({B, T}, kPadId, torch::kLong);
   auto tok = tokens.accessor<int64_t, 2>();
   std::vector<int64_t> rows, targets;
   for (int64_t b = 0; b < B; ++b) {
-    const auto& s = sequences[order[begin + b]];
+    const size_t i = order[begin + b];
+    const auto& s = sequences[i];
     for (size_t t = 0; t < s.size(); ++t) tok[b][t] = s[t];
     for (size_t t = 0; t + 1 < s.size(); ++t) {
+      if (wanted && !(*wanted)[i][t]) continue;
       rows.push_back(b * T + static_cast<int64_t>(t));
       targets.push_back(s[t + 1]);
     }
@@ -147,7 +165,7 @@ void OptLanguageModel::score_batch(const std::vector<std::vector<int32_t>>& sequ
     const torch::Tensor row_idx = torch::tensor(rows, torch::kLong).to(device_);
     const torch::Tensor tgt = torch::tensor(targets, torch::kLong).to(device_);
     const int64_t chunk = std::max<int64_t>(1, kLogitElements / model_->config().vocab_size);
-    std::vector<torch::Tensor> parts;
+    std::vector<torch::Tensor> parts = {torch::empty({0}, torch::TensorOptions().device(device_))};
     for (int64_t r = 0; r < n; r += chunk) {
       const int64_t m = std::min(chunk, n - r);
       const torch::Tensor h = flat.index_select(0, row_idx.narrow(0, r, m));
@@ -158,9 +176,16 @@ void OptLanguageModel::score_batch(const std::vector<std::vector<int32_t>>& sequ
   }
   const float* v = logp.data_ptr<float>();
   for (int64_t b = 0; b < B; ++b) {
-    const auto& s = sequences[order[begin + b]];
-    out[order[begin + b]].assign(v, v + (s.size() - 1));
-    v += s.size() - 1;
+    const size_t i = order[begin + b];
+    const size_t scored = sequences[i].size() - 1;
+    if (!wanted) {
+      out[i].assign(v, v + scored);
+      v += scored;
+      continue;
+    }
+    out[i].assign(scored, std::numeric_limits<float>::quiet_NaN());
+    for (size_t t = 0; t < scored; ++t)
+      if ((*wanted)[i][t]) out[i][t] = *v++;
   }
 }
 

@@ -30,6 +30,10 @@ class OptLanguageModel : public LanguageModel {
   OptLanguageModel(OptLM model, torch::Device device);
   std::vector<std::vector<float>> score(
       const std::vector<std::vector<int32_t>>& sequences) override;
+  /// Runs the body over every position, the tied head and log_softmax only where wanted.
+  std::vector<std::vector<float>> score_positions(
+      const std::vector<std::vector<int32_t>>& sequences,
+      const std::vector<std::vector<uint8_t>>& wanted) override;
   std::vector<std::vector<float>> next_token_log_probs(
       const std::vector<std::vector<int32_t>>& sequences) override;
   int64_t max_length() const override { return model_->config().max_positions; }
@@ -41,9 +45,12 @@ class OptLanguageModel : public LanguageModel {
                                                              const std::vector<size_t>& order);
 
  private:
+  /// score() / score_positions() (wanted: null for every position).
+  std::vector<std::vector<float>> score_impl(const std::vector<std::vector<int32_t>>& sequences,
+                                             const std::vector<std::vector<uint8_t>>* wanted);
   /// Scores sequences[order[begin..end)] (longest first) into out.
   void score_batch(const std::vector<std::vector<int32_t>>& sequences,
-                   const std::vector<size_t>& order, size_t begin, size_t end,
+                   const std::vector<std::vector<uint8_t>>* wanted, const std::vector<size_t>& order, size_t begin, size_t end,
                    std::vector<std::vector<float>>& out);
 
   OptLM model_;

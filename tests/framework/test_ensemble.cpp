@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "cbtm/ensemble.h"
@@ -80,4 +81,25 @@ TEST_CASE("keep_top_k keeps the largest weights and renormalises") {
   cbtm::Matrix w0 = w;
   cbtm::keep_top_k(w0, 0);  // 0 keeps all
   CHECK(w0.at(0, 2) == Approx(0.2));
+}
+
+TEST_CASE("ensemble: weighted_positions marks where each expert has weight, up to its needed prefix - NaN elsewhere is never read") {
+  cbtm::Matrix w(5, 3);
+  w.at(0, 0) = 1.f;                   // expert 0: position 0, then again at 3
+  w.at(1, 1) = 1.f;                   // expert 1: position 1 only
+  w.at(2, 0) = 0.5f; w.at(2, 2) = 0.5f;
+  w.at(3, 0) = 1.f;
+  w.at(4, 2) = 1.f;                   // expert 2: positions 2 and 4
+  const auto p = cbtm::weighted_positions(w);
+  REQUIRE(p.size() == 3);
+  CHECK(p[0] == std::vector<uint8_t>{1, 0, 1, 1});
+  CHECK(p[1] == std::vector<uint8_t>{0, 1});
+  CHECK(p[2] == std::vector<uint8_t>{0, 0, 1, 0, 1});
+  const auto needed = cbtm::needed_positions(w);
+  for (size_t j = 0; j < 3; ++j) CHECK(static_cast<int64_t>(p[j].size()) == needed[j]);
+  CHECK(cbtm::weighted_positions(cbtm::Matrix(2, 2)) == std::vector<std::vector<uint8_t>>{{}, {}});
+  // An expert's log-probs where it has no weight may be NaN (LanguageModel::score_positions).
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto m = cbtm::mix_log_probs({{-1.f, nan, -3.f, -4.f}, {nan, -2.f}, {nan, nan, -5.f, nan, -6.f}}, w);
+  CHECK(m == std::vector<float>{-1.f, -2.f, static_cast<float>(std::log(0.5 * std::exp(-3.0) + 0.5 * std::exp(-5.0))), -4.f, -6.f});
 }

@@ -25,8 +25,15 @@ class FakeLM : public cbtm::LanguageModel {
     }
     return out;
   }
+  // The default score_positions (NaN where not wanted), recording what was asked.
+  std::vector<std::vector<float>> score_positions(const std::vector<std::vector<int32_t>>& seqs,
+                                                  const std::vector<std::vector<uint8_t>>& wanted) override {
+    asked.insert(asked.end(), wanted.begin(), wanted.end());
+    return LanguageModel::score_positions(seqs, wanted);
+  }
   int64_t max_length() const override { return 1000; }
   int64_t parameters() const override { return 0; }
+  std::vector<std::vector<uint8_t>> asked;
 
  private:
   int salt_;
@@ -261,4 +268,66 @@ TEST_CASE("evaluate: the specialisation matrix is each expert's perplexity per c
   top1.add("only0", only0);
   top1.run([](int32_t j) { return std::make_unique<FakeLM>(j); });
   CHECK_THROWS_WITH(cbtm::specialisation(top1, d, cluster, 2), Catch::Contains("every expert"));
+}
+
+// All weight on expert 1 at odd positions, on expert 0 at even ones.
+class AlternatingRouter : public cbtm::Router {
+ public:
+  void bind(const cbtm::RoutingContext&) override {}
+  cbtm::Matrix route(const cbtm::Document&, const std::vector<std::string>& pieces) const override {
+    cbtm::Matrix w(static_cast<int64_t>(pieces.size()), 2);
+    for (int64_t t = 0; t < w.rows; ++t) w.at(t, t % 2) = 1.f;
+    return w;
+  }
+};
+
+TEST_CASE("evaluate: experts are asked for the positions where they are weighted only, and the mixture is exact") {
+  const auto d = docs();  // 4, 2 and 6 scored positions
+  cbtm::EnsembleEvaluator ev(d, 2);
+  AlternatingRouter alt;
+  ev.add("alt", alt);
+  std::vector<std::vector<std::vector<uint8_t>>> asked(2);
+  ev.run([&](int32_t j) {
+    struct Recorder : FakeLM {
+      std::vector<std::vector<uint8_t>>& out;
+      Recorder(int j, std::vector<std::vector<uint8_t>>& o) : FakeLM(j), out(o) {}
+      ~Recorder() override { out = asked; }
+    };
+    return std::make_unique<Recorder>(j, asked[j]);
+  });
+  // expert 0: even positions up to its last one; expert 1: odd positions
+  std::sort(asked[0].begin(), asked[0].end());
+  std::sort(asked[1].begin(), asked[1].end());
+  CHECK(asked[0] == std::vector<std::vector<uint8_t>>{{1}, {1, 0, 1}, {1, 0, 1, 0, 1}});
+  CHECK(asked[1] == std::vector<std::vector<uint8_t>>{{0, 1}, {0, 1, 0, 1}, {0, 1, 0, 1, 0, 1}});
+  double nll = 0;
+  for (const auto& doc : d)
+    for (size_t t = 1; t < doc.row.size(); ++t) nll += (1 + (doc.row[t] + static_cast<int>((t - 1) % 2)) % 5) / 4.0;
+  const auto r = ev.result("alt");
+  CHECK(std::isfinite(r.score.all.nll));
+  CHECK(r.score.all.nll == Approx(nll).epsilon(1e-6));
+  CHECK_FALSE(ev.has_standalone(0));  // NaN where unweighted: no standalone score, no oracle
+  CHECK_FALSE(ev.has_standalone(1));
+
+  SECTION("a later ensemble that needs every position rescores, keeping what was there") {
+    FixedRouter uniform(2, -1);
+    ev.add("uniform", uniform);
+    ev.run([&](int32_t j) { return std::make_unique<FakeLM>(j); });
+    CHECK(ev.has_oracle());
+    CHECK(ev.result("alt").score.all.nll == Approx(nll).epsilon(1e-6));
+    for (size_t i = 0; i < d.size(); ++i)
+      for (float v : ev.expert_log_probs(0, i)) CHECK(std::isfinite(v));
+  }
+}
+
+TEST_CASE("LanguageModel::score_positions: NaN where not wanted - a mask of the wrong length is an Error") {
+  FakeLM lm(0);
+  const auto out = lm.score_positions({{2, 10, 11, 12}, {2, 7}}, {{0, 1, 0}, {1}});
+  REQUIRE(out.size() == 2);
+  CHECK(std::isnan(out[0][0]));
+  CHECK(out[0][1] == -static_cast<float>(1 + 11 % 5) / 4.f);
+  CHECK(std::isnan(out[0][2]));
+  CHECK(out[1][0] == -static_cast<float>(1 + 7 % 5) / 4.f);
+  CHECK_THROWS_WITH(lm.score_positions({{2, 10, 11}}, {{1}}), Catch::Contains("sequence 0") && Catch::Contains("2 scored tokens"));
+  CHECK_THROWS_WITH(lm.score_positions({{2, 10}}, {}), Catch::Contains("0 position masks for 1 sequences"));
 }

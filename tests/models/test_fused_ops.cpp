@@ -131,6 +131,35 @@ TEST_CASE("causal_attention in bf16 matches the fp32 masked-softmax attention, v
   CHECK(q.grad().abs().sum().item<double>() > 1.0);  // not trivially zero
 }
 
+TEST_CASE("causal_attention_loops (inference on short rows) matches the fp32 masked-softmax attention", "[fused]") {
+  torch::manual_seed(5);
+  // head widths: a multiple of the kernel's 16-wide blocks and one that is not; rows shorter than,
+  // equal to and longer than a block
+  for (int64_t hd : {32, 20})
+    for (int64_t T : {1, 7, 16, 17, 40}) {
+      INFO("T = " << T << ", head_dim = " << hd);
+      const auto make = [&] { return torch::randn({2, 3, T, hd}, torch::kFloat).to(torch::kBFloat16); };
+      const torch::Tensor q = make(), kk = make(), v = make();
+      const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+      torch::NoGradGuard ng;
+      const torch::Tensor out = causal_attention_loops(q, kk, v, scale);
+      REQUIRE(out.sizes() == q.sizes());
+      CHECK(out.scalar_type() == torch::kBFloat16);
+      const torch::Tensor ref = causal_attention(q.to(torch::kFloat), kk.to(torch::kFloat), v.to(torch::kFloat), scale);
+      // fp32 arithmetic throughout, one rounding to bf16 at the end: within a bf16 step (2^-8
+      // relative) of the fp32 reference
+      const torch::Tensor err = (out.to(torch::kFloat) - ref).abs() - ref.abs() * (1.0 / 256) - 1e-6;
+      CHECK(err.max().item<double>() <= 0.0);
+      // causal_attention takes this path without autograd for rows under 80 tokens
+      CHECK(torch::equal(causal_attention(q, kk, v, scale), out));
+    }
+  // row 0 attends to itself only: its output is v[0]
+  const torch::Tensor q = torch::randn({1, 5, 16}).to(torch::kBFloat16), v = torch::randn({1, 5, 16}).to(torch::kBFloat16);
+  torch::NoGradGuard ng;
+  CHECK(torch::equal(causal_attention_loops(q, q, v, 0.3)[0][0], v[0][0]));
+  CHECK_THROWS(causal_attention_loops(q.to(torch::kFloat), q.to(torch::kFloat), v.to(torch::kFloat), 0.3));
+}
+
 TEST_CASE("fused_cross_entropy equals torch's cross_entropy on bf16 logits, loss and gradient", "[fused]") {
   torch::manual_seed(4);
   const torch::Tensor logits = (torch::randn({53, 301}) * 3).to(torch::kBFloat16).requires_grad_();

@@ -110,6 +110,38 @@ TEST_CASE("plugin 'opt' creates - loads and scores checkpoints", "[opt][plugin]"
   }
 }
 
+TEST_CASE("plugin 'opt' score_positions: the output layer only where wanted, the same values as score()", "[opt][plugin]") {
+  for (bool bf16 : {false, true}) {
+    INFO("bf16 " << bf16);
+    Bf16Setting setting(bf16);
+    test::TempDir tmp("opt-positions");
+    auto arch = make_arch(kYaml);
+    arch->init_checkpoint(tmp / "ckpt", 50, 7);
+    auto lm = arch->load(tmp / "ckpt");
+    const std::vector<std::vector<int32_t>> seqs = {seq(9, 3), seq(24, 1), seq(2, 5), seq(17, 4), {2}, seq(6, 8)};
+    std::vector<std::vector<uint8_t>> wanted;
+    std::mt19937 rng(11);
+    for (const auto& s : seqs) {
+      wanted.emplace_back(s.empty() ? 0 : s.size() - 1);
+      for (auto& w : wanted.back()) w = rng() % 3 == 0;
+    }
+    wanted[5].assign(5, 0);  // nothing wanted: the row is not run
+    wanted[2] = {1};
+    const auto all = lm->score(seqs);
+    const auto some = lm->score_positions(seqs, wanted);
+    REQUIRE(some.size() == seqs.size());
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      INFO("sequence " << i);
+      REQUIRE(some[i].size() == all[i].size());
+      for (size_t t = 0; t < all[i].size(); ++t) {
+        if (wanted[i][t]) CHECK(some[i][t] == Approx(all[i][t]).margin(1e-5));
+        else CHECK(std::isnan(some[i][t]));
+      }
+    }
+    CHECK_THROWS_WITH(lm->score_positions(seqs, {}), Catch::Contains("position masks"));
+  }
+}
+
 TEST_CASE("plugin 'opt' validates its options", "[opt][plugin]") {
   CHECK_THROWS_WITH(make_arch("{type: opt, d_model: 30, n_heads: 4}"),
                     Catch::Contains("n_heads") && Catch::Contains("test.yaml"));

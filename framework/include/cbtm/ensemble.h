@@ -24,4 +24,9 @@ std::vector<int32_t> active_experts(const Matrix& weights);
 /// leading scored tokens expert j must be run on (a row of that many + 1 tokens).
 std::vector<int64_t> needed_positions(const Matrix& weights);
 
+/// Per expert j: for each of its first needed_positions(weights)[j] scored tokens, 1 where
+/// w_tj > 0 -- where expert j's log-probability enters the mixture (what
+/// LanguageModel::score_positions is asked for; the rest of the prefix only feeds attention).
+std::vector<std::vector<uint8_t>> weighted_positions(const Matrix& weights);
+
 }  // namespace cbtm

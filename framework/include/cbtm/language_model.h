@@ -30,6 +30,14 @@ class LanguageModel {
   /// Every sequence must be at most max_length() tokens.
   virtual std::vector<std::vector<float>> score(
       const std::vector<std::vector<int32_t>>& sequences) = 0;
+  /// As score(), but only the log-probabilities where wanted[i][t] != 0 are needed (wanted[i]
+  /// has sequences[i].size() - 1 entries, one per scored token); the others come back NaN.
+  /// A sparse ensemble asks an expert for the positions where it has weight: a causal model
+  /// must still run its body over the whole prefix (later positions attend to it), but may skip
+  /// its output layer elsewhere. Default: score(), then NaN where not wanted.
+  virtual std::vector<std::vector<float>> score_positions(
+      const std::vector<std::vector<int32_t>>& sequences,
+      const std::vector<std::vector<uint8_t>>& wanted);
   /// For each non-empty sequence s: log p(v | s) for every vocabulary entry v (natural log),
   /// the distribution of the token that would follow s (for generation). Default: Error
   /// (a model that only scores).
@@ -53,6 +61,11 @@ class ModelArchitecture : public Component {
   /// Parameters of a model with this configuration and vocabulary (for reports and FLOPs).
   virtual int64_t parameters(int32_t vocab_size) const = 0;
 };
+
+/// Error unless `wanted` has one mask per sequence, of sequences[i].size() - 1 entries (for
+/// implementations of LanguageModel::score_positions).
+void check_wanted_positions(const std::vector<std::vector<int32_t>>& sequences,
+                            const std::vector<std::vector<uint8_t>>& wanted);
 
 /// Reads `dir/config.json`, creates the architecture it names (from its stored options)
 /// and loads the checkpoint.

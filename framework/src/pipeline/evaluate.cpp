@@ -100,9 +100,22 @@ ModelScore score_model(LanguageModel& lm, const std::vector<EvalDoc>& docs,
 // ---- ensembles ---------------------------------------------------------------------------
 EnsembleEvaluator::EnsembleEvaluator(const std::vector<EvalDoc>& docs, int32_t experts)
     : docs_(docs), k_(experts), logp_(static_cast<size_t>(experts)),
-      have_(static_cast<size_t>(experts), std::vector<int64_t>(docs.size(), 0)) {
+      have_(static_cast<size_t>(experts), std::vector<std::vector<uint8_t>>(docs.size())) {
   for (auto& l : logp_) l.resize(docs.size());
 }
+
+namespace {
+// Every position set in `want` is set in `have`.
+bool covers(const std::vector<uint8_t>& have, const std::vector<uint8_t>& want) {
+  for (size_t t = 0; t < want.size(); ++t)
+    if (want[t] && (t >= have.size() || !have[t])) return false;
+  return true;
+}
+void merge_into(std::vector<uint8_t>& into, const std::vector<uint8_t>& from) {
+  if (into.size() < from.size()) into.resize(from.size(), 0);
+  for (size_t t = 0; t < from.size(); ++t) into[t] |= from[t];
+}
+}  // namespace
 
 void EnsembleEvaluator::add(const std::string& name, const Router& router) {
   if (router.needs_expert_scores()) {
@@ -139,39 +152,43 @@ void EnsembleEvaluator::check_shapes(const std::string& name, const std::vector<
 }
 
 void EnsembleEvaluator::run(const std::function<std::unique_ptr<LanguageModel>(int32_t)>& load) {
-  // need[j][i]: leading scored tokens of document i that some ensemble needs from expert j.
-  std::vector<std::vector<int64_t>> need(static_cast<size_t>(k_), std::vector<int64_t>(docs_.size(), 0));
+  // want[j][i]: the scored positions of document i where some ensemble weights expert j.
+  std::vector<std::vector<std::vector<uint8_t>>> want(static_cast<size_t>(k_), std::vector<std::vector<uint8_t>>(docs_.size()));
   for (const auto& n : names_)
     for (size_t i = 0; i < docs_.size(); ++i) {
-      const auto p = needed_positions(weights_.at(n)[i]);
-      for (int32_t j = 0; j < k_; ++j) need[j][i] = std::max(need[j][i], p[j]);
+      const auto p = weighted_positions(weights_.at(n)[i]);
+      for (int32_t j = 0; j < k_; ++j) merge_into(want[j][i], p[j]);
     }
   for (int32_t j = 0; j < k_; ++j) {
     std::vector<size_t> which;
     std::vector<std::vector<int32_t>> rows;
+    std::vector<std::vector<uint8_t>> masks;
     int64_t tokens = 0, prefixes = 0;
     for (size_t i = 0; i < docs_.size(); ++i) {
-      if (need[j][i] <= have_[j][i]) continue;
+      if (covers(have_[j][i], want[j][i])) continue;
       which.push_back(i);
+      masks.push_back(have_[j][i]);  // rescored: keep what was there
+      merge_into(masks.back(), want[j][i]);
+      const int64_t need = static_cast<int64_t>(masks.back().size());
       const auto& row = docs_[i].row;
       // A causal model scores a prefix exactly as it scores the prefix of the whole row.
-      rows.emplace_back(row.begin(), row.begin() + need[j][i] + 1);
-      tokens += need[j][i] + 1;
-      prefixes += need[j][i] + 1 < static_cast<int64_t>(row.size()) ? 1 : 0;
+      rows.emplace_back(row.begin(), row.begin() + need + 1);
+      tokens += need + 1;
+      prefixes += need + 1 < static_cast<int64_t>(row.size()) ? 1 : 0;
     }
     if (which.empty()) continue;
     spdlog::info("[eval] expert {}: scoring {} of {} documents ({} of them only a prefix)", j, which.size(),
                  docs_.size(), prefixes);
     auto lm = load(j);
     Progress timer("eval expert " + std::to_string(j), static_cast<double>(tokens), "tok", 1e9);
-    auto out = lm->score(rows);
+    auto out = lm->score_positions(rows, masks);
     timer.update(static_cast<double>(tokens));
     timer.finish(std::to_string(rows.size()) + " documents");
     if (out.size() != rows.size()) throw Error("expert " + std::to_string(j) + " returned scores for " + std::to_string(out.size()) + " of " + std::to_string(rows.size()) + " rows");
     for (size_t n = 0; n < which.size(); ++n) {
       if (out[n].size() + 1 != rows[n].size())
         throw Error("expert " + std::to_string(j) + " returned " + std::to_string(out[n].size()) + " log-probs for a row of " + std::to_string(rows[n].size()) + " tokens");
-      have_[j][which[n]] = static_cast<int64_t>(out[n].size());
+      have_[j][which[n]] = std::move(masks[n]);
       logp_[j][which[n]] = std::move(out[n]);
     }
   }
@@ -221,9 +238,10 @@ EnsembleEvaluator::Result EnsembleEvaluator::result(const std::string& name) con
     const Matrix& w = it->second[i];
     const auto active = active_experts(w);
     auto needed = needed_positions(w);
+    const auto weighted = weighted_positions(w);
     std::vector<std::vector<float>> lp(static_cast<size_t>(k_));
     for (int32_t j : active) {
-      if (have_[j][i] < needed[j]) throw std::logic_error("expert not run");
+      if (!covers(have_[j][i], weighted[j])) throw std::logic_error("expert not run");
       lp[j] = logp_[j][i];
     }
     r.score.add(docs_[i], mix_log_probs(lp, w));
@@ -256,11 +274,11 @@ std::vector<float> EnsembleEvaluator::mixed(const std::string& name, size_t i) c
   if (it == weights_.end()) throw std::logic_error("no ensemble " + name);
   if (scored_.count(name) && !routed_.count(name)) throw std::logic_error("ensemble " + name + " is routed by run()");
   const Matrix& w = it->second.at(i);
-  const auto needed = needed_positions(w);
+  const auto weighted = weighted_positions(w);
   std::vector<std::vector<float>> lp(static_cast<size_t>(k_));
   for (int32_t j = 0; j < k_; ++j) {
-    if (!needed[j]) continue;
-    if (have_[j][i] < needed[j]) throw std::logic_error("expert not run");
+    if (weighted[j].empty()) continue;
+    if (!covers(have_[j][i], weighted[j])) throw std::logic_error("expert not run");
     lp[j] = logp_[j][i];
   }
   return mix_log_probs(lp, w);
@@ -268,7 +286,9 @@ std::vector<float> EnsembleEvaluator::mixed(const std::string& name, size_t i) c
 
 bool EnsembleEvaluator::has_standalone(int32_t j) const {
   for (size_t i = 0; i < docs_.size(); ++i)
-    if (have_[j][i] + 1 < static_cast<int64_t>(docs_[i].row.size())) return false;
+    if (have_[j][i].size() + 1 < docs_[i].row.size() ||
+        std::find(have_[j][i].begin(), have_[j][i].end(), uint8_t{0}) != have_[j][i].end())
+      return false;
   return !docs_.empty();
 }
 

@@ -40,6 +40,10 @@ class BorrowedModel : public LanguageModel {
  public:
   explicit BorrowedModel(LanguageModel& m) : m_(m) {}
   std::vector<std::vector<float>> score(const std::vector<std::vector<int32_t>>& s) override { return m_.score(s); }
+  std::vector<std::vector<float>> score_positions(const std::vector<std::vector<int32_t>>& s,
+                                                  const std::vector<std::vector<uint8_t>>& wanted) override {
+    return m_.score_positions(s, wanted);
+  }
   std::vector<std::vector<float>> next_token_log_probs(const std::vector<std::vector<int32_t>>& s) override {
     return m_.next_token_log_probs(s);
   }

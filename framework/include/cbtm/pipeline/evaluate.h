@@ -74,7 +74,8 @@ class EnsembleEvaluator {
   /// that needs the experts' scores (Router::needs_expert_scores) is routed at the end of
   /// run(), which then runs every expert on every document; it must outlive run().
   void add(const std::string& name, const Router& router);
-  /// Runs every expert on the documents (and prefixes) some ensemble needs it for; load(j)
+  /// Runs every expert on the documents (and prefixes) some ensemble needs it for, asking it
+  /// for the positions where some ensemble weights it (LanguageModel::score_positions); load(j)
   /// loads expert j (experts are loaded one at a time and released after use).
   void run(const std::function<std::unique_ptr<LanguageModel>(int32_t)>& load);
 
@@ -96,7 +97,8 @@ class EnsembleEvaluator {
   /// routing); requires every expert to have run on every document.
   bool has_oracle() const;
   ModelScore oracle() const;
-  /// Expert j's log-probabilities on document i (as far as it ran).
+  /// Expert j's log-probabilities on document i (as far as it ran; NaN where no ensemble
+  /// weighted it).
   const std::vector<float>& expert_log_probs(int32_t j, size_t i) const { return logp_[j][i]; }
 
  private:
@@ -105,7 +107,7 @@ class EnsembleEvaluator {
   std::vector<std::string> names_;
   std::map<std::string, std::vector<Matrix>> weights_;  // name -> per doc
   std::vector<std::vector<std::vector<float>>> logp_;   // expert -> doc -> log-probs
-  std::vector<std::vector<int64_t>> have_;              // expert -> doc -> scored tokens run
+  std::vector<std::vector<std::vector<uint8_t>>> have_;  // expert -> doc -> 1 per scored token logp_ holds
   std::map<std::string, const Router*> scored_;         // routers routed from expert scores
   std::set<std::string> routed_;                        // ... once run() has routed them
 
