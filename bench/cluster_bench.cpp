@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "cluster_seed_study.h"
 #include "cbtm/cluster_analysis.h"
 #include "cbtm/corpus.h"
 #include "cbtm/error.h"
@@ -297,6 +298,7 @@ int main(int argc, char** argv) {
   bool no_peer = false;
   std::string python = "/usr/bin/python3", peer_script = CBTM_BENCH_PEERS_DIR "/sklearn_cluster.py";
   std::string peer_n_init = "1";
+  int seeds = 0;
   std::string child_model, child_data;
   int child_repeat = 1;
   auto* data_opt = app.add_option("--data", flags.devpile, "corpus JSONL (.zst); same as --devpile");
@@ -328,6 +330,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--python", python, "the peer's interpreter")->capture_default_str();
   app.add_option("--peer-script", peer_script, "the peer")->capture_default_str();
+  app.add_option("--seeds", seeds,
+                 "seed study after the timed runs: our balanced_kmeans and kmeans, and the peer's KMeans, "
+                 "with seeds 0..N-1 on fixed embeddings (NMI and mutual information of each)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--peer-n-init", peer_n_init,
                  "the peer's KMeans n_init (integer or auto; scikit-learn 1.2's default is 10)")
       ->capture_default_str();
@@ -402,7 +408,6 @@ int main(int argc, char** argv) {
       bench::write_json(flags.json, figures);
       return 0;
     }
-
 
     // --- 1. documents -------------------------------------------------------------------
     TempDir tmp;
@@ -584,8 +589,12 @@ int main(int argc, char** argv) {
       // --repeat runs; the fastest (fit + assign) is reported, its labels scored.
       json peer, peer_runs = json::array();
       std::vector<int32_t> peer_labels;
+      json peer_seed_study;
       for (int rep = 0; rep < repeat; ++rep) {
-        const json run = bench::last_json_line(bench::run_capture(cmd, "the scikit-learn peer"), "the peer");
+        // The last run also does the seed study, after its timed pipeline.
+        const std::string run_cmd = rep + 1 == repeat && seeds > 0 ? cmd + " --seeds " + std::to_string(seeds) : cmd;
+        const json run = bench::last_json_line(bench::run_capture(run_cmd, "the scikit-learn peer"), "the peer");
+        if (run.contains("seed_study") && !run["seed_study"].empty()) peer_seed_study = run["seed_study"];
         const double total = run["fit_s"].get<double>() + run["assign_s"].get<double>();
         peer_runs.push_back({{"fit_s", run["fit_s"]}, {"assign_s", run["assign_s"]}});
         std::printf("peer run %d/%d: fit %.2f s + assign %.2f s = %.2f s\n", rep + 1, repeat,
@@ -600,6 +609,8 @@ int main(int argc, char** argv) {
         while (f >> v) peer_labels.push_back(v);
       }
       peer["runs"] = peer_runs;
+      peer.erase("seed_study");
+      figures["peer_seed_study"] = peer_seed_study;
       if (int64_t(peer_labels.size()) != nd)
         throw cbtm::Error("the peer wrote " + std::to_string(peer_labels.size()) +
                           " labels for " + std::to_string(nd) + " documents");
@@ -670,6 +681,15 @@ int main(int argc, char** argv) {
       figures["assign_peak_rss_mb_n"] = mem["n"]["peak_rss_mb"];
       figures["assign_peak_rss_mb_4n"] = mem["repeat"]["peak_rss_mb"];
       figures["assign_memory_repeat"] = mem_repeat;
+    }
+
+    if (seeds > 0) {  // outside the timings
+      const json ours_study = cbtm::bench::seed_study_ours(fit_y, domains, kmeans_options(k), seeds);
+      const json summary = cbtm::bench::summarise_seed_study(ours_study, figures.value("peer_seed_study", json()));
+      figures["seed_study"] = summary;
+      figures["seed_study"]["ours_rows"] = ours_study;
+      figures["ours_nmi_seed_mean"] = summary["ours_balanced"]["nmi_mean"];
+      if (summary.contains("peer")) figures["peer_nmi_seed_mean"] = summary["peer"]["nmi_mean"];
     }
 
     synthetic();
