@@ -20,6 +20,7 @@
 #include "cbtm/pipeline/run_dir.h"
 #include "cbtm/router.h"
 #include "cbtm/tokenizer.h"
+#include "cbtm/runtime.h"
 #include "cbtm/version.h"
 #include "commands.h"
 
@@ -67,6 +68,7 @@ int run_fewshot(const FewShotArgs& a, PluginHost& host) {
       throw Error(a.run + ": not a finished run directory (no " + f + "); run `cbtm run CONFIG --out " + a.run + "` first");
   const FewShotSuite suite = load_fewshot_suite(a.suite, a.set);
   const RunConfig cfg = RunConfig::load(a.run + "/config.yaml", {}, host);
+  runtime() = cfg.runtime;  // threads, device, bf16, expert_devices of the run
   const Registry& reg = host.registry();
   ArtifactReader tok_art(a.run + "/tokenizer.safetensors", "tokenizer");
   auto tok = tok_art.load<Tokenizer>(reg, "tokenizer");
@@ -80,7 +82,8 @@ int run_fewshot(const FewShotArgs& a, PluginHost& host) {
   FewShotModels models;
   models.tokenizer = tok.get();
   for (const auto& e : manifest["experts"]) {
-    owned.push_back(load_language_model(reg, a.run + "/" + e["checkpoint"].get<std::string>()));
+    owned.push_back(load_language_model(reg, a.run + "/" + e["checkpoint"].get<std::string>(),
+                                        expert_device(static_cast<int32_t>(models.experts.size()))));
     models.experts.push_back(owned.back().get());
   }
   if (suite.baselines && manifest.contains("baselines"))

@@ -10,7 +10,14 @@
 
 namespace cbtm {
 
-std::unique_ptr<LanguageModel> load_language_model(const Registry& registry, const std::string& dir) {
+std::unique_ptr<LanguageModel> ModelArchitecture::load_on(const std::string& dir, const std::string& device) const {
+  if (device.empty()) return load(dir);
+  throw Error("checkpoint " + dir + ": its model architecture cannot place a model on device '" + device +
+              "' (runtime.expert_devices); it loads on runtime.device only");
+}
+
+std::unique_ptr<LanguageModel> load_language_model(const Registry& registry, const std::string& dir,
+                                                   const std::string& device) {
   const std::string cfg_path = (std::filesystem::path(dir) / "config.json").string();
   if (!std::filesystem::exists(cfg_path)) throw Error("checkpoint " + dir + ": no config.json");
   nlohmann::json j;
@@ -32,7 +39,7 @@ std::unique_ptr<LanguageModel> load_language_model(const Registry& registry, con
     node.node["type"] = j["model_type"].get<std::string>();
   }
   auto arch = registry.create<ModelArchitecture>(node);
-  return arch->load(dir);
+  return arch->load_on(dir, device);
 }
 
 }  // namespace cbtm

@@ -16,14 +16,31 @@
 
 namespace cbtm::models {
 
-torch::Device model_device() {
-  const std::string& want = runtime().device;
+torch::Device model_device(const std::string& device) {
+  const std::string& want = device.empty() ? runtime().device : device;
+  const std::string key = device.empty() ? "runtime.device" : "device";
   if (want == "cpu") return torch::kCPU;
   const bool have_cuda = torch::cuda::is_available();
+  if (want.rfind("cuda:", 0) == 0) {
+    int64_t index = -1;
+    try {
+      size_t used = 0;
+      index = std::stoll(want.substr(5), &used);
+      if (used != want.size() - 5) index = -1;
+    } catch (const std::exception&) {
+      index = -1;
+    }
+    if (index < 0) throw Error(key + ": unknown device '" + want + "' (auto | cpu | cuda | cuda:N)");
+    const int64_t count = have_cuda ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
+    if (index >= count)
+      throw Error(key + " is '" + want + "' but LibTorch sees " + std::to_string(count) + " CUDA device" +
+                  (count == 1 ? "" : "s"));
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
   if (want == "cuda" && !have_cuda)
-    throw Error("runtime.device is 'cuda' but no CUDA device is available to LibTorch");
+    throw Error(key + " is 'cuda' but no CUDA device is available to LibTorch");
   if (want != "cuda" && want != "auto")
-    throw Error("runtime.device: unknown device '" + want + "' (auto | cpu | cuda)");
+    throw Error(key + ": unknown device '" + want + "' (auto | cpu | cuda | cuda:N)");
   return have_cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 

@@ -144,8 +144,10 @@ double training_flops(const OptConfig& c, int64_t seq_len, int64_t tokens);
 /// (the tied output projection included) and 12 L d s the attention scores and values.
 double model_flops_per_token(const OptConfig& c, int64_t seq_len);
 
-/// The device models run on: CUDA when runtime().device allows and it is available.
-torch::Device model_device();
+/// The device models run on: `device` (cpu | cuda | cuda:N | auto), or runtime().device when
+/// empty; auto = CUDA when available. Error naming the device when it is unknown or absent
+/// (cuda:N with N >= the CUDA devices LibTorch sees).
+torch::Device model_device(const std::string& device = "");
 
 /// Whether this CPU computes bf16 matmuls natively: AVX-512 BW + VL + DQ, what LibTorch's
 /// oneDNN bf16 kernels need (AMX and AVX-512 BF16 CPUs have them). Without them LibTorch 1.13

@@ -24,6 +24,10 @@ class OptArchitecture : public ModelArchitecture {
   std::unique_ptr<LanguageModel> load(const std::string& dir) const override {
     return std::make_unique<OptLanguageModel>(load_checkpoint(dir), model_device());
   }
+  std::unique_ptr<LanguageModel> load_on(const std::string& dir, const std::string& device) const override {
+    const torch::Device d = model_device(device);  // checked before the checkpoint is read
+    return std::make_unique<OptLanguageModel>(load_checkpoint(dir), d);
+  }
 
   int64_t parameters(int32_t vocab_size) const override {
     return count_parameters(with_vocab(vocab_size));

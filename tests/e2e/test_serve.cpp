@@ -135,6 +135,14 @@ TEST_CASE("e2e serve: a tiny run's ensemble scores as cbtm eval does, generates 
     auto bad = cbtm_cli("generate " + out + " -e nope --prompt x");
     CHECK(bad.status == 2);
     CHECK(bad.output.find("no ensemble 'nope'") != std::string::npos);
+    // runtime.expert_devices places expert j on entry j mod n: an absent device is named
+    bad = cbtm_cli("generate " + out + " -e top1 --set 'runtime.expert_devices=[cpu, cuda:97]' --prompt x");
+    CHECK(bad.status == 2);
+    CHECK(bad.output.find("cuda:97") != std::string::npos);
+    auto placed = cbtm_cli("-q generate " + out + " -e top1 --set 'runtime.expert_devices=[cpu]' --prompt 'The history of' "
+                           "--max-tokens 12 --seed 5 --json");
+    CHECK(placed.status == 0);
+    CHECK(placed.output == a.output);
     bad = cbtm_cli("generate " + out + " -e btm --prompt x");  // calibrates: not servable as is
     CHECK(bad.status == 2);
     CHECK(bad.output.find("calibration_docs") != std::string::npos);

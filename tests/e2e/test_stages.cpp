@@ -89,9 +89,11 @@ TEST_CASE("e2e: `cbtm plugins` lists every kind with options - `cbtm config` res
                               "clusterer random", "router cluster_distance", "model opt", "trainer lm", "baseline dense"})
     CHECK(r.output.find(s) != std::string::npos);
   CHECK(r.output.find("temperature") != std::string::npos);
-  r = cbtm_cli("plugins --markdown");
+  r = cbtm_cli("-q plugins --markdown");
   REQUIRE(r.status == 0);
   CHECK(r.output.find("## `data`") != std::string::npos);
+  // docs/config.md is this output: regenerate it with `build/bin/cbtm plugins --markdown > docs/config.md`
+  CHECK(r.output == cbtm::read_file(cbtm::test::source_path("docs/config.md")));
   r = cbtm_cli("config " + cbtm::test::tiny_config() + " --set clusterer.k=5");
   REQUIRE(r.status == 0);
   CHECK(r.output.find("k: 5") != std::string::npos);

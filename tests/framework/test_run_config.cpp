@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "cbtm/pipeline/run_config.h"
+#include "cbtm/runtime.h"
 #include "support/test_support.h"
 
 namespace {
@@ -108,4 +109,25 @@ TEST_CASE("run config: apply_override builds missing maps") {
   CHECK(root["a"]["b"].as<int>() == 1);
   CHECK(root["a"]["c"]["d"][1].as<int>() == 2);
   CHECK(root["x"].as<std::string>() == "hello");
+}
+
+TEST_CASE("run config: runtime.device and runtime.expert_devices - cuda:N accepted - expert j on entry j mod n") {
+  auto c = parse(std::string(kMinimal) + "runtime:\n  device: cuda:1\n  expert_devices: [cuda:0, cuda:1, cpu]\n");
+  CHECK(c.runtime.device == "cuda:1");
+  CHECK(c.runtime.expert_devices == std::vector<std::string>{"cuda:0", "cuda:1", "cpu"});
+  CHECK(parse(kMinimal).runtime.expert_devices.empty());  // default: every expert on runtime.device
+  CHECK(error_of(std::string(kMinimal) + "runtime:\n  device: gpu\n").find("runtime.device") != std::string::npos);
+  CHECK(error_of(std::string(kMinimal) + "runtime:\n  device: cuda:x\n").find("cuda:N") != std::string::npos);
+  const std::string e = error_of(std::string(kMinimal) + "runtime:\n  expert_devices: [cuda:0, auto]\n");
+  CHECK(e.find("expert_devices") != std::string::npos);
+  CHECK(e.find("entry 1") != std::string::npos);
+
+  const cbtm::Runtime saved = cbtm::runtime();
+  cbtm::runtime() = c.runtime;
+  CHECK(cbtm::expert_device(0) == "cuda:0");
+  CHECK(cbtm::expert_device(2) == "cpu");
+  CHECK(cbtm::expert_device(4) == "cuda:1");
+  cbtm::runtime().expert_devices.clear();
+  CHECK(cbtm::expert_device(3).empty());
+  cbtm::runtime() = saved;
 }

@@ -236,6 +236,16 @@ TEST_CASE("model_device follows runtime().device", "[opt]") {
   else
     CHECK_THROWS_WITH(models::model_device(), Catch::Contains("cuda"));
   runtime().device = saved;
+  // an explicit device (runtime.expert_devices) wins over runtime().device
+  runtime().device = "auto";
+  CHECK(models::model_device("cpu") == torch::Device(torch::kCPU));
+  const int64_t gpus = torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
+  if (gpus > 0) CHECK(models::model_device("cuda:" + std::to_string(gpus - 1)) == torch::Device(torch::kCUDA, gpus - 1));
+  CHECK_THROWS_WITH(models::model_device("cuda:" + std::to_string(gpus)),
+                    Catch::Contains("cuda:" + std::to_string(gpus)) && Catch::Contains("sees " + std::to_string(gpus) + " CUDA device"));
+  CHECK_THROWS_WITH(models::model_device("cuda:1x"), Catch::Contains("unknown device 'cuda:1x'"));
+  CHECK_THROWS_WITH(models::model_device("tpu"), Catch::Contains("unknown device 'tpu'"));
+  runtime().device = saved;
 }
 
 TEST_CASE("use_bf16: runtime().bf16 on CUDA and on CPUs with AVX-512 BW/VL/DQ only", "[opt]") {

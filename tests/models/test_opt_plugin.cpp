@@ -99,6 +99,14 @@ TEST_CASE("plugin 'opt' creates - loads and scores checkpoints", "[opt][plugin]"
     const auto s = again->score({seqs[0]});
     for (size_t t = 0; t < s[0].size(); ++t) CHECK(s[0][t] == Approx(scores[0][t]).margin(1e-6));
   }
+  SECTION("... onto a named device (runtime.expert_devices); an absent one is an Error naming it") {
+    auto on_cpu = load_language_model(test::plugins().registry(), tmp / "ckpt", "cpu");
+    const auto s = on_cpu->score({seqs[0]});
+    for (size_t t = 0; t < s[0].size(); ++t) CHECK(s[0][t] == Approx(scores[0][t]).margin(1e-6));
+    const int64_t gpus = torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
+    const std::string absent = "cuda:" + std::to_string(gpus);
+    CHECK_THROWS_WITH(load_language_model(test::plugins().registry(), tmp / "ckpt", absent), Catch::Contains(absent));
+  }
   SECTION("bf16 autocast stays close to fp32") {
     Bf16Setting bf16(true);
     const auto s = lm->score(seqs);

@@ -56,8 +56,12 @@ class ModelArchitecture : public Component {
   virtual void init_checkpoint(const std::string& dir, int32_t vocab_size,
                                uint64_t seed) const = 0;
   /// Loads a checkpoint written by this architecture (Error naming the file if truncated
-  /// or of another architecture).
+  /// or of another architecture), on runtime().device.
   virtual std::unique_ptr<LanguageModel> load(const std::string& dir) const = 0;
+  /// load() onto `device` (cpu | cuda | cuda:N; "": runtime().device), for ensembles whose
+  /// experts live on different devices (runtime.expert_devices). Default: load() for "",
+  /// an Error for anything else (an architecture that cannot place its models).
+  virtual std::unique_ptr<LanguageModel> load_on(const std::string& dir, const std::string& device) const;
   /// Parameters of a model with this configuration and vocabulary (for reports and FLOPs).
   virtual int64_t parameters(int32_t vocab_size) const = 0;
 };
@@ -68,8 +72,8 @@ void check_wanted_positions(const std::vector<std::vector<int32_t>>& sequences,
                             const std::vector<std::vector<uint8_t>>& wanted);
 
 /// Reads `dir/config.json`, creates the architecture it names (from its stored options)
-/// and loads the checkpoint.
+/// and loads the checkpoint onto `device` ("": runtime().device; see load_on).
 std::unique_ptr<LanguageModel> load_language_model(const Registry& registry,
-                                                   const std::string& dir);
+                                                   const std::string& dir, const std::string& device = "");
 
 }  // namespace cbtm

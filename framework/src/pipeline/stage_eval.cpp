@@ -21,6 +21,7 @@
 #include "cbtm/router.h"
 #include "cbtm/tokenizer.h"
 #include "cbtm/trainer.h"
+#include "cbtm/runtime.h"
 #include "cbtm/version.h"
 
 namespace cbtm {
@@ -128,7 +129,9 @@ void Pipeline::eval() {
   rctx.domain_field = cfg_.data.domain_field;
   EnsembleEvaluator ev(docs, k);
   const nlohmann::json manifest = nlohmann::json::parse(read_file(dir_.manifest()));
-  auto load_expert = [&](int32_t j) { return load_language_model(reg, dir_.path(manifest["experts"][j]["checkpoint"].get<std::string>())); };
+  auto load_expert = [&](int32_t j) {
+    return load_language_model(reg, dir_.path(manifest["experts"][j]["checkpoint"].get<std::string>()), expert_device(j));
+  };
   const auto calib = prepare_eval_docs(calib_raw, *tok, max_len, d.domain_field);
   for (size_t i = 0; i < routers.size(); ++i) {
     routers[i]->bind(rctx);

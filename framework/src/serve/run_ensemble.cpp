@@ -29,6 +29,7 @@
 #include "cbtm/pipeline/run_dir.h"
 #include "cbtm/plugin_host.h"
 #include "cbtm/router.h"
+#include "cbtm/runtime.h"
 #include "cbtm/tokenizer.h"
 
 namespace cbtm {
@@ -155,6 +156,7 @@ std::unique_ptr<RunEnsemble> RunEnsemble::open(const std::string& run, const std
   auto im = std::make_unique<Impl>();
   im->run = run;
   const RunConfig cfg = RunConfig::load(run + "/config.yaml", overrides, host);
+  runtime() = cfg.runtime;  // threads, device, bf16, expert_devices of the run (or --set)
   const Registry& reg = host.registry();
   if (cfg.ensemble_names.empty()) throw Error(run + "/config.yaml: eval.ensembles is empty: no router to serve");
   im->name = ensemble.empty() ? cfg.ensemble_names.front() : ensemble;
@@ -170,8 +172,9 @@ std::unique_ptr<RunEnsemble> RunEnsemble::open(const std::string& run, const std
   im->cl = art.load<Clusterer>(reg, "clusterer");
   const auto manifest = nlohmann::json::parse(read_file(run + "/manifest.json"));
   if (!manifest.contains("experts") || manifest["experts"].empty()) throw Error(run + "/manifest.json: lists no experts");
-  for (const auto& e : manifest["experts"])
-    im->experts.push_back(load_language_model(reg, run + "/" + e["checkpoint"].get<std::string>()));
+  for (const auto& e : manifest["experts"])  // expert j on runtime.expert_devices[j mod n]
+    im->experts.push_back(load_language_model(reg, run + "/" + e["checkpoint"].get<std::string>(),
+                                              expert_device(static_cast<int32_t>(im->experts.size()))));
   im->max_len = im->experts.front()->max_length();
   if (cfg.eval.max_length > 0) im->max_len = std::min(im->max_len, cfg.eval.max_length);
   im->domain_counts = RunDir(run).domain_counts();
