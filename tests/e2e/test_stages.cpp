@@ -3,10 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 
 #include "cbtm/fs.h"
+#include "cbtm/pipeline/run_dir.h"
 #include "cli_runner.h"
 #include "support/test_support.h"
 
@@ -99,4 +101,48 @@ TEST_CASE("e2e: `cbtm plugins` lists every kind with options - `cbtm config` res
   CHECK(r.output.find("k: 5") != std::string::npos);
   CHECK(r.output.find("temperature: 0.1") != std::string::npos);
   CHECK(r.output.find("expert_batch: split") != std::string::npos);
+}
+
+TEST_CASE("e2e: a finished stage whose unchanged settings a newer build resolves differently is kept, with a warning") {
+  cbtm::test::TempDir t("e2e-defaults");
+  const std::string cfg = cbtm::test::tiny_config();
+  const std::string out = " --out " + t / "out";
+  REQUIRE(cbtm_cli("cluster " + cfg + out).status == 0);
+  // Rewrite the cluster stage's record as an older build would have written it: one without
+  // balanced_kmeans's `tol` option (the resolved config lacked it; the user's config never
+  // had it). Its fingerprint is the hash of that config text (the cluster stage has no input
+  // stages: Pipeline::fp_with).
+  const std::string path = t / "out/stages/cluster.json";
+  json rec = json::parse(cbtm::read_file(path));
+  REQUIRE(rec.contains("user_config"));
+  CHECK(rec["user_config"].get<std::string>().find("tol") == std::string::npos);  // as written: no defaults
+  REQUIRE(rec["fingerprint"] == cbtm::fingerprint(rec["config"]));
+  const std::string old_config = std::regex_replace(rec["config"].get<std::string>(), std::regex(", tol: [^,}]*"), "");
+  REQUIRE(old_config != rec["config"].get<std::string>());
+  rec["config"] = old_config;
+  rec["fingerprint"] = cbtm::fingerprint(old_config);
+  cbtm::write_file_atomic(path, rec.dump(2));
+  const std::string run_id = rec["run_id"];
+
+  auto r = cbtm_cli("cluster " + cfg + out);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("[cluster] finished with the same settings as written") != std::string::npos);
+  CHECK(r.output.find("--redo cluster") != std::string::npos);
+  CHECK(json::parse(cbtm::read_file(path))["run_id"] == run_id);  // kept, not recomputed
+
+  // A setting the user changed is still refused, naming the line.
+  r = cbtm_cli("cluster " + cfg + out + " --set clusterer.max_iters=7");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("different config") != std::string::npos);
+  CHECK(r.output.find("max_iters: 7") != std::string::npos);
+  // Made from other inputs (a fingerprint its config text does not give) it is recomputed,
+  // neither kept nor refused.
+  rec["fingerprint"] = "0123456789abcdef";
+  cbtm::write_file_atomic(path, rec.dump(2));
+  r = cbtm_cli("cluster " + cfg + out);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(json::parse(cbtm::read_file(path))["run_id"] != run_id);
+  CHECK(json::parse(cbtm::read_file(path))["config"].get<std::string>().find("tol") != std::string::npos);
 }

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <sstream>
+
 #include <spdlog/spdlog.h>
 
 #include "cbtm/artifact.h"
@@ -92,34 +94,37 @@ static std::vector<std::string> baseline_names(const RunConfig& cfg) {
 
 std::vector<std::string> Pipeline::baseline_types() const { return baseline_names(cfg_); }
 
-std::string Pipeline::config_text(const std::string& stage) const {
+std::string Pipeline::config_text(const std::string& stage, bool user) const {
+  // user: the sections as written (RunConfig::user_section_text), the derived lines as they are
+  auto text = [&](const std::vector<std::string>& keys) { return user ? cfg_.user_section_text(keys) : cfg_.section_text(keys); };
   if (stage == "tokenizer") {
     if (!cfg_.data.tokenizer_from.empty())  // a loaded tokenizer: the file's content is the input
-      return cfg_.section_text(with(kDataKeys, {"data.tokenizer_from"})) + "tokenizer_file: " +
+      return text(with(kDataKeys, {"data.tokenizer_from"})) + "tokenizer_file: " +
              fingerprint(read_file(cfg_.data.tokenizer_from)) + "\n";
-    return cfg_.section_text(with(kDataKeys, {"data.tokenizer_docs", "tokenizer"})) +
+    return text(with(kDataKeys, {"data.tokenizer_docs", "tokenizer"})) +
            sample_keys(cfg_, cfg_.data.tokenizer_docs);
   }
   if (stage == "cluster")
-    return cfg_.section_text(with(kDataKeys, {"data.cluster_docs", "embedder", "clusterer"})) + cluster_text_keys(cfg_) +
+    return text(with(kDataKeys, {"data.cluster_docs", "embedder", "clusterer"})) + cluster_text_keys(cfg_) +
            sample_keys(cfg_, cfg_.data.cluster_docs);
-  if (stage == "assign") return cfg_.section_text(with(kDataKeys, {"data.domain_field"})) + cluster_text_keys(cfg_);
-  if (stage == "seed") return cfg_.section_text({"seed", "model", "seed_lm"});
-  if (starts_with(stage, "expert-")) return cfg_.section_text({"seed", "branch"}) + "k: " + std::to_string(experts()) + "\n";
+  if (stage == "assign") return text(with(kDataKeys, {"data.domain_field"})) + cluster_text_keys(cfg_);
+  if (stage == "seed") return text({"seed", "model", "seed_lm"});
+  if (starts_with(stage, "expert-")) return text({"seed", "branch"}) + "k: " + std::to_string(experts()) + "\n";
   if (starts_with(stage, "baseline-")) {
     const std::string name = stage.substr(9);
     const auto names = baseline_names(cfg_);
     for (size_t i = 0; i < names.size(); ++i)
       if (names[i] == name)  // not branch.expert_batch: it only shapes the experts' batches
-        return cfg_.section_text({"seed", "branch.tokens", "branch.trainer", "baselines." + std::to_string(i)});
+        return text({"seed", "branch.tokens", "branch.trainer", "baselines." + std::to_string(i)});
     throw Error("no baseline '" + name + "' in the config (baselines: " + std::to_string(names.size()) + ")");
   }
-  if (stage == "eval") return cfg_.section_text({"data.eval", "data.text_field", "data.domain_field", "eval"});
+  if (stage == "eval") return text({"data.eval", "data.text_field", "data.domain_field", "eval"});
   throw std::logic_error("unknown stage " + stage);
 }
 
-std::string Pipeline::fp(const std::string& stage) const {
-  std::string text = config_text(stage);
+std::string Pipeline::fp(const std::string& stage) const { return fp_with(stage, config_text(stage)); }
+
+std::string Pipeline::fp_with(const std::string& stage, std::string text) const {
   for (const auto& u : upstream_of(stage, experts(), baseline_names(cfg_))) {
     nlohmann::json r = dir_.record(u);
     if (r.is_null()) return "";  // an input is missing: this stage cannot be current
@@ -141,7 +146,32 @@ bool Pipeline::done(const std::string& stage) const {
   }
   const std::string f = fp(stage);
   if (f.empty()) return false;
-  return dir_.finished(stage, f, config_text(stage));
+  const std::string now = config_text(stage);
+  const nlohmann::json r = dir_.record(stage);
+  if (!r.is_null() && r.value("fingerprint", "") != f && r.value("config", "") != now &&
+      r.value("user_config", "") == config_text(stage, true)) {
+    if (fp_with(stage, r.value("config", "")) != r["fingerprint"]) return false;  // other inputs: recompute
+    // The settings as written and the inputs are those of the finished stage; only what the
+    // code fills in differs (an option added since, at its default, or a changed default).
+    // Keep it, and say so, rather than refuse a run nobody changed.
+    auto lines = [](const std::string& t) {
+      std::vector<std::string> out;
+      std::istringstream in(t);
+      for (std::string l; std::getline(in, l);) out.push_back(l);
+      return out;
+    };
+    const auto was = lines(r.value("config", "")), is = lines(now);
+    std::string diff;
+    for (size_t i = 0; i < std::max(was.size(), is.size()); ++i) {
+      const std::string x = i < was.size() ? was[i] : "", y = i < is.size() ? is[i] : "";
+      if (x != y) diff += "\n    was: " + x + "\n    now: " + y;
+    }
+    spdlog::warn("[{}] finished with the same settings as written, which this build resolves differently "
+                 "(new options at their defaults, or changed defaults); kept -- `--redo {}` recomputes it:{}",
+                 stage, stage, diff);
+    return true;
+  }
+  return dir_.finished(stage, f, now);
 }
 
 void Pipeline::require_done(const std::string& stage, const std::string& how) const {

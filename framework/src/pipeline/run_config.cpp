@@ -208,6 +208,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
   absolutise_paths(root, base_dir);
   for (const auto& o : overrides) apply_override(root, o);
   absolutise_paths(root, fs::current_path().string());  // override paths: relative to cwd
+  rc.user_ = YAML::Clone(root);
 
   const ConfigNode top = at(root, "", file);
   for (auto it = root.begin(); it != root.end(); ++it) {
@@ -332,6 +333,32 @@ std::string RunConfig::yaml() const {
   YAML::Emitter e;
   e << resolved_;
   return std::string(e.c_str()) + "\n";
+}
+
+std::string RunConfig::user_section_text(const std::vector<std::string>& keys) const {
+  std::string out;
+  for (const auto& k : keys) {
+    const YAML::Node root = user_;  // const: operator[] must not insert missing keys
+    YAML::Node cur = YAML::Clone(root);
+    bool present = true;
+    for (const auto& part : split_path(k)) {
+      const YAML::Node c = cur;
+      if (c.IsSequence() && is_index(part) && std::stoul(part) < c.size()) {
+        cur.reset(YAML::Clone(c[std::stoul(part)]));
+      } else if (c.IsMap() && c[part]) {
+        cur.reset(YAML::Clone(c[part]));
+      } else {
+        present = false;
+        break;
+      }
+    }
+    YAML::Emitter e;
+    e.SetMapFormat(YAML::Flow);
+    e.SetSeqFormat(YAML::Flow);
+    if (present) e << cur;
+    out += k + ": " + (present ? std::string(e.c_str()) : std::string("~")) + "\n";
+  }
+  return out;
 }
 
 std::string RunConfig::section_text(const std::vector<std::string>& keys) const {

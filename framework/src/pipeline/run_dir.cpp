@@ -91,11 +91,12 @@ bool RunDir::finished(const std::string& stage, const std::string& fp,
 }
 
 void RunDir::finish(const std::string& stage, const std::string& fp, const std::string& config_text,
-                    const nlohmann::json& summary) const {
+                    const nlohmann::json& summary, const std::string& user_config) const {
   nlohmann::json r;
   r["stage"] = stage;
   r["fingerprint"] = fp;
   r["config"] = config_text;
+  if (!user_config.empty()) r["user_config"] = user_config;
   const std::time_t t = std::time(nullptr);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));

@@ -376,7 +376,7 @@ void Pipeline::merge_assign() {
     summary["nmi"] = nmi(t);
     summary["purity"] = purity(t);
   }
-  dir_.finish("assign", fp("assign"), config_text("assign"), summary);
+  dir_.finish("assign", fp("assign"), config_text("assign"), summary, config_text("assign", true));
   for (int32_t j = 0; j < k; ++j)
     spdlog::info("[assign] cluster {:>3}: {:>8} docs {:>10} tokens", j, total.docs[j], total.tokens[j]);
   if (total.no_terms > 0)

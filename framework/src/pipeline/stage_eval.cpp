@@ -185,7 +185,7 @@ void Pipeline::eval() {
   if (!spec.is_null()) results["specialisation"] = spec;
   results["config"] = cfg_.yaml();
   write_file_atomic(dir_.results(), results.dump(2) + "\n");
-  dir_.finish("eval", fp("eval"), config_text("eval"), {{"results", "results.json"}});
+  dir_.finish("eval", fp("eval"), config_text("eval"), {{"results", "results.json"}}, config_text("eval", true));
   spdlog::info("[eval] results -> {}\n\n{}", dir_.results(), format_results(results));
 }
 

@@ -85,7 +85,7 @@ void Pipeline::train_seed() {
     summary = {{"checkpoint", fs::path(init).is_absolute() && init.rfind(dir_.root(), 0) != 0 ? init : rel(dir_, init)},
                {"steps", 0}, {"tokens", 0}};
   }
-  if (lead) dir_.finish("seed", fp("seed"), config_text("seed"), summary);
+  if (lead) dir_.finish("seed", fp("seed"), config_text("seed"), summary, config_text("seed", true));
 }
 
 void Pipeline::train_experts(const std::vector<int32_t>& which) {
@@ -134,7 +134,7 @@ void Pipeline::train_experts(const std::vector<int32_t>& which) {
     export_tokenizer(*tok, r.checkpoint);
     nlohmann::json summary = result_json(dir_, r);
     summary["cluster"] = j;
-    dir_.finish(stage, fp(stage), config_text(stage), summary);
+    dir_.finish(stage, fp(stage), config_text(stage), summary, config_text(stage, true));
     write_manifest();
   }
   if (lead) write_manifest();
@@ -175,7 +175,7 @@ void Pipeline::train_baselines(const std::vector<std::string>& which) {
     export_tokenizer_under(*tok, ctx.dir);
     nlohmann::json summary = r.checkpoint.empty() ? nlohmann::json{{"tokens", ctx.tokens}} : result_json(dir_, r);
     summary["dir"] = rel(dir_, ctx.dir);
-    dir_.finish(stage, fp(stage), config_text(stage), summary);
+    dir_.finish(stage, fp(stage), config_text(stage), summary, config_text(stage, true));
   }
   if (data_parallel_rank() == 0) write_manifest();
 }

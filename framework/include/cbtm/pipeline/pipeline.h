@@ -75,8 +75,14 @@ class Pipeline {
 
  private:
   // fingerprints (hash of the config sections a stage reads + its inputs' fingerprints)
-  std::string config_text(const std::string& stage) const;
+  /// The config sections `stage` reads, resolved (or, with `user`, as the user wrote them).
+  std::string config_text(const std::string& stage, bool user = false) const;
   std::string fp(const std::string& stage) const;
+  /// The fingerprint of `stage` with config text `text` and the current inputs.
+  std::string fp_with(const std::string& stage, std::string text) const;
+  /// Finished with this config and inputs. Also true (with a warning) when only the resolved
+  /// config differs and the user's settings and the inputs are those of the record: a build
+  /// that added an option at its default must not refuse a finished run.
   bool done(const std::string& stage) const;
   void require_done(const std::string& stage, const std::string& how) const;
   std::string seed_checkpoint() const;

@@ -152,6 +152,10 @@ class RunConfig {
   std::string yaml() const;
   /// Resolved YAML text of some top-level sections (for stage fingerprints).
   std::string section_text(const std::vector<std::string>& keys) const;
+  /// The same keys as the user wrote them (the config file with --set applied, paths made
+  /// absolute, no defaults filled in; "~" where absent): what a stage's settings were before
+  /// the code resolved them.
+  std::string user_section_text(const std::vector<std::string>& keys) const;
 
   const std::string& file() const { return file_; }
   uint64_t seed = 1;
@@ -169,6 +173,7 @@ class RunConfig {
  private:
   std::string file_;
   YAML::Node resolved_;
+  YAML::Node user_;  // as written, with overrides
 };
 
 /// Applies one "a.b.c=value" override to `root` (creating maps as needed; numeric path

@@ -49,9 +49,12 @@ class RunDir {
   /// message lists the lines of config_text that differ and how to redo the stage).
   bool finished(const std::string& stage, const std::string& fingerprint,
                 const std::string& config_text) const;
-  /// Marks a stage finished (atomically), with a fresh unique `run_id`.
+  /// Marks a stage finished (atomically), with a fresh unique `run_id`. `user_config`: the
+  /// same sections as the user wrote them, before defaults (kept as "user_config"; see
+  /// Pipeline::done).
   void finish(const std::string& stage, const std::string& fingerprint,
-              const std::string& config_text, const nlohmann::json& summary) const;
+              const std::string& config_text, const nlohmann::json& summary,
+              const std::string& user_config = "") const;
   /// The assign stage's training documents per (metadata value, cluster) -- the overlap
   /// table metadata routers read (RoutingContext::domain_counts); empty when the run has no
   /// metadata field or has not been assigned.
