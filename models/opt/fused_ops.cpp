@@ -201,6 +201,26 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
   return torch::matmul(torch::softmax(scores.masked_fill(future, -std::numeric_limits<double>::infinity()), -1), v);
 }
 
+torch::Tensor target_log_probs(const torch::Tensor& logits, const torch::Tensor& targets) {
+  TORCH_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0),
+              "target_log_probs: logits [N, V] and targets [N]");
+  if (!(logits.device().is_cpu() && logits.scalar_type() == torch::kFloat))
+    return torch::log_softmax(logits.to(torch::kFloat), -1).gather(1, targets.unsqueeze(1)).squeeze(1);
+  const torch::Tensor l = logits.contiguous();
+  const torch::Tensor t = targets.to(torch::kLong).contiguous();
+  const int64_t N = l.size(0), V = l.size(1);
+  torch::Tensor out = torch::empty({N}, l.options());
+  const float* x = l.data_ptr<float>();
+  const int64_t* tg = t.data_ptr<int64_t>();
+  float* o = out.data_ptr<float>();
+  for (int64_t r = 0; r < N; ++r)
+    TORCH_CHECK(tg[r] >= 0 && tg[r] < V, "target_log_probs: target ", tg[r], " outside [0, ", V, ")");
+  at::parallel_for(0, N, 16, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) o[r] = x[r * V + tg[r]] - kernels::logsumexp_row(x + r * V, V);
+  });
+  return out;
+}
+
 torch::Tensor fused_cross_entropy(const torch::Tensor& logits, const torch::Tensor& targets) {
   if (cpu_bf16(logits) && logits.dim() == 2) return CrossEntropy::apply(logits, targets);
   return torch::nn::functional::cross_entropy(logits.to(torch::kFloat), targets);

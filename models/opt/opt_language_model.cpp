@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "cbtm/runtime.h"
+#include "opt/fused_ops.h"
 
 namespace cbtm::models {
 
@@ -169,8 +170,7 @@ void OptLanguageModel::score_batch(const std::vector<std::vector<int32_t>>& sequ
     for (int64_t r = 0; r < n; r += chunk) {
       const int64_t m = std::min(chunk, n - r);
       const torch::Tensor h = flat.index_select(0, row_idx.narrow(0, r, m));
-      const torch::Tensor lp = torch::log_softmax(model_->logits(h), -1);
-      parts.push_back(lp.gather(1, tgt.narrow(0, r, m).unsqueeze(1)).squeeze(1));
+      parts.push_back(target_log_probs(model_->logits(h), tgt.narrow(0, r, m)));
     }
     logp = torch::cat(parts).to(torch::kCPU, torch::kFloat).contiguous();
   }

@@ -83,6 +83,19 @@ float softmax_portable(const uint16_t* x, uint16_t* out, int64_t nv, int64_t nt,
   return lse;
 }
 
+float logsumexp_portable(const float* x, int64_t n) {
+  float lane[kLanes];
+  std::fill(lane, lane + kLanes, -std::numeric_limits<float>::infinity());
+  for (int64_t j = 0; j < n; ++j) lane[j % kLanes] = std::max(lane[j % kLanes], x[j]);
+  float m = lane[0];
+  for (int l = 1; l < kLanes; ++l) m = std::max(m, lane[l]);
+  std::fill(lane, lane + kLanes, 0.0f);
+  for (int64_t j = 0; j < n; ++j) lane[j % kLanes] += exp_portable(x[j] - m);
+  float sum = lane[0];
+  for (int l = 1; l < kLanes; ++l) sum += lane[l];
+  return m + std::log(sum);
+}
+
 void softmax_backward_portable(const uint16_t* p, const uint16_t* dp, uint16_t* ds, int64_t nv, int64_t nt,
                                float scale) {
   float lane[kLanes] = {};
@@ -178,6 +191,21 @@ CBTM_AVX512 float softmax_avx512(const uint16_t* x, uint16_t* out, int64_t nv, i
   return lse;
 }
 
+CBTM_AVX512 float logsumexp_avx512(const float* x, int64_t n) {
+  const int64_t full = n / kLanes * kLanes;
+  const __mmask16 tail_mask = static_cast<__mmask16>((1u << (n - full)) - 1u);
+  __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t j = 0; j < full; j += kLanes) mx = _mm512_max_ps(mx, _mm512_loadu_ps(x + j));
+  if (tail_mask) mx = _mm512_mask_max_ps(mx, tail_mask, mx, _mm512_maskz_loadu_ps(tail_mask, x + full));
+  const float m = lanes_max(mx);
+  const __m512 mv = _mm512_set1_ps(m);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < full; j += kLanes) sum = _mm512_add_ps(sum, exp16(_mm512_sub_ps(_mm512_loadu_ps(x + j), mv)));
+  if (tail_mask)
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(tail_mask, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail_mask, x + full), mv))));
+  return m + std::log(lanes_sum(sum));
+}
+
 CBTM_AVX512 void softmax_backward_avx512(const uint16_t* p, const uint16_t* dp, uint16_t* ds, int64_t nv,
                                          int64_t nt, float scale) {
   const int64_t full = nv / kLanes * kLanes;
@@ -221,6 +249,10 @@ float softmax_row(const uint16_t* x, uint16_t* out, int64_t n_valid, int64_t n_t
                   float out_scale) {
   return use_avx512() ? softmax_avx512(x, out, n_valid, n_total, in_scale, out_scale)
                       : softmax_portable(x, out, n_valid, n_total, in_scale, out_scale);
+}
+
+float logsumexp_row(const float* x, int64_t n) {
+  return use_avx512() ? logsumexp_avx512(x, n) : logsumexp_portable(x, n);
 }
 
 void softmax_backward_row(const uint16_t* p, const uint16_t* dp, uint16_t* ds, int64_t n_valid,

@@ -1,7 +1,7 @@
 #pragma once
 /// \file row_kernels.h
 /// CPU kernels over one row of a bf16 (raw uint16_t) matrix, used by fused_ops.h: a softmax that
-/// also gives the row's log-sum-exp (causal rows: only the first n_valid entries take part, the
+/// also gives the row's log-sum-exp (and a log-sum-exp alone of a float32 row) (causal rows: only the first n_valid entries take part, the
 /// rest are written as 0), its backward, and dropout masks from a counter-based hash. Each has
 /// an AVX-512 path and a portable path that computes the same bits (same lane layout, same
 /// order of additions, the same exp polynomial); no torch here.
@@ -22,6 +22,11 @@ float fast_exp(float x);
 /// n_total. `x` and `out` may alias. n_valid >= 1.
 float softmax_row(const uint16_t* x, uint16_t* out, int64_t n_valid, int64_t n_total, float in_scale,
                   float out_scale);
+
+/// log(sum_{j < n} exp(x[j])) of one float32 row (n >= 1): a max pass and an exp-sum pass, no
+/// output row -- the log-sum-exp a target's log-probability needs (log_softmax(x)[t] =
+/// x[t] - lse) without writing the whole log_softmax.
+float logsumexp_row(const float* x, int64_t n);
 
 /// The softmax backward of one row: ds[j] = scale * p[j] * (dp[j] - sum_{k < n_valid} p[k] dp[k])
 /// for j < n_valid, 0 for n_valid <= j < n_total (scale: the forward's in_scale).

@@ -1,4 +1,4 @@
-// The fused CPU training ops (models/opt/fused_ops.h, row_kernels.h) against the plain LibTorch
+// The fused CPU ops (models/opt/fused_ops.h, row_kernels.h, attention_kernel.h) against the plain LibTorch
 // ops they replace, in values and gradients; the AVX-512 and portable kernels bit for bit.
 #include "support/catch_torch.h"  // first: see the header
 
@@ -90,6 +90,42 @@ TEST_CASE("softmax_row and its backward match a double-precision reference and b
       }
     }
   }
+}
+
+TEST_CASE("logsumexp_row matches a double-precision reference and both paths give the same bits", "[fused]") {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> d(0.0f, 4.0f);
+  for (int64_t n : {1, 7, 16, 17, 100, 4096, 4099}) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (auto& v : x) v = d(rng) + 30.0f;  // offset: the max must be subtracted
+    double m = -1e300, sum = 0;
+    for (float v : x) m = std::max(m, double(v));
+    for (float v : x) sum += std::exp(double(v) - m);
+    const double want = m + std::log(sum);
+    std::vector<float> got;
+    for (bool portable : {true, false}) {
+      if (!portable && !k::detail::avx512_available()) continue;
+      PortableScope scope(portable);
+      got.push_back(k::logsumexp_row(x.data(), n));
+      INFO("n = " << n << ", portable " << portable);
+      CHECK(std::abs(got.back() - want) <= 2e-6 * std::abs(want));
+    }
+    if (got.size() == 2) CHECK(got[0] == got[1]);
+  }
+}
+
+TEST_CASE("target_log_probs equals log_softmax + gather, on CPU float32 through the row kernel", "[fused]") {
+  torch::manual_seed(4);
+  const torch::Tensor logits = torch::randn({37, 4099}) * 5, targets = torch::randint(0, 4099, {37}, torch::kLong);
+  const torch::Tensor want = torch::log_softmax(logits.to(torch::kDouble), -1).gather(1, targets.unsqueeze(1)).squeeze(1);
+  const torch::Tensor got = target_log_probs(logits, targets);
+  REQUIRE(got.sizes() == torch::IntArrayRef({37}));
+  CHECK(got.scalar_type() == torch::kFloat);
+  CHECK(max_abs_diff(got.to(torch::kDouble), want) < 2e-5);
+  CHECK(max_abs_diff(target_log_probs(logits.to(torch::kBFloat16), targets).to(torch::kDouble),  // the plain path
+                     torch::log_softmax(logits.to(torch::kBFloat16).to(torch::kFloat), -1).gather(1, targets.unsqueeze(1)).squeeze(1).to(torch::kDouble)) < 1e-6);
+  CHECK_THROWS(target_log_probs(logits, torch::full({37}, 4099, torch::kLong)));
+  CHECK_THROWS(target_log_probs(logits, targets.narrow(0, 0, 5)));
 }
 
 TEST_CASE("causal_attention in bf16 matches the fp32 masked-softmax attention, values and gradients", "[fused]") {
