@@ -188,7 +188,8 @@ double cell_ppl(const nlohmann::json& cell, const std::string& model) {
 std::string suite_csv(const nlohmann::json& c) {
   std::string out = "cell";
   for (const auto& a : c["axes"]) out += "," + csv_field(a["name"].get<std::string>());
-  out += ",model,role,ppl,bits_per_byte,vs_dense,experts_per_token,k,branch_tokens,tokens_per_expert,train_flops,seed_flops\n";
+  out += ",model,role,ppl,bits_per_byte,vs_dense,experts_per_token,expert_token_fraction,k,branch_tokens,tokens_per_expert,"
+         "train_flops,seed_flops\n";
   for (const auto& cell : c["cells"]) {
     if (cell["status"] != "finished") continue;
     const auto& r = cell["results"];
@@ -199,7 +200,9 @@ std::string suite_csv(const nlohmann::json& c) {
       const double ppl = m["ppl"].get<double>();
       line += "," + csv_field(m["name"].get<std::string>()) + "," + m.value("role", "") + "," + num(ppl) + "," +
               num(m.value("bits_per_byte", std::nan(""))) + "," + num(ppl / dense) + "," +
-              num(m.value("mean_token_experts", 1.0), "%.3f") + "," + std::to_string(r.value("k", 0)) + "," +
+              num(m.value("mean_token_experts", 1.0), "%.3f") + "," +
+              num(m.contains("expert_token_fraction") ? m["expert_token_fraction"].get<double>() : std::nan(""), "%.3f") + "," +
+              std::to_string(r.value("k", 0)) + "," +
               std::to_string(r.value("branch_tokens", 0)) + "," + std::to_string(r.value("tokens_per_expert", 0)) + "," +
               num(cell_flops(cell, m["name"].get<std::string>(), false), "%.6g") + "," +
               num(cell.contains("train") ? flops_of(cell["train"]["seed"]) : std::nan(""), "%.6g");
@@ -234,7 +237,7 @@ std::string suite_markdown(const nlohmann::json& c) {
     head += " " + m + " |";
     rule += "---:|";
   }
-  std::string out = "Held-out perplexity per cell (lower is better; `vs dense` ratios are in results.csv).\n\n" + head + "\n" + rule + "\n";
+  std::string out = "Held-out perplexity per cell (lower is better; `vs dense` ratios and each ensemble's compute, `expert_token_fraction`, are in results.csv).\n\n" + head + "\n" + rule + "\n";
   std::vector<std::string> other;
   for (const auto& cell : c["cells"]) {
     if (cell["status"] != "finished") {

@@ -32,7 +32,7 @@ void write_cell(const cbtm::test::TempDir& t, const std::string& name, int k, do
   models.push_back({{"name", "c-btm all"}, {"role", "ensemble"}, {"ppl", all}, {"bits_per_byte", all / 100},
                     {"mean_token_experts", static_cast<double>(k)}});
   models.push_back({{"name", "c-btm top1"}, {"role", "ensemble"}, {"ppl", top1}, {"bits_per_byte", top1 / 100},
-                    {"mean_token_experts", 1.0}});
+                    {"mean_token_experts", 1.0}, {"expert_token_fraction", 0.625}});
   models.push_back({{"name", "expert 0 alone"}, {"role", "expert"}, {"ppl", 99.0}, {"bits_per_byte", 0.99}});
   json spec = {{"docs", json::array()}, {"ratio", json::array()}};
   for (int c = 0; c < k; ++c) {
@@ -110,14 +110,17 @@ TEST_CASE("suite results: finished, failed and pending cells - CSV and Markdown 
 
   const std::string csv = cbtm::suite_csv(c);
   CHECK(csv.substr(0, csv.find('\n')) ==
-        "cell,tokens,k,model,role,ppl,bits_per_byte,vs_dense,experts_per_token,k,branch_tokens,tokens_per_expert,"
-        "train_flops,seed_flops");
+        "cell,tokens,k,model,role,ppl,bits_per_byte,vs_dense,experts_per_token,expert_token_fraction,k,branch_tokens,"
+        "tokens_per_expert,train_flops,seed_flops");
   // 2 finished cells x 4 models, plus the header; the cell name holds commas, so it is quoted.
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 9);
   // (no stage records with FLOPs in these cells: the FLOPs columns are empty)
-  CHECK(csv.find("\"tokens=2000,k=2\",2000,2,c-btm all,ensemble,37.0000,0.3700,0.9250,2.000,2,1000,500,,\n") !=
+  CHECK(csv.find("\"tokens=2000,k=2\",2000,2,c-btm all,ensemble,37.0000,0.3700,0.9250,2.000,,2,1000,500,,\n") !=
         std::string::npos);
-  CHECK(csv.find("\"tokens=1000,k=2\",1000,2,dense,dense,50.0000,0.5000,1.0000,1.000,2,1000,500,,\n") != std::string::npos);
+  // the compute an ensemble used: expert-token fraction of running every expert everywhere
+  CHECK(csv.find("\"tokens=2000,k=2\",2000,2,c-btm top1,ensemble,39.0000,0.3900,0.9750,1.000,0.625,2,1000,500,,\n") !=
+        std::string::npos);
+  CHECK(csv.find("\"tokens=1000,k=2\",1000,2,dense,dense,50.0000,0.5000,1.0000,1.000,,2,1000,500,,\n") != std::string::npos);
 
   const std::string md = cbtm::suite_markdown(c);
   CHECK(md.find("| tokens | k | dense | c-btm all | c-btm top1 |") != std::string::npos);

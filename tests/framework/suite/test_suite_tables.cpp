@@ -112,7 +112,7 @@ TEST_CASE("suite tables: FLOPs per cell from the stage records - CSV columns and
   CHECK(cbtm::cell_flops(c2, "seed", true) == Approx(1000 * kFpt));
   CHECK(std::isnan(cbtm::cell_flops(c2, "nope")));
   const std::string csv = cbtm::suite_csv(c);
-  CHECK(csv.find("tokens=2000,2000,moe,baseline,16.0000,0.1600,1.0667,1.000,4,2000,0,3e+09,1e+09\n") != std::string::npos);
+  CHECK(csv.find("tokens=2000,2000,moe,baseline,16.0000,0.1600,1.0667,1.000,,4,2000,0,3e+09,1e+09\n") != std::string::npos);
 
   auto by = draw(s, c, t);
   // one line per model: x = its FLOPs, y = its perplexity
