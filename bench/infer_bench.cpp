@@ -65,17 +65,19 @@ EnsembleTiming run_ensemble(const cbtm::Router& router, const std::vector<cbtm::
 
   std::vector<std::vector<std::vector<float>>> logp(docs.size(), std::vector<std::vector<float>>(static_cast<size_t>(K)));
   t0 = bench::Clock::now();
+  std::vector<std::vector<std::vector<uint8_t>>> weighted(docs.size());  // doc -> expert -> positions
+  for (size_t i = 0; i < docs.size(); ++i) weighted[i] = cbtm::weighted_positions(w[i]);
   for (int32_t j = 0; j < K; ++j) {
     std::vector<size_t> idx;
     std::vector<std::vector<int32_t>> rows;
     std::vector<std::vector<uint8_t>> masks;
     for (size_t i = 0; i < docs.size(); ++i) {
-      auto weighted = cbtm::weighted_positions(w[i]);
-      const int64_t need = static_cast<int64_t>(weighted[static_cast<size_t>(j)].size());
+      auto& mask = weighted[i][static_cast<size_t>(j)];
+      const int64_t need = static_cast<int64_t>(mask.size());
       if (need > 0) {  // the prefix up to the last position that gives expert j weight
         idx.push_back(i);
         rows.emplace_back(docs[i].row.begin(), docs[i].row.begin() + need + 1);
-        masks.push_back(std::move(weighted[static_cast<size_t>(j)]));  // its output layer: only where weighted
+        masks.push_back(std::move(mask));  // its output layer: only where weighted
         t.expert_tokens += need;
       }
     }
