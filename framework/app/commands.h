@@ -59,6 +59,7 @@ struct GenerateArgs {
   double temperature = 1.0, top_p = 1.0;
   uint64_t seed = 0;
   bool json = false;
+  bool ignore_eos = false;
 };
 int run_generate(const GenerateArgs& args, PluginHost& host);
 

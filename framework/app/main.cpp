@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   gen->add_option("--top-p", ga.top_p, "nucleus sampling mass")->capture_default_str()->check(CLI::Range(0.000001, 1.0));
   gen->add_option("--seed", ga.seed, "sampling seed (same seed, same text)")->capture_default_str();
   gen->add_flag("--json", ga.json, "print the prompt, text, token ids and the experts that ran per token as JSON");
+  gen->add_flag("--ignore-eos", ga.ignore_eos, "keep going past an end-of-document token (exactly --max-tokens, up to the model's length)");
 
   cbtm::app::ServeArgs sa;
   CLI::App* serve = app.add_subcommand(

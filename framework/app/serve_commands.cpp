@@ -26,6 +26,7 @@ int run_generate(const GenerateArgs& a, PluginHost& host) {
   auto ens = RunEnsemble::open(a.run, a.ensemble, a.set, host);
   GenerateOptions o;
   o.max_tokens = a.max_tokens;
+  o.stop_at_eos = !a.ignore_eos;
   o.temperature = a.temperature;
   o.top_p = a.top_p;
   o.seed = a.seed;

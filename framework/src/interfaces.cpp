@@ -19,6 +19,29 @@ namespace cbtm {
 Component::~Component() = default;
 ContextEmbedder::~ContextEmbedder() = default;
 LanguageModel::~LanguageModel() = default;
+Continuation::~Continuation() = default;
+
+namespace {
+class RecomputingContinuation : public Continuation {
+ public:
+  explicit RecomputingContinuation(LanguageModel& lm) : lm_(lm) {}
+  std::vector<float> extend(const std::vector<int32_t>& tokens) override {
+    if (tokens.empty()) throw Error("Continuation::extend: no tokens");
+    row_.insert(row_.end(), tokens.begin(), tokens.end());
+    if (static_cast<int64_t>(row_.size()) > lm_.max_length())
+      throw Error("the sequence has " + std::to_string(row_.size()) + " tokens, more than the model's " +
+                  std::to_string(lm_.max_length()));
+    return lm_.next_token_log_probs({row_})[0];
+  }
+
+ private:
+  LanguageModel& lm_;
+  std::vector<int32_t> row_;
+};
+}  // namespace
+
+std::unique_ptr<Continuation> LanguageModel::continuation() { return std::make_unique<RecomputingContinuation>(*this); }
+
 std::vector<std::vector<float>> LanguageModel::next_token_log_probs(const std::vector<std::vector<int32_t>>&) {
   throw Error("this model only scores token sequences; it cannot give next-token distributions for generation");
 }

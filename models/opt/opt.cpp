@@ -39,16 +39,16 @@ OptLMImpl::OptLMImpl(const OptConfig& config) : config_(checked(config)) {
   init_weights(0);
 }
 
-torch::Tensor OptLMImpl::embed(const torch::Tensor& tokens) {
+torch::Tensor OptLMImpl::embed(const torch::Tensor& tokens, int64_t start) {
   if (tokens.dim() != 2)
     throw Error("OptLM: tokens must be [batch, time], got " + std::to_string(tokens.dim()) +
                 " dimensions");
   const int64_t T = tokens.size(1);
-  if (T > config_.max_positions)
-    throw Error("OptLM: sequence of " + std::to_string(T) + " tokens exceeds max_positions " +
+  if (start + T > config_.max_positions)
+    throw Error("OptLM: sequence of " + std::to_string(start + T) + " tokens exceeds max_positions " +
                 std::to_string(config_.max_positions));
   const torch::Tensor positions = torch::arange(
-      kPositionOffset, T + kPositionOffset,
+      start + kPositionOffset, start + T + kPositionOffset,
       torch::TensorOptions().dtype(torch::kLong).device(tokens.device()));
   return torch::embedding(embed_tokens_->weight, tokens) +
          torch::embedding(embed_positions_->weight, positions);
@@ -57,6 +57,16 @@ torch::Tensor OptLMImpl::embed(const torch::Tensor& tokens) {
 torch::Tensor OptLMImpl::hidden_states(const torch::Tensor& tokens) {
   torch::Tensor x = embed(tokens);
   for (const auto& layer : layers_) x = layer->forward(x);
+  return apply_layer_norm(final_layer_norm_, x);
+}
+
+torch::Tensor OptLMImpl::hidden_states_cached(const torch::Tensor& tokens, std::vector<KVCache>& cache) {
+  if (cache.empty()) cache.resize(layers_.size());
+  if (cache.size() != layers_.size())
+    throw Error("OptLM: a cache of " + std::to_string(cache.size()) + " layers for a model of " +
+                std::to_string(layers_.size()));
+  torch::Tensor x = embed(tokens, cache.front().length());
+  for (size_t i = 0; i < layers_.size(); ++i) x = layers_[i]->forward(x, &cache[i]);
   return apply_layer_norm(final_layer_norm_, x);
 }
 

@@ -74,6 +74,13 @@ struct OptConfig {
   void validate() const;
 };
 
+/// Keys and values of one attention layer for the tokens seen so far ([B, heads, T, head_dim];
+/// undefined before the first token): what incremental decoding reuses.
+struct KVCache {
+  torch::Tensor k, v;
+  int64_t length() const { return k.defined() ? k.size(2) : 0; }
+};
+
 class OptLMImpl : public torch::nn::Module {
  public:
   /// Builds the model, initialised as by init_weights(0). Error if `config` is invalid or
@@ -88,6 +95,11 @@ class OptLMImpl : public torch::nn::Module {
   /// embeddings (token + position), i = the residual stream after block i, n_layers =
   /// hidden_states(tokens) (after the final LayerNorm). Error unless 0 <= layer <= n_layers.
   torch::Tensor layer_states(const torch::Tensor& tokens, int64_t layer);
+  /// Incremental decoding: the final-LayerNorm output [B, T_new, d_model] of `tokens` (the
+  /// T_new tokens that follow the cache's), appending their keys and values to `cache` (one
+  /// entry per layer; empty: start). Equals hidden_states() of the whole sequence at those
+  /// positions (up to rounding). No dropout (eval only). Error past max_positions.
+  torch::Tensor hidden_states_cached(const torch::Tensor& tokens, std::vector<KVCache>& cache);
   /// Tied output head: hidden [..., d_model] -> logits [..., vocab].
   torch::Tensor logits(const torch::Tensor& hidden);
   /// Deterministic OPT initialisation: N(0, init_std) weights, zero biases, unit LayerNorm.
@@ -103,8 +115,9 @@ class OptLMImpl : public torch::nn::Module {
   const std::vector<std::shared_ptr<OptDecoderLayerImpl>>& layers() const { return layers_; }
 
  private:
-  /// Token + position embeddings [B, T, d_model] (checks the shape and max_positions).
-  torch::Tensor embed(const torch::Tensor& tokens);
+  /// Token + position embeddings [B, T, d_model] of tokens at positions start.. (checks the
+  /// shape and max_positions).
+  torch::Tensor embed(const torch::Tensor& tokens, int64_t start = 0);
   OptConfig config_;
   // submodules are registered under OPT's Hugging Face names (see opt.cpp)
   torch::nn::Embedding embed_tokens_{nullptr};

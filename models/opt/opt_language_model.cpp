@@ -105,6 +105,43 @@ std::vector<std::vector<float>> OptLanguageModel::next_token_log_probs(
   return out;
 }
 
+namespace {
+class OptContinuation : public Continuation {
+ public:
+  OptContinuation(OptLM model, torch::Device device) : model_(std::move(model)), device_(device) {}
+  std::vector<float> extend(const std::vector<int32_t>& tokens) override {
+    const OptConfig& c = model_->config();
+    if (tokens.empty()) throw Error("OPT model: Continuation::extend needs at least one token");
+    const int64_t past = cache_.empty() ? 0 : cache_.front().length();
+    if (past + static_cast<int64_t>(tokens.size()) > c.max_positions)
+      throw Error("OPT model: the sequence would have " + std::to_string(past + static_cast<int64_t>(tokens.size())) +
+                  " tokens, more than max_positions " + std::to_string(c.max_positions));
+    std::vector<int64_t> ids;
+    for (int32_t t : tokens) {
+      if (t < 0 || t >= c.vocab_size)
+        throw Error("OPT model: token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocab_size));
+      ids.push_back(t);
+    }
+    torch::NoGradGuard no_grad;
+    torch::Tensor h;
+    {
+      AutocastGuard autocast(device_, use_bf16(device_));
+      h = model_->hidden_states_cached(torch::tensor(ids, torch::kLong).unsqueeze(0).to(device_), cache_);
+    }
+    const torch::Tensor last = h[0][h.size(1) - 1].to(torch::kFloat).unsqueeze(0);
+    const torch::Tensor lp = torch::log_softmax(model_->logits(last), -1).to(torch::kCPU, torch::kFloat).contiguous();
+    return std::vector<float>(lp.data_ptr<float>(), lp.data_ptr<float>() + c.vocab_size);
+  }
+
+ private:
+  OptLM model_;  // shares the loaded model's parameters
+  torch::Device device_;
+  std::vector<KVCache> cache_;
+};
+}  // namespace
+
+std::unique_ptr<Continuation> OptLanguageModel::continuation() { return std::make_unique<OptContinuation>(model_, device_); }
+
 std::vector<std::pair<size_t, size_t>> OptLanguageModel::plan_batches(
     const std::vector<std::vector<int32_t>>& sequences, const std::vector<size_t>& order) {
   // order is longest first, so a batch [i, j) is padded to the length of its first sequence.

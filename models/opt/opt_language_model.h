@@ -36,6 +36,8 @@ class OptLanguageModel : public LanguageModel {
       const std::vector<std::vector<uint8_t>>& wanted) override;
   std::vector<std::vector<float>> next_token_log_probs(
       const std::vector<std::vector<int32_t>>& sequences) override;
+  /// Incremental: each extend() runs only the new tokens against the key/value cache.
+  std::unique_ptr<Continuation> continuation() override;
   int64_t max_length() const override { return model_->config().max_positions; }
   int64_t parameters() const override { return count_parameters(model_->config()); }
 

@@ -35,7 +35,7 @@ OptAttentionImpl::OptAttentionImpl(int64_t d_model, int64_t n_heads, double atte
   out_proj = register_module("out_proj", make_linear(d_model, d_model));
 }
 
-torch::Tensor OptAttentionImpl::forward(const torch::Tensor& x) {
+torch::Tensor OptAttentionImpl::forward(const torch::Tensor& x, KVCache* cache) {
   const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
   auto heads = [&](const torch::Tensor& t) {  // [B, T, D] -> [B, H, T, hd]
     return t.view({B, T, n_heads_, head_dim_}).transpose(1, 2);
@@ -43,6 +43,20 @@ torch::Tensor OptAttentionImpl::forward(const torch::Tensor& x) {
   torch::Tensor q = heads(apply_linear(q_proj, x));
   torch::Tensor k = heads(apply_linear(k_proj, x));
   torch::Tensor v = heads(apply_linear(v_proj, x));
+  if (cache) {  // incremental decoding: the new queries against every key so far
+    const int64_t past = cache->length();
+    cache->k = past ? torch::cat({cache->k, k}, 2) : k.contiguous();
+    cache->v = past ? torch::cat({cache->v, v}, 2) : v.contiguous();
+    const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+    torch::Tensor scores = torch::matmul(q * scale, cache->k.transpose(-2, -1));  // [B, H, T, past + T]
+    if (T > 1) {  // new query i sees keys 0 .. past + i
+      const torch::Tensor future =
+          torch::ones({T, past + T}, torch::TensorOptions().dtype(torch::kBool).device(x.device())).triu(past + 1);
+      scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());
+    }
+    torch::Tensor o = torch::matmul(torch::softmax(scores.to(torch::kFloat), -1).to(cache->v.scalar_type()), cache->v);
+    return apply_linear(out_proj, o.transpose(1, 2).reshape({B, T, D}));
+  }
   const double p = is_training() ? attention_dropout_ : 0.0;
 #if TORCH_VERSION_MAJOR >= 2
   // Default scale is head_dim^-0.5, as OPT's scaling of q.
@@ -78,9 +92,9 @@ OptDecoderLayerImpl::OptDecoderLayerImpl(const OptConfig& c, bool moe_layer) : d
   final_layer_norm = register_module("final_layer_norm", make_layer_norm(c.d_model));
 }
 
-torch::Tensor OptDecoderLayerImpl::forward(const torch::Tensor& x) {
+torch::Tensor OptDecoderLayerImpl::forward(const torch::Tensor& x, KVCache* cache) {
   const bool train = is_training();
-  torch::Tensor h = self_attn->forward(apply_layer_norm(self_attn_layer_norm, x));
+  torch::Tensor h = self_attn->forward(apply_layer_norm(self_attn_layer_norm, x), cache);
   torch::Tensor y = x + fused_dropout(h, dropout_, train);
   if (moe) {
     h = moe->forward(apply_layer_norm(final_layer_norm, y));

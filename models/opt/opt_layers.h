@@ -17,7 +17,9 @@ class OptAttentionImpl : public torch::nn::Module {
  public:
   OptAttentionImpl(int64_t d_model, int64_t n_heads, double attention_dropout);
   /// x: [B, T, d_model] -> [B, T, d_model] (after out_proj, before the residual dropout).
-  torch::Tensor forward(const torch::Tensor& x);
+  /// With `cache`: x holds the tokens after the cached ones; their keys and values are
+  /// appended and they attend to every cached position and causally among themselves.
+  torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr);
 
   torch::nn::Linear k_proj{nullptr}, v_proj{nullptr}, q_proj{nullptr}, out_proj{nullptr};
 
@@ -33,7 +35,8 @@ TORCH_MODULE(OptAttention);
 class OptDecoderLayerImpl : public torch::nn::Module {
  public:
   OptDecoderLayerImpl(const OptConfig& c, bool moe_layer = false);
-  torch::Tensor forward(const torch::Tensor& x);
+  /// `cache`: incremental decoding (OptAttentionImpl::forward).
+  torch::Tensor forward(const torch::Tensor& x, KVCache* cache = nullptr);
 
   OptAttention self_attn{nullptr};
   torch::nn::LayerNorm self_attn_layer_norm{nullptr};

@@ -128,6 +128,12 @@ TEST_CASE("e2e serve: a tiny run's ensemble scores as cbtm eval does, generates 
     CHECK((g["stop_reason"] == "max_tokens" || g["stop_reason"] == "eos"));
     if (g["stop_reason"] == "max_tokens") CHECK(g["tokens"].size() == 12);
     for (const auto& e : g["experts"]) CHECK(e.size() == 1);
+    // --ignore-eos: exactly --max-tokens (the experts' key/value caches carried across 30 steps)
+    auto full = cbtm_cli("-q generate " + out + " -e top1 --prompt 'The history of' --max-tokens 30 --seed 5 --ignore-eos --json");
+    REQUIRE(full.status == 0);
+    const json fg = json::parse(full.output);
+    CHECK(fg["tokens"].size() == 30);
+    CHECK(fg["stop_reason"] == "max_tokens");
     auto greedy = cbtm_cli("-q generate " + out + " -e btm --set eval.ensembles.btm.calibration_docs=0 --prompt 'x' "
                            "--max-tokens 3 --temperature 0 --json");
     INFO(greedy.output);

@@ -331,3 +331,29 @@ TEST_CASE("LanguageModel::score_positions: NaN where not wanted - a mask of the 
   CHECK_THROWS_WITH(lm.score_positions({{2, 10, 11}}, {{1}}), Catch::Contains("sequence 0") && Catch::Contains("2 scored tokens"));
   CHECK_THROWS_WITH(lm.score_positions({{2, 10}}, {}), Catch::Contains("0 position masks for 1 sequences"));
 }
+
+// next_token_log_probs only: log p(v | row) = -(v + row.size() + row.back()) / 100.
+class NextOnlyLM : public cbtm::LanguageModel {
+ public:
+  std::vector<std::vector<float>> score(const std::vector<std::vector<int32_t>>&) override { throw cbtm::Error("no"); }
+  std::vector<std::vector<float>> next_token_log_probs(const std::vector<std::vector<int32_t>>& rows) override {
+    std::vector<std::vector<float>> out;
+    for (const auto& r : rows) {
+      std::vector<float> lp;
+      for (int v = 0; v < 4; ++v) lp.push_back(-static_cast<float>(v + r.size() + r.back()) / 100.f);
+      out.push_back(lp);
+    }
+    return out;
+  }
+  int64_t max_length() const override { return 6; }
+  int64_t parameters() const override { return 0; }
+};
+
+TEST_CASE("LanguageModel::continuation (default): extend appends and recomputes the whole sequence") {
+  NextOnlyLM lm;
+  auto c = lm.continuation();
+  CHECK(c->extend({2, 5}) == std::vector<float>{-0.07f, -0.08f, -0.09f, -0.10f});  // row {2, 5}: 2 + 5
+  CHECK(c->extend({1}) == std::vector<float>{-0.04f, -0.05f, -0.06f, -0.07f});     // row {2, 5, 1}: 3 + 1
+  CHECK_THROWS_WITH(c->extend({}), Catch::Contains("no tokens"));
+  CHECK_THROWS_WITH(c->extend({1, 1, 1, 1}), Catch::Contains("more than the model's 6"));
+}

@@ -150,6 +150,33 @@ TEST_CASE("plugin 'opt' score_positions: the output layer only where wanted, the
   }
 }
 
+TEST_CASE("plugin 'opt' continuation: incremental next-token distributions equal recomputing the whole sequence", "[opt][plugin]") {
+  for (bool bf16 : {false, true}) {
+    INFO("bf16 " << bf16);
+    Bf16Setting setting(bf16);
+    test::TempDir tmp("opt-continuation");
+    auto arch = make_arch(kYaml);
+    arch->init_checkpoint(tmp / "ckpt", 50, 3);
+    auto lm = arch->load(tmp / "ckpt");
+    auto cont = lm->continuation();
+    std::vector<int32_t> row;
+    // the prompt, one token at a time four times, then three at once
+    for (const std::vector<int32_t>& add : std::vector<std::vector<int32_t>>{{2, 11, 7, 30, 4}, {9}, {41}, {3}, {17}, {5, 6, 28}}) {
+      row.insert(row.end(), add.begin(), add.end());
+      const auto got = cont->extend(add);
+      const auto want = lm->next_token_log_probs({row})[0];
+      REQUIRE(got.size() == want.size());
+      double worst = 0;
+      for (size_t v = 0; v < got.size(); ++v) worst = std::max(worst, static_cast<double>(std::abs(got[v] - want[v])));
+      INFO("after " << row.size() << " tokens");
+      CHECK(worst < (bf16 ? 0.05 : 2e-5));
+    }
+    CHECK_THROWS_WITH(cont->extend({}), Catch::Contains("at least one token"));
+    CHECK_THROWS_WITH(cont->extend(std::vector<int32_t>(14, 3)), Catch::Contains("max_positions 24"));  // 13 + 14 > 24
+    CHECK_THROWS_WITH(lm->continuation()->extend({2, 50}), Catch::Contains("50"));
+  }
+}
+
 TEST_CASE("plugin 'opt' validates its options", "[opt][plugin]") {
   CHECK_THROWS_WITH(make_arch("{type: opt, d_model: 30, n_heads: 4}"),
                     Catch::Contains("n_heads") && Catch::Contains("test.yaml"));

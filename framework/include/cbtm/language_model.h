@@ -21,6 +21,16 @@ namespace cbtm {
 
 class Registry;
 
+/// One growing sequence's next-token distributions, computed incrementally (generation).
+class Continuation {
+ public:
+  virtual ~Continuation();
+  /// Appends `tokens` (the first call: the prompt, beginning-of-document token first; at
+  /// least one token a call) and returns log p(v | every token so far) for each vocabulary
+  /// entry v. Error past the model's max_length().
+  virtual std::vector<float> extend(const std::vector<int32_t>& tokens) = 0;
+};
+
 /// A loaded model that scores token sequences. Implementations may batch and pad
 /// internally; score() may be called from one thread at a time.
 class LanguageModel {
@@ -43,6 +53,10 @@ class LanguageModel {
   /// (a model that only scores).
   virtual std::vector<std::vector<float>> next_token_log_probs(
       const std::vector<std::vector<int32_t>>& sequences);
+  /// A Continuation of an empty sequence. Default: one that keeps the tokens and calls
+  /// next_token_log_probs() on all of them every time; a model with a key/value cache
+  /// computes only the new tokens. Lives no longer than this model.
+  virtual std::unique_ptr<Continuation> continuation();
   virtual int64_t max_length() const = 0;
   virtual int64_t parameters() const = 0;
 };

@@ -48,6 +48,7 @@ class BorrowedModel : public LanguageModel {
   std::vector<std::vector<float>> next_token_log_probs(const std::vector<std::vector<int32_t>>& s) override {
     return m_.next_token_log_probs(s);
   }
+  std::unique_ptr<Continuation> continuation() override { return m_.continuation(); }
   int64_t max_length() const override { return m_.max_length(); }
   int64_t parameters() const override { return m_.parameters(); }
 
@@ -255,6 +256,10 @@ Generation RunEnsemble::generate_now(const std::string& prompt, const GenerateOp
   doc.id = "request";
   doc.text = prompt;
   std::mt19937_64 rng(opt.seed);
+  // Per expert, its continuation (key/value cache) and how many tokens of `row` it has seen:
+  // an expert the router turns to later catches up on the tokens since.
+  std::vector<std::unique_ptr<Continuation>> cont(static_cast<size_t>(k));
+  std::vector<size_t> fed(static_cast<size_t>(k), 0);
   Generation g;
   g.stop_reason = "max_tokens";
   for (int64_t step = 0; step < opt.max_tokens; ++step) {
@@ -282,7 +287,9 @@ Generation RunEnsemble::generate_now(const std::string& prompt, const GenerateOp
     std::vector<int32_t> ran;
     for (int32_t j = 0; j < k; ++j)
       if (last[j] > 0.f) {
-        next[j] = im.experts[j]->next_token_log_probs({row})[0];
+        if (!cont[j]) cont[j] = im.experts[j]->continuation();
+        next[j] = cont[j]->extend(std::vector<int32_t>(row.begin() + static_cast<int64_t>(fed[j]), row.end()));
+        fed[j] = row.size();
         ran.push_back(j);
       }
     const int32_t tok = sample_token(mix_next_token(next, last), opt.temperature, opt.top_p, rng);
