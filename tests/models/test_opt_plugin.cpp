@@ -44,6 +44,13 @@ std::vector<float> direct_scores(models::OptLM& m, const std::vector<int32_t>& s
   return out;
 }
 
+/// A fresh checkpoint of kYaml (vocabulary 50, seeded) written under `dir`, loaded.
+std::unique_ptr<LanguageModel> fresh_model(const std::string& dir, uint64_t seed) {
+  auto arch = make_arch(kYaml);
+  arch->init_checkpoint(dir, 50, seed);
+  return arch->load(dir);
+}
+
 std::vector<int32_t> seq(int n, int start) {
   std::vector<int32_t> s{2};
   for (int i = 1; i < n; ++i) s.push_back((start + 7 * i) % 50);
@@ -123,9 +130,7 @@ TEST_CASE("plugin 'opt' score_positions: the output layer only where wanted, the
     INFO("bf16 " << bf16);
     Bf16Setting setting(bf16);
     test::TempDir tmp("opt-positions");
-    auto arch = make_arch(kYaml);
-    arch->init_checkpoint(tmp / "ckpt", 50, 7);
-    auto lm = arch->load(tmp / "ckpt");
+    auto lm = fresh_model(tmp / "ckpt", 7);
     const std::vector<std::vector<int32_t>> seqs = {seq(9, 3), seq(24, 1), seq(2, 5), seq(17, 4), {2}, seq(6, 8)};
     std::vector<std::vector<uint8_t>> wanted;
     std::mt19937 rng(11);
@@ -155,9 +160,7 @@ TEST_CASE("plugin 'opt' continuation: incremental next-token distributions equal
     INFO("bf16 " << bf16);
     Bf16Setting setting(bf16);
     test::TempDir tmp("opt-continuation");
-    auto arch = make_arch(kYaml);
-    arch->init_checkpoint(tmp / "ckpt", 50, 3);
-    auto lm = arch->load(tmp / "ckpt");
+    auto lm = fresh_model(tmp / "ckpt", 3);
     auto cont = lm->continuation();
     std::vector<int32_t> row;
     // the prompt, one token at a time four times, then three at once
