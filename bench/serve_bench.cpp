@@ -9,7 +9,11 @@
 // `cbtm serve`, so throughput should stay flat as clients grow while latency grows with the
 // queue.
 //
-//   build/bin/serve_bench --run out/quickstart [--ensemble top1] [--clients 1 4 16] [--seconds 5] [--json OUT]
+// Then generation: RunEnsemble::generate of --gen-tokens tokens (end-of-document ignored) from
+// a few held-out documents' openings: tokens/s, ms per token and experts run per token.
+//
+//   build/bin/serve_bench --run out/quickstart [--ensemble top1] [--clients 1 4 16] [--seconds 5]
+//                         [--gen-tokens 200] [--json OUT]
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -33,12 +37,16 @@ int main(int argc, char** argv) {
   std::string run, ensemble;
   std::vector<int> clients = {1, 4, 16};
   double seconds = 5;
-  int64_t max_docs = 100;
+  int64_t max_docs = 100, gen_tokens = 200;
+  int gen_prompts = 5;
   app.add_option("--run", run, "a finished run directory (e.g. out/quickstart)")->required();
   app.add_option("--ensemble,-e", ensemble, "which of the run's eval.ensembles (default: the first)");
   app.add_option("--clients", clients, "concurrent client counts to measure")->capture_default_str();
   app.add_option("--seconds", seconds, "duration of each load level")->capture_default_str();
   app.add_option("--docs", max_docs, "held-out documents the clients cycle through")->capture_default_str();
+  app.add_option("--gen-tokens", gen_tokens, "tokens generated per prompt (0: skip generation)")->capture_default_str();
+  app.add_option("--gen-prompts", gen_prompts, "prompts: the first 60 bytes of this many held-out documents")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   return bench::run_main(app, argc, argv, flags, [&] {
     if (!fs::exists(fs::path(run) / "manifest.json"))
       throw bench::MissingInput(run + ": not a finished run directory; run `cbtm run` first");
@@ -125,6 +133,35 @@ int main(int argc, char** argv) {
     }
     stop = true;
     srv.join();
+
+    // generation, direct (the models on the main thread, as in `cbtm serve`)
+    nlohmann::json gen;
+    if (gen_tokens > 0) {
+      int64_t n_tok = 0, n_expert_runs = 0;
+      std::atomic<bool> gen_done{false};
+      const auto g0 = bench::Clock::now();
+      std::thread worker([&] {
+        for (int i = 0; i < gen_prompts; ++i) {
+          cbtm::GenerateOptions go;
+          go.max_tokens = gen_tokens;
+          go.stop_at_eos = false;
+          go.seed = static_cast<uint64_t>(i);
+          const auto g = ens->generate(docs[static_cast<size_t>(i) % docs.size()].text.substr(0, 60), go);
+          n_tok += static_cast<int64_t>(g.tokens.size());
+          for (const auto& e : g.experts) n_expert_runs += static_cast<int64_t>(e.size());
+        }
+        gen_done = true;
+      });
+      ens->run_requests_here(gen_done);
+      worker.join();
+      const double gs = bench::seconds_since(g0);
+      gen = {{"prompts", gen_prompts}, {"tokens", n_tok}, {"seconds", gs}, {"tokens_per_s", n_tok / gs},
+             {"ms_per_token", 1e3 * gs / std::max<int64_t>(1, n_tok)},
+             {"experts_per_token", static_cast<double>(n_expert_runs) / std::max<int64_t>(1, n_tok)}};
+      std::printf("generate: %lld tokens from %d prompts in %.2f s: %.0f tokens/s, %.2f ms per token, %.2f experts per token\n",
+                  (long long)n_tok, gen_prompts, gs, n_tok / gs, 1e3 * gs / std::max<int64_t>(1, n_tok),
+                  static_cast<double>(n_expert_runs) / std::max<int64_t>(1, n_tok));
+    }
     const double best = levels.empty() ? 0.0 : levels.back()["requests_per_s"].get<double>();
     std::printf("HTTP at %d clients / direct: %.3f of the direct request rate\n", clients.back(), best / (direct_n / direct_s));
     bench::write_json(flags.json, {{"run", run},
@@ -134,6 +171,7 @@ int main(int argc, char** argv) {
                                    {"direct_tokens_per_s", direct_tokens / direct_s},
                                    {"levels", levels},
                                    {"http_vs_direct", best / (direct_n / direct_s)},
+                                   {"generate", gen},
                                    {"machine", bench::machine_state()}});
     return 0;
   });

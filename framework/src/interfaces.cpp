@@ -135,6 +135,32 @@ Assignment nearest_centers(const Matrix& x, const Matrix& c) {
 Assignment Clusterer::assign(const Matrix& x) const { return nearest_centers(x, centers()); }
 
 // ---- routing ---------------------------------------------------------------------------
+namespace {
+// Router::session default: route() on every piece so far at each push.
+class RecomputingSession : public RoutingSession {
+ public:
+  RecomputingSession(const Router& r, Document doc) : r_(r), doc_(std::move(doc)) { doc_.text.clear(); }
+  std::vector<float> push(const std::string& piece) override {
+    pieces_.push_back(piece);
+    doc_.text += piece;
+    const Matrix w = r_.route(doc_, pieces_);
+    if (w.rows != static_cast<int64_t>(pieces_.size()))
+      throw Error("router returned " + std::to_string(w.rows) + " rows of weights for " + std::to_string(pieces_.size()) + " positions");
+    return std::vector<float>(w.row(w.rows - 1), w.row(w.rows - 1) + w.cols);
+  }
+
+ private:
+  const Router& r_;
+  Document doc_;
+  std::vector<std::string> pieces_;
+};
+}  // namespace
+
+std::unique_ptr<RoutingSession> Router::session(const Document& doc) const {
+  if (needs_expert_scores()) throw Error("this router weighs experts by their predictions (route_scored): it has no text-only session");
+  return std::make_unique<RecomputingSession>(*this, doc);
+}
+
 Matrix Router::route_scored(const Document& doc, const std::vector<std::string>& pieces,
                             const std::vector<std::vector<float>>&) const {
   return route(doc, pieces);

@@ -82,6 +82,10 @@ torch::Tensor OptLMImpl::layer_states(const torch::Tensor& tokens, int64_t layer
 }
 
 torch::Tensor OptLMImpl::logits(const torch::Tensor& hidden) {
+  // One row (a generation step): a matrix-vector product, which BLAS runs without first
+  // packing the whole [vocab, d_model] weight as its matrix-matrix product does.
+  if (hidden.dim() == 2 && hidden.size(0) == 1 && hidden.scalar_type() == embed_tokens_->weight.scalar_type())
+    return torch::mv(embed_tokens_->weight, hidden[0]).unsqueeze(0);
   return torch::linear(hidden, embed_tokens_->weight);
 }
 

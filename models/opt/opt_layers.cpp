@@ -45,6 +45,10 @@ torch::Tensor OptAttentionImpl::forward(const torch::Tensor& x, KVCache* cache) 
   torch::Tensor v = heads(apply_linear(v_proj, x));
   if (cache) {  // incremental decoding: the new queries against every key so far
     const int64_t past = cache->length();
+    if (past && cache->k.scalar_type() != k.scalar_type()) {  // e.g. a bf16 prompt, then fp32 decoding steps
+      cache->k = cache->k.to(k.scalar_type());
+      cache->v = cache->v.to(v.scalar_type());
+    }
     cache->k = past ? torch::cat({cache->k, k}, 2) : k.contiguous();
     cache->v = past ? torch::cat({cache->v, v}, 2) : v.contiguous();
     const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));

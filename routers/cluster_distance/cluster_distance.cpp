@@ -1,6 +1,8 @@
 // Router "cluster_distance": the paper's eq. 3,
 //   w_j  ∝  top-k[ exp(-||h(x_<t) - c_j||^2 / T) ],
 // recomputed after every context token with the embedder's incremental context embedding.
+// session() (generation) carries that embedding from token to token: a new token costs the
+// same however long the text is.
 //
 // The empty context (before the first word, or while every word so far is a stop word) is
 // embedded like any other text: as the embedding of no terms (the zero vector, after the
@@ -18,6 +20,7 @@
 // every expert some position ever preferred.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "cbtm/clusterer.h"
@@ -64,44 +67,92 @@ class ClusterDistanceRouter : public Router {
   }
 
   Matrix route(const Document&, const std::vector<std::string>& pieces) const override {
-    const Matrix& c = ctx_.clusterer->centers();
-    const int64_t k = c.rows;
+    const int64_t k = ctx_.clusterer->centers().rows;
     Matrix w(static_cast<int64_t>(pieces.size()), k);
-    auto context = ctx_.embedder->context();
-    std::vector<float> h(static_cast<size_t>(c.cols));
-    std::vector<double> logit(static_cast<size_t>(k));
     const size_t n = pieces.size();
-    const size_t live = opt_.freeze_after >= 1.0
-                            ? n
-                            : std::max<size_t>(1, static_cast<size_t>(std::ceil(opt_.freeze_after * static_cast<double>(n))));
-    const bool fixing = opt_.fix_experts_after > 0 && opt_.top_k > 0 && opt_.top_k < k;
-    const size_t fix_at = fixing ? static_cast<size_t>(opt_.fix_experts_after) : n;
-    std::vector<char> in_set(static_cast<size_t>(k), 1);
-    for (size_t t = 0; t < std::min(live, n); ++t) {
-      context->append(pieces[t]);
-      context->current(h.data());
-      double mx = -INFINITY;
-      for (int64_t j = 0; j < k; ++j) {
-        logit[j] = -static_cast<double>(squared_distance(h.data(), c.row(j), c.cols)) / opt_.temperature;
-        if (in_set[j]) mx = std::max(mx, logit[j]);
-      }
-      float* row = w.row(static_cast<int64_t>(t));
-      for (int64_t j = 0; j < k; ++j) row[j] = in_set[j] ? static_cast<float>(std::exp(logit[j] - mx)) : 0.f;
-      if (fixing && t + 1 == fix_at) {  // the set: this position's top_k (ties keep the lower index)
-        std::vector<int64_t> idx(static_cast<size_t>(k));
-        for (int64_t j = 0; j < k; ++j) idx[j] = j;
-        std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return logit[a] > logit[b]; });
-        std::fill(in_set.begin(), in_set.end(), 0);
-        for (int j = 0; j < opt_.top_k; ++j) in_set[idx[j]] = 1;
-      }
-    }
+    const size_t live = live_positions(n);
+    Walk walk(*this);
+    for (size_t t = 0; t < live; ++t) walk.next(pieces[t], w.row(static_cast<int64_t>(t)));
     for (size_t t = live; t < n; ++t)  // frozen
       std::copy(w.row(static_cast<int64_t>(live - 1)), w.row(static_cast<int64_t>(live - 1)) + k, w.row(static_cast<int64_t>(t)));
     keep_top_k(w, opt_.top_k);  // also normalises each row
     return w;
   }
 
+  std::unique_ptr<RoutingSession> session(const Document&) const override { return std::make_unique<Session>(*this); }
+
  private:
+  // Positions of an n-position text that are routed from their context (the rest frozen).
+  size_t live_positions(size_t n) const {
+    if (opt_.freeze_after >= 1.0) return n;
+    return std::min(n, std::max<size_t>(1, static_cast<size_t>(std::ceil(opt_.freeze_after * static_cast<double>(n)))));
+  }
+
+  // Eq. 3 position by position: the weights (before top-k) after each context piece, with the
+  // active set fixed after fix_experts_after pieces. Row t depends on pieces 0..t only.
+  class Walk {
+   public:
+    explicit Walk(const ClusterDistanceRouter& r)
+        : r_(r), context_(r.ctx_.embedder->context()), h_(static_cast<size_t>(r.ctx_.clusterer->centers().cols)),
+          logit_(static_cast<size_t>(r.ctx_.clusterer->centers().rows)), in_set_(logit_.size(), 1) {
+      const int64_t k = r.ctx_.clusterer->centers().rows;
+      fixing_ = r.opt_.fix_experts_after > 0 && r.opt_.top_k > 0 && r.opt_.top_k < k;
+    }
+    void next(const std::string& piece, float* row) {
+      const Matrix& c = r_.ctx_.clusterer->centers();
+      const int64_t k = c.rows;
+      context_->append(piece);
+      context_->current(h_.data());
+      double mx = -INFINITY;
+      for (int64_t j = 0; j < k; ++j) {
+        logit_[j] = -static_cast<double>(squared_distance(h_.data(), c.row(j), c.cols)) / r_.opt_.temperature;
+        if (in_set_[j]) mx = std::max(mx, logit_[j]);
+      }
+      for (int64_t j = 0; j < k; ++j) row[j] = in_set_[j] ? static_cast<float>(std::exp(logit_[j] - mx)) : 0.f;
+      if (fixing_ && ++seen_ == static_cast<size_t>(r_.opt_.fix_experts_after)) {
+        // the set: this position's top_k (ties keep the lower index)
+        std::vector<int64_t> idx(static_cast<size_t>(k));
+        for (int64_t j = 0; j < k; ++j) idx[j] = j;
+        std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return logit_[a] > logit_[b]; });
+        std::fill(in_set_.begin(), in_set_.end(), 0);
+        for (int j = 0; j < r_.opt_.top_k; ++j) in_set_[idx[j]] = 1;
+      }
+    }
+
+   private:
+    const ClusterDistanceRouter& r_;
+    std::unique_ptr<ContextEmbedder> context_;
+    std::vector<float> h_;
+    std::vector<double> logit_;
+    std::vector<char> in_set_;
+    bool fixing_ = false;
+    size_t seen_ = 0;
+  };
+
+  // Generation: one context piece per push, the embedder's incremental context carried over.
+  // Rows of every position are kept (k floats each) so that freeze_after < 1, whose frozen
+  // position moves with the text's length, reads an earlier row instead of re-embedding.
+  class Session : public RoutingSession {
+   public:
+    explicit Session(const ClusterDistanceRouter& r) : r_(r), walk_(r), k_(r.ctx_.clusterer->centers().rows) {}
+    std::vector<float> push(const std::string& piece) override {
+      rows_.resize(rows_.size() + static_cast<size_t>(k_));
+      walk_.next(piece, rows_.data() + rows_.size() - static_cast<size_t>(k_));
+      const size_t n = rows_.size() / static_cast<size_t>(k_);
+      Matrix w(1, k_);
+      const float* row = rows_.data() + (r_.live_positions(n) - 1) * static_cast<size_t>(k_);
+      std::copy(row, row + k_, w.row(0));
+      keep_top_k(w, r_.opt_.top_k);
+      return w.data;
+    }
+
+   private:
+    const ClusterDistanceRouter& r_;
+    Walk walk_;
+    int64_t k_;
+    std::vector<float> rows_;
+  };
+
   Options opt_;
   RoutingContext ctx_;
 };

@@ -270,3 +270,18 @@ TEST_CASE("use_bf16: runtime().bf16 on CUDA and on CPUs with AVX-512 BW/VL/DQ on
   CHECK_FALSE(models::use_bf16(torch::kCUDA));
   runtime().bf16 = saved;
 }
+
+TEST_CASE("OptLM::logits: one row (matrix-vector) equals the tied head of many", "[opt]") {
+  const OptConfig c = test::tiny_opt_config();
+  OptLM m(c);
+  torch::manual_seed(3);
+  const torch::Tensor h = torch::randn({5, c.d_model});
+  const torch::Tensor many = m->logits(h);
+  for (int64_t r = 0; r < 5; ++r) {
+    const torch::Tensor one = m->logits(h.narrow(0, r, 1));
+    REQUIRE(one.sizes() == torch::IntArrayRef({1, c.vocab_size}));
+    CHECK((one[0] - many[r]).abs().max().item<float>() < 1e-5f);
+  }
+  const torch::Tensor want = torch::matmul(h, m->named_parameters()["embed_tokens.weight"].t());
+  CHECK((many - want).abs().max().item<float>() < 1e-5f);
+}

@@ -162,6 +162,7 @@ TEST_CASE("plugin 'opt' continuation: incremental next-token distributions equal
     test::TempDir tmp("opt-continuation");
     auto lm = fresh_model(tmp / "ckpt", 3);
     auto cont = lm->continuation();
+    const int threads = at::get_num_threads();
     std::vector<int32_t> row;
     // the prompt, one token at a time four times, then three at once
     for (const std::vector<int32_t>& add : std::vector<std::vector<int32_t>>{{2, 11, 7, 30, 4}, {9}, {41}, {3}, {17}, {5, 6, 28}}) {
@@ -173,6 +174,7 @@ TEST_CASE("plugin 'opt' continuation: incremental next-token distributions equal
       for (size_t v = 0; v < got.size(); ++v) worst = std::max(worst, static_cast<double>(std::abs(got[v] - want[v])));
       INFO("after " << row.size() << " tokens");
       CHECK(worst < (bf16 ? 0.05 : 2e-5));
+      CHECK(at::get_num_threads() == threads);  // a small step runs on one thread, then restores the count
     }
     CHECK_THROWS_WITH(cont->extend({}), Catch::Contains("at least one token"));
     CHECK_THROWS_WITH(cont->extend(std::vector<int32_t>(14, 3)), Catch::Contains("max_positions 24"));  // 13 + 14 > 24

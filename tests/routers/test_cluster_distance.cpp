@@ -210,3 +210,35 @@ TEST_CASE("cluster_distance router: bad options and a mismatched expert count fa
   auto router = reg.create<cbtm::Router>(router_yaml(0.1, 1));
   CHECK_THROWS_WITH(router->bind({&emb, &cl, 3}), Catch::Contains("2 centres for 3 experts"));
 }
+
+TEST_CASE("cluster_distance router: a session's push equals route()'s last row for every prefix, whatever the options") {
+  LetterEmbedder emb;
+  const float centres[3][3] = {{1, 0, 0}, {0, 0.8f, 0.6f}, {0.3f, 0.3f, 0.9f}};
+  const cbtm::Matrix c = centres3(centres);
+  FixedCenters cl(c);
+  const std::vector<std::string> pieces = {"", "x", "a", "bb", " c", "cc", "ab", "b", "c", "a", "cc"};
+  struct Case {
+    int top_k;
+    double freeze_after;
+    int fix_after;
+  };
+  for (const Case& o : {Case{0, 1.0, 0}, Case{1, 1.0, 0}, Case{2, 0.5, 0}, Case{1, 0.3, 0}, Case{1, 1.0, 3},
+                        Case{2, 1.0, 4}, Case{1, 0.5, 2}}) {
+    cbtm::ConfigNode n = router_yaml(0.5, o.top_k);
+    n.node["freeze_after"] = o.freeze_after;
+    n.node["fix_experts_after"] = o.fix_after;
+    auto router = cbtm::test::plugins().registry().create<cbtm::Router>(n);
+    router->bind({&emb, &cl, 3});
+    auto session = router->session({});
+    std::vector<std::string> so_far;
+    for (const auto& p : pieces) {
+      so_far.push_back(p);
+      const std::vector<float> got = session->push(p);
+      const cbtm::Matrix w = router->route({}, so_far);  // the whole text from scratch
+      INFO("top_k " << o.top_k << ", freeze_after " << o.freeze_after << ", fix_experts_after " << o.fix_after
+                    << ", " << so_far.size() << " pieces");
+      REQUIRE(got.size() == 3);
+      for (int64_t j = 0; j < 3; ++j) CHECK(got[static_cast<size_t>(j)] == w.at(w.rows - 1, j));
+    }
+  }
+}

@@ -14,6 +14,19 @@
 ///   Matrix w = router->route(doc, pieces);
 /// \endcode
 ///
+/// Text that grows a token at a time (generation, serve) is routed through a session:
+///
+/// \code
+///   auto s = router->session(doc);          // doc: id and metadata; its text is ignored
+///   std::vector<float> w = s->push("");     // the leading </s>: weights for token 1
+///   w = s->push(" The");                    // weights for token 2, ...
+/// \endcode
+///
+/// push() returns what route() would return as its last row for the pieces pushed so far
+/// (same values). The default session calls route() on all of them at every push; a router
+/// that can update its state from the new piece alone (cluster_distance: the embedder's
+/// incremental context) overrides session() so a token costs the same however long the text.
+///
 /// A router that weighs experts by how well each has predicted the document so far (BTM's
 /// cached prior) returns true from needs_expert_scores(): the evaluator then runs every expert
 /// on the whole document and calls route_scored() with their log-probabilities. Such a router
@@ -21,6 +34,7 @@
 /// their expert log-probabilities once, before any routing.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -58,6 +72,14 @@ struct FewShotRouting {
   int32_t probe_count = 0;
 };
 
+/// Routing of one growing text; see the file comment. Not thread-safe (one per text).
+class RoutingSession {
+ public:
+  virtual ~RoutingSession() = default;
+  /// Appends the next context piece and returns the experts' weights for the token after it.
+  virtual std::vector<float> push(const std::string& piece) = 0;
+};
+
 class Router : public Component {
  public:
   static constexpr const char* kKind = "router";
@@ -66,6 +88,11 @@ class Router : public Component {
   virtual void bind(const RoutingContext& ctx) = 0;
   /// Weights for every position of one document (see the file comment). Thread-safe.
   virtual Matrix route(const Document& doc, const std::vector<std::string>& pieces) const = 0;
+  /// A session routing a text pushed piece by piece (doc supplies the id and metadata);
+  /// each push() equals the last row of route() on the pieces so far. Default: route() on
+  /// the whole text at every push. Thread-safe (the session is not). Not for a router that
+  /// needs_expert_scores().
+  virtual std::unique_ptr<RoutingSession> session(const Document& doc) const;
 
   /// True when the weights depend on the experts' predictions (route_scored()).
   virtual bool needs_expert_scores() const { return false; }

@@ -6,9 +6,7 @@
 ///
 /// Scoring follows cbtm eval's protocol (evaluate.h): [</s>, x1..xn, </s>] truncated to the
 /// model's length, every token but the first scored, only the experts with weight run.
-/// Generation re-routes before every new token with the context so far (the router's last
-/// row), runs only the experts with weight there, mixes their next-token distributions
-/// (mix_next_token) and samples (sample_token).
+/// Generation: generate.h, with the run's experts and router.
 ///
 /// \code
 ///   auto ens = RunEnsemble::open("out/quickstart", "top2", {}, host);
@@ -19,11 +17,12 @@
 #include <memory>
 #include <atomic>
 #include <mutex>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "cbtm/serve/generate.h"
 
 namespace cbtm {
 
@@ -33,21 +32,6 @@ class Embedder;
 class Clusterer;
 class Router;
 class LanguageModel;
-
-struct GenerateOptions {
-  int64_t max_tokens = 64;   ///< new tokens at most (also stops at the model's length)
-  double temperature = 1.0;  ///< 0: greedy (argmax)
-  double top_p = 1.0;        ///< nucleus: sample from the smallest set of tokens with mass >= top_p
-  uint64_t seed = 0;         ///< the same seed and inputs give the same text
-  bool stop_at_eos = true;   ///< stop at the end-of-document token (not included in the text)
-};
-
-struct Generation {
-  std::string text;                          ///< the generated continuation (without the prompt)
-  std::vector<int32_t> tokens;               ///< its token ids
-  std::vector<std::vector<int32_t>> experts; ///< per generated token: the experts that ran
-  std::string stop_reason;                   ///< "eos" | "max_tokens" | "max_length"
-};
 
 struct TextScore {
   int64_t tokens = 0;          ///< scored tokens
@@ -87,15 +71,5 @@ class RunEnsemble {
   TextScore score_now(const std::string& text);
   Generation generate_now(const std::string& prompt, const GenerateOptions& opt);
 };
-
-/// log sum_j w_j p_j(v) for every vocabulary entry v, over the experts with w_j > 0
-/// (`next_logp[j]` may be empty for the others). Error if a weighted expert's row is missing
-/// or rows differ in length.
-std::vector<float> mix_next_token(const std::vector<std::vector<float>>& next_logp, const std::vector<float>& w);
-
-/// Draws a token from log-probabilities: temperature 0 takes the argmax (lowest id on ties);
-/// otherwise p ∝ exp(logp / temperature), cut to the smallest most-likely set whose mass
-/// reaches top_p (at least one token), renormalised.
-int32_t sample_token(const std::vector<float>& logp, double temperature, double top_p, std::mt19937_64& rng);
 
 }  // namespace cbtm
