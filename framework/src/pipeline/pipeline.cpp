@@ -148,6 +148,9 @@ bool Pipeline::done(const std::string& stage) const {
   if (f.empty()) return false;
   const std::string now = config_text(stage);
   const nlohmann::json r = dir_.record(stage);
+  // Evaluation is cheap and writes only results.json: changed eval settings re-evaluate
+  // (Pipeline::eval) instead of refusing the run -- in `cbtm run` and in a suite's cells alike.
+  if (stage == "eval" && !r.is_null() && r.value("config", "") != now) return false;
   if (!r.is_null() && r.value("fingerprint", "") != f && r.value("config", "") != now &&
       r.value("user_config", "") == config_text(stage, true)) {
     if (fp_with(stage, r.value("config", "")) != r["fingerprint"]) return false;  // other inputs: recompute

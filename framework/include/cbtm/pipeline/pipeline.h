@@ -10,7 +10,8 @@
 ///   seed        the seed LM (pretrained on all clusters' data for seed_lm.tokens)
 ///   expert-NNN  branch: expert NNN from the seed, trained on cluster NNN (Steps 1-2)
 ///   baseline-X  each baseline, from the seed, on tokens/all, same total tokens
-///   eval        held-out perplexity of the baselines and the expert ensembles (Step 3)
+///   eval        held-out perplexity of the baselines and the expert ensembles (Step 3);
+///               unlike the others, re-run by itself when its settings change
 ///
 /// \code
 ///   Pipeline p(host, RunConfig::load("configs/quickstart.yaml", {}, host), "out");
