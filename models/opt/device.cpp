@@ -111,6 +111,11 @@ NoAutocastGuard::~NoAutocastGuard() {
   if (prev_) set_autocast_enabled(device_.type(), true);
 }
 
+AutocastCacheScope::AutocastCacheScope() { at::autocast::increment_nesting(); }
+AutocastCacheScope::~AutocastCacheScope() {
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+}
+
 AutocastGuard::AutocastGuard(torch::Device device, bool enabled)
     : device_(device), enabled_(enabled && (device.is_cpu() || device.is_cuda())) {
   if (!enabled_) return;

@@ -185,6 +185,17 @@ class NoAutocastGuard {
   bool prev_ = false;
 };
 
+/// RAII: the bf16 copies autocast makes of the weights are kept until the scope ends, across
+/// every AutocastGuard inside it (each would otherwise cast every weight again at its exit):
+/// scoring many batches casts the weights once. Autocast itself stays as it was.
+class AutocastCacheScope {
+ public:
+  AutocastCacheScope();
+  ~AutocastCacheScope();
+  AutocastCacheScope(const AutocastCacheScope&) = delete;
+  AutocastCacheScope& operator=(const AutocastCacheScope&) = delete;
+};
+
 /// RAII bf16 autocast for the current device when runtime().bf16 is set (works with
 /// LibTorch 1.13's CPU autocast API and 2.x's device-generic one).
 class AutocastGuard {
