@@ -17,8 +17,12 @@
 // contract keys (tokens_per_s_top1, topk_cost_ratio, ...) are those of the fixed set when
 // --fix-experts-after > 0, and "per_position" holds the others.
 //
+// --eval FILE --min-tokens N measures on other documents (e.g. long ones, where the prefix an
+// expert outside the set runs on is a small share of the document).
+//
 //   build/bin/infer_bench --run out/quickstart [--docs 400] [--temperature 0.1] [--freeze-after 1]
-//                         [--fix-experts-after 32] [--repeat 5] [--all-positions] [--json OUT]
+//                         [--fix-experts-after 32] [--repeat 5] [--all-positions]
+//                         [--eval FILE] [--min-tokens N] [--json OUT]
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -114,6 +118,8 @@ int main(int argc, char** argv) {
   int fix_after = 32;
   int repeat = 5;
   bool all_positions = false;
+  std::string eval_file;
+  int64_t min_tokens = 0;
   app.add_option("--run", run, "a finished run directory (after `cbtm run`, e.g. out/quickstart)")->required();
   app.add_option("--docs", max_docs, "held-out documents (the first N of data.eval)")->capture_default_str();
   app.add_option("--prefix-docs", prefix_docs, "documents for the whole-prefix routing comparison")->capture_default_str();
@@ -123,6 +129,9 @@ int main(int argc, char** argv) {
   app.add_option("--repeat", repeat, "rounds: every routing is timed once per round, interleaved, and its fastest run is reported (timings on 2 cores vary by 10-20% run to run)")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--all-positions", all_positions, "run each expert's output layer at every position of its prefix, not only where it has weight");
+  app.add_option("--eval", eval_file, "documents to score (JSONL, .zst; default: the run's data.eval)");
+  app.add_option("--min-tokens", min_tokens, "only documents of at least this many tokens (with </s>), read until --docs of them")
+      ->capture_default_str();
   app.add_option("--fix-experts-after", fix_after, "the router's fix_experts_after for the contract figures (0: per-position only)")
       ->capture_default_str();
 
@@ -146,13 +155,20 @@ int main(int argc, char** argv) {
     cbtm::CorpusOptions co;
     co.text_field = cfg.data.text_field;
     co.id_field = cfg.data.id_field;
-    co.max_docs = max_docs;
-    const auto raw = cbtm::read_corpus(cfg.data.eval, co);
+    if (eval_file.empty()) eval_file = cfg.data.eval;
+    std::vector<cbtm::Document> raw;
+    {
+      cbtm::CorpusReader reader(eval_file, co);
+      for (cbtm::Document d; static_cast<int64_t>(raw.size()) < max_docs && reader.next(d);)
+        if (min_tokens <= 0 || static_cast<int64_t>(tok->encode(d.text).size()) + 2 >= min_tokens) raw.push_back(d);
+    }
+    if (raw.empty()) throw cbtm::Error(eval_file + ": no document of at least " + std::to_string(min_tokens) + " tokens");
     const auto docs = cbtm::prepare_eval_docs(raw, *tok, experts[0]->max_length(), cfg.data.domain_field);
     int64_t scored = 0;
     for (const auto& d : docs) scored += static_cast<int64_t>(d.row.size()) - 1;
-    std::printf("run %s: K = %d experts (%.2fM parameters each), %zu held-out documents, %lld scored tokens, %d threads\n\n",
-                run.c_str(), K, experts[0]->parameters() / 1e6, docs.size(), (long long)scored,
+    std::printf("run %s: K = %d experts (%.2fM parameters each), %zu documents of %s%s, %lld scored tokens, %d threads\n\n",
+                run.c_str(), K, experts[0]->parameters() / 1e6, docs.size(), eval_file.c_str(),
+                min_tokens > 0 ? (" (at least " + std::to_string(min_tokens) + " tokens each)").c_str() : "", (long long)scored,
                 cbtm::runtime().resolved_threads());
 
     cbtm::RoutingContext ctx{emb.get(), cl.get(), K};
@@ -172,7 +188,7 @@ int main(int argc, char** argv) {
       for (auto& e : experts) e->score(rows);
     }
     nlohmann::json figures = {{"benchmark", "ensemble_inference"}, {"machine", bench::machine_state()}, {"run", run}, {"repeat", repeat},
-                              {"experts", K}, {"docs", docs.size()}, {"scored_tokens", scored},
+                              {"experts", K}, {"docs", docs.size()}, {"scored_tokens", scored}, {"eval_file", eval_file}, {"min_tokens", min_tokens},
                               {"output_layer", all_positions ? "every position" : "weighted positions"}};
     std::printf("%-14s %9s %10s %8s %9s %10s %8s %11s %10s %8s\n", "routing", "route s", "experts s", "mix s", "total s",
                 "tokens/s", "router%", "experts/doc", "expert-tok", "ppl");
