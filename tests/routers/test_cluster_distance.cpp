@@ -8,44 +8,13 @@
 #include "cbtm/embedder.h"
 #include "cbtm/ensemble.h"
 #include "cbtm/router.h"
+#include "support/routing_toys.h"
 #include "support/test_support.h"
 
 namespace {
 
-// h(text) = normalised counts of the letters a, b, c (zero vector for none): simple enough
-// to compute by hand, and it exercises Embedder::context()'s default (re-embedding).
-class LetterEmbedder : public cbtm::Embedder {
- public:
-  void fit(const std::vector<std::string>&) override {}
-  cbtm::Matrix embed(const std::vector<std::string>& texts) const override {
-    cbtm::Matrix m(static_cast<int64_t>(texts.size()), 3);
-    for (size_t i = 0; i < texts.size(); ++i) {
-      for (char ch : texts[i])
-        if (ch >= 'a' && ch <= 'c') m.at(static_cast<int64_t>(i), ch - 'a') += 1;
-      float n = 0;
-      for (int j = 0; j < 3; ++j) n += m.at(static_cast<int64_t>(i), j) * m.at(static_cast<int64_t>(i), j);
-      if (n > 0)
-        for (int j = 0; j < 3; ++j) m.at(static_cast<int64_t>(i), j) /= std::sqrt(n);
-    }
-    return m;
-  }
-  int64_t dim() const override { return 3; }
-  void save(cbtm::TensorFileWriter&, const std::string&) const override {}
-  void load(const cbtm::TensorFile&, const std::string&) override {}
-};
-
-class FixedCenters : public cbtm::Clusterer {
- public:
-  explicit FixedCenters(cbtm::Matrix c) : c_(std::move(c)) {}
-  void fit(const cbtm::Matrix&) override {}
-  int32_t k() const override { return static_cast<int32_t>(c_.rows); }
-  const cbtm::Matrix& centers() const override { return c_; }
-  void save(cbtm::TensorFileWriter&, const std::string&) const override {}
-  void load(const cbtm::TensorFile&, const std::string&) override {}
-
- private:
-  cbtm::Matrix c_;
-};
+using cbtm::test::FixedCenters;
+using cbtm::test::LetterEmbedder;
 
 cbtm::ConfigNode router_yaml(double T, int k) {
   cbtm::ConfigNode n;

@@ -12,6 +12,7 @@
 #include "cbtm/router.h"
 #include "cbtm/serve/generate.h"
 #include "support/fewshot_toys.h"
+#include "support/routing_toys.h"
 #include "support/test_support.h"
 
 namespace {
@@ -60,40 +61,14 @@ class LetterLM : public cbtm::LanguageModel {
   int salt_;
 };
 
-// h(text) = normalised counts of a, b, c (zero for none); the default (re-embedding) context.
-class LetterEmbedder : public cbtm::Embedder {
- public:
-  void fit(const std::vector<std::string>&) override {}
-  cbtm::Matrix embed(const std::vector<std::string>& texts) const override {
-    cbtm::Matrix m(static_cast<int64_t>(texts.size()), 3);
-    for (size_t i = 0; i < texts.size(); ++i) {
-      float n = 0;
-      for (char ch : texts[i])
-        if (ch >= 'a' && ch <= 'c') m.at(static_cast<int64_t>(i), ch - 'a') += 1;
-      for (int j = 0; j < 3; ++j) n += m.at(static_cast<int64_t>(i), j) * m.at(static_cast<int64_t>(i), j);
-      for (int j = 0; j < 3 && n > 0; ++j) m.at(static_cast<int64_t>(i), j) /= std::sqrt(n);
-    }
-    return m;
-  }
-  int64_t dim() const override { return 3; }
-  void save(cbtm::TensorFileWriter&, const std::string&) const override {}
-  void load(const cbtm::TensorFile&, const std::string&) override {}
-};
+using cbtm::test::FixedCenters;
+using cbtm::test::LetterEmbedder;
 
-class FixedCenters : public cbtm::Clusterer {
- public:
-  FixedCenters() : c_(3, 3) {
-    for (int j = 0; j < 3; ++j) c_.at(j, j) = 1.f;
-  }
-  void fit(const cbtm::Matrix&) override {}
-  int32_t k() const override { return 3; }
-  const cbtm::Matrix& centers() const override { return c_; }
-  void save(cbtm::TensorFileWriter&, const std::string&) const override {}
-  void load(const cbtm::TensorFile&, const std::string&) override {}
-
- private:
-  cbtm::Matrix c_;
-};
+cbtm::Matrix identity3() {
+  cbtm::Matrix c(3, 3);
+  for (int j = 0; j < 3; ++j) c.at(j, j) = 1.f;
+  return c;
+}
 
 // The definition: before every token, route the whole text (route() or, for a scoring router,
 // route_scored() on every expert's scores of the whole text), run the weighted experts (all of
@@ -158,7 +133,7 @@ TEST_CASE("generate: routing sessions and incremental scores give what re-routin
   LetterLM e0(1), e1(2), e2(3);
   std::vector<cbtm::LanguageModel*> experts = {&e0, &e1, &e2};
   LetterEmbedder emb;
-  FixedCenters cl;
+  FixedCenters cl(identity3());
   const cbtm::RoutingContext ctx{&emb, &cl, 3};
   ByteTokenizer tok;
   for (const std::string yaml :
