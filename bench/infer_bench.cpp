@@ -3,7 +3,7 @@
 // k/K), the router's share of the time, and incremental vs whole-prefix routing.
 //
 // For each ensemble: route every held-out document (the router's incremental context
-// embedding), run each expert once over exactly the documents where it has a non-zero
+// embedding; in parallel over documents, as cbtm eval does), run each expert once over exactly the documents where it has a non-zero
 // weight -- its body over the prefix up to the last such position, its output layer only at
 // the positions it weights (LanguageModel::score_positions) -- and mix the log-probabilities
 // (ensemble.h). Experts are loaded before timing. --all-positions runs the output layer at
@@ -63,8 +63,8 @@ EnsembleTiming run_ensemble(const cbtm::Router& router, const std::vector<cbtm::
   EnsembleTiming t;
   const int32_t K = static_cast<int32_t>(experts.size());
   auto t0 = bench::Clock::now();
-  std::vector<cbtm::Matrix> w(docs.size());
-  for (size_t i = 0; i < docs.size(); ++i) w[i] = router.route(docs[i].doc, docs[i].pieces);
+  // routed as cbtm eval routes (EnsembleEvaluator): in parallel over documents
+  const std::vector<cbtm::Matrix> w = cbtm::route_documents(router, docs, "bench");
   t.route_s = bench::seconds_since(t0);
 
   std::vector<std::vector<std::vector<float>>> logp(docs.size(), std::vector<std::vector<float>>(static_cast<size_t>(K)));

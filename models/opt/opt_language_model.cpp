@@ -58,7 +58,8 @@ std::vector<std::vector<float>> OptLanguageModel::score_impl(
     return sequences[a].size() > sequences[b].size();
   });
   const AutocastCacheScope cast_once;  // the weights' bf16 copies serve every batch (~5% faster scoring)
-  for (const auto& [begin, end] : plan_batches(sequences, order)) score_batch(sequences, wanted, order, begin, end, out);
+  const int64_t batch_tokens = device_.is_cpu() ? kBatchTokens : kBatchTokensGpu;
+  for (const auto& [begin, end] : plan_batches(sequences, order, batch_tokens)) score_batch(sequences, wanted, order, begin, end, out);
   return out;
 }
 
@@ -173,7 +174,7 @@ class OptContinuation : public Continuation {
 std::unique_ptr<Continuation> OptLanguageModel::continuation() { return std::make_unique<OptContinuation>(model_, device_); }
 
 std::vector<std::pair<size_t, size_t>> OptLanguageModel::plan_batches(
-    const std::vector<std::vector<int32_t>>& sequences, const std::vector<size_t>& order) {
+    const std::vector<std::vector<int32_t>>& sequences, const std::vector<size_t>& order, int64_t batch_tokens) {
   // order is longest first, so a batch [i, j) is padded to the length of its first sequence.
   // Minimise the padded tokens of all batches plus kBatchOverheadTokens per batch (the fixed
   // cost of a forward pass, in tokens): f[i] = min_j f[j] + (j - i) * len(i) + overhead.
@@ -183,7 +184,7 @@ std::vector<std::pair<size_t, size_t>> OptLanguageModel::plan_batches(
   std::vector<size_t> next(n + 1, n);
   for (size_t i = n; i-- > 0;) {
     const int64_t longest = static_cast<int64_t>(sequences[order[i]].size());
-    const size_t rows = static_cast<size_t>(std::max<int64_t>(1, kBatchTokens / longest));
+    const size_t rows = static_cast<size_t>(std::max<int64_t>(1, batch_tokens / longest));
     f[i] = std::numeric_limits<int64_t>::max();
     for (size_t j = i + 1; j <= std::min(n, i + rows); ++j) {
       const int64_t c = f[j] + static_cast<int64_t>(j - i) * longest + overhead;

@@ -192,16 +192,17 @@ TEST_CASE("plugin 'opt' validates its options", "[opt][plugin]") {
 TEST_CASE("opt scoring batches: padded tokens + overhead per batch are minimal, against every partition") {
   using LM = cbtm::models::OptLanguageModel;
   std::mt19937 rng(7);
-  for (int trial = 0; trial < 40; ++trial) {
+  for (int trial = 0; trial < 80; ++trial) {
+    const int64_t cap = trial % 2 ? LM::kBatchTokens : LM::kBatchTokensGpu;
     const size_t n = 1 + rng() % 10;
     std::vector<std::vector<int32_t>> seqs;
-    for (size_t i = 0; i < n; ++i) seqs.emplace_back(static_cast<size_t>(2 + rng() % (trial < 20 ? 300 : 9000)), 5);
+    for (size_t i = 0; i < n; ++i) seqs.emplace_back(static_cast<size_t>(2 + rng() % (trial < 40 ? 300 : 9000)), 5);
     std::vector<size_t> order(n);
     std::iota(order.begin(), order.end(), size_t{0});
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return seqs[a].size() > seqs[b].size(); });
     auto cost = [&](size_t b, size_t e) -> int64_t {  // -1: over the batch budget
       const int64_t rows = static_cast<int64_t>(e - b), len = static_cast<int64_t>(seqs[order[b]].size());
-      if (rows > 1 && rows * len > LM::kBatchTokens) return -1;
+      if (rows > 1 && rows * len > cap) return -1;
       return rows * len + LM::kBatchOverheadTokens;
     };
     // Every way to cut the sorted list (a bit per gap).
@@ -217,7 +218,7 @@ TEST_CASE("opt scoring batches: padded tokens + overhead per batch are minimal, 
         }
       if (total >= 0) best = std::min(best, total);
     }
-    const auto plan = LM::plan_batches(seqs, order);
+    const auto plan = LM::plan_batches(seqs, order, cap);
     int64_t got = 0;
     size_t next = 0;
     for (const auto& [b, e] : plan) {

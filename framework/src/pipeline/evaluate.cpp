@@ -98,6 +98,22 @@ ModelScore score_model(LanguageModel& lm, const std::vector<EvalDoc>& docs,
 }
 
 // ---- ensembles ---------------------------------------------------------------------------
+std::vector<Matrix> route_documents(const Router& router, const std::vector<EvalDoc>& docs, const std::string& name) {
+  std::vector<Matrix> w(docs.size());
+  std::string error;
+#pragma omp parallel for schedule(dynamic, 4)
+  for (int64_t i = 0; i < static_cast<int64_t>(docs.size()); ++i) {
+    try {
+      w[i] = router.route(docs[i].doc, docs[i].pieces);
+    } catch (const std::exception& e) {
+#pragma omp critical
+      error = e.what();
+    }
+  }
+  if (!error.empty()) throw Error("ensemble '" + name + "': routing failed: " + error);
+  return w;
+}
+
 EnsembleEvaluator::EnsembleEvaluator(const std::vector<EvalDoc>& docs, int32_t experts)
     : docs_(docs), k_(experts), logp_(static_cast<size_t>(experts)),
       have_(static_cast<size_t>(experts), std::vector<std::vector<uint8_t>>(docs.size())) {
@@ -127,18 +143,7 @@ void EnsembleEvaluator::add(const std::string& name, const Router& router) {
     scored_[name] = &router;
     return;
   }
-  std::vector<Matrix> w(docs_.size());
-  std::string error;
-#pragma omp parallel for schedule(dynamic, 4)
-  for (int64_t i = 0; i < static_cast<int64_t>(docs_.size()); ++i) {
-    try {
-      w[i] = router.route(docs_[i].doc, docs_[i].pieces);
-    } catch (const std::exception& e) {
-#pragma omp critical
-      error = e.what();
-    }
-  }
-  if (!error.empty()) throw Error("ensemble '" + name + "': routing failed: " + error);
+  std::vector<Matrix> w = route_documents(router, docs_, name);
   check_shapes(name, w);
   names_.push_back(name);
   weights_[name] = std::move(w);

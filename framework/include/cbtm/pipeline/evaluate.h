@@ -67,6 +67,10 @@ struct ModelScore {
 ModelScore score_model(LanguageModel& lm, const std::vector<EvalDoc>& docs,
                        std::vector<std::vector<float>>* logp_out = nullptr, const std::string& name = "model");
 
+/// A text-only router's weights for every document, routed in parallel over documents (as
+/// EnsembleEvaluator::add does). Error naming the ensemble and the failure.
+std::vector<Matrix> route_documents(const Router& router, const std::vector<EvalDoc>& docs, const std::string& name);
+
 class EnsembleEvaluator {
  public:
   EnsembleEvaluator(const std::vector<EvalDoc>& docs, int32_t experts);
