@@ -128,18 +128,23 @@ std::vector<float> mix_next_token(const std::vector<std::vector<float>>& next, c
       V = next[j].size();
     }
   if (!V) throw Error("mix_next_token: no expert has weight");
+  std::vector<size_t> live;  // the weighted experts, and their log-weights (once, not per entry)
+  std::vector<double> logw;
+  for (size_t j = 0; j < w.size(); ++j)
+    if (w[j] > 0.f) {
+      live.push_back(j);
+      logw.push_back(std::log(static_cast<double>(w[j])));
+    }
   std::vector<float> out(V);
   for (size_t v = 0; v < V; ++v) {
     double m = -std::numeric_limits<double>::infinity();
-    for (size_t j = 0; j < w.size(); ++j)
-      if (w[j] > 0.f) m = std::max(m, std::log(static_cast<double>(w[j])) + next[j][v]);
+    for (size_t i = 0; i < live.size(); ++i) m = std::max(m, logw[i] + next[live[i]][v]);
     if (!std::isfinite(m)) {
       out[v] = static_cast<float>(m);
       continue;
     }
     double s = 0;
-    for (size_t j = 0; j < w.size(); ++j)
-      if (w[j] > 0.f) s += std::exp(std::log(static_cast<double>(w[j])) + next[j][v] - m);
+    for (size_t i = 0; i < live.size(); ++i) s += std::exp(logw[i] + next[live[i]][v] - m);
     out[v] = static_cast<float>(m + std::log(s));
   }
   return out;
