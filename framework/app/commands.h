@@ -71,6 +71,7 @@ struct ServeArgs {
   int max_connections = 16;
   int max_queue = 64;
   double queue_timeout_s = 30;
+  int64_t max_batch = 16;
 };
 int run_serve(const ServeArgs& args, PluginHost& host);
 

@@ -132,6 +132,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   serve->add_option("--queue-timeout", sa.queue_timeout_s, "seconds a queued request waits before 503")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  serve->add_option("--max-batch", sa.max_batch,
+                    "most /score texts that arrive while the models are busy scored together as one evaluation (1: one at a time)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
 
   cbtm::app::FewShotArgs fa;
   CLI::App* few = app.add_subcommand(

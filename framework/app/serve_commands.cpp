@@ -45,6 +45,7 @@ int run_generate(const GenerateArgs& a, PluginHost& host) {
 
 int run_serve(const ServeArgs& a, PluginHost& host) {
   auto ens = RunEnsemble::open(a.run, a.ensemble, a.set, host);
+  ens->set_max_batch(a.max_batch);
   HttpServerOptions so;
   so.host = a.host;
   so.port = a.port;
@@ -58,11 +59,14 @@ int run_serve(const ServeArgs& a, PluginHost& host) {
   if (!a.port_file.empty()) write_file_atomic(a.port_file, std::to_string(server.port()) + "\n");
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  // the main thread runs the models (run_ensemble.h); the server accepts on another
-  std::thread accept([&] { server.serve(g_stop); });
-  ens->run_requests_here(g_stop);
-  accept.join();
-  spdlog::info("[serve] stopped after {} requests", server.served());
+  // the main thread runs the models (run_ensemble.h); the server accepts on another, started
+  // once the main thread is lent, so that every request runs here
+  std::thread accept;
+  ens->run_requests_here(g_stop, [&] { accept = std::thread([&] { server.serve(g_stop); }); });
+  if (accept.joinable()) accept.join();
+  const auto end = ens->info();
+  spdlog::info("[serve] stopped after {} requests ({} texts scored in {} evaluations)", server.served(),
+               end["score_requests"].get<int64_t>(), end["score_batches"].get<int64_t>());
   return 0;
 }
 

@@ -17,7 +17,9 @@
 
 #include "cbtm/corpus.h"
 #include "cbtm/fs.h"
+#include "cbtm/plugin_host.h"
 #include "cbtm/serve/http_server.h"
+#include "cbtm/serve/run_ensemble.h"
 #include "cli_runner.h"
 #include "support/test_support.h"
 
@@ -152,6 +154,55 @@ TEST_CASE("e2e serve: a tiny run's ensemble scores as cbtm eval does, generates 
     bad = cbtm_cli("generate " + out + " -e btm --prompt x");  // calibrates: not servable as is
     CHECK(bad.status == 2);
     CHECK(bad.output.find("calibration_docs") != std::string::npos);
+  }
+
+  SECTION("RunEnsemble: texts scored together get what each gets alone; texts waiting behind a generation share one evaluation") {
+    cbtm::PluginHost host;
+    host.load_builtin();
+    auto ens = cbtm::RunEnsemble::open(out, "top1", {}, host);
+    cbtm::CorpusOptions co;
+    co.max_docs = 5;
+    std::vector<std::string> texts;
+    for (const auto& d : cbtm::read_corpus(data + "eval.jsonl.zst", co)) texts.push_back(d.text);
+    texts.push_back("");  // nothing but the end of the document is scored
+    texts.push_back("The history of the");
+    std::vector<cbtm::TextScore> alone;
+    for (const auto& x : texts) alone.push_back(ens->score_now({x}).front());
+    const auto together = ens->score_now(texts);
+    REQUIRE(together.size() == texts.size());
+    auto same = [](const cbtm::TextScore& a, const cbtm::TextScore& b) {
+      CHECK(a.tokens == b.tokens);
+      CHECK(a.bytes == b.bytes);
+      CHECK(a.mean_active_experts == b.mean_active_experts);
+      CHECK(a.pieces == b.pieces);
+      CHECK(a.nll == Approx(b.nll).epsilon(1e-3));  // batch shapes change only float rounding
+      REQUIRE(a.logp.size() == b.logp.size());
+      for (size_t t = 0; t < a.logp.size(); ++t) CHECK(a.logp[t] == Approx(b.logp[t]).margin(0.02));
+    };
+    for (size_t i = 0; i < texts.size(); ++i) same(together[i], alone[i]);
+    CHECK(alone[texts.size() - 2].tokens == 1);
+    CHECK(ens->info()["max_batch"] == 16);
+    CHECK_THROWS_WITH(ens->set_max_batch(0), Catch::Contains("max_batch must be >= 1"));
+
+    // Concurrent score() calls that arrive while a generation holds the worker are scored
+    // together once it ends.
+    const int64_t requests0 = ens->info()["score_requests"], batches0 = ens->info()["score_batches"];
+    cbtm::GenerateOptions go;
+    go.max_tokens = ens->info()["max_length"].get<int64_t>() - 4;
+    go.stop_at_eos = false;
+    std::thread gen([&] { ens->generate("The", go); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::vector<cbtm::TextScore> got(texts.size());
+    std::vector<std::thread> callers;
+    for (size_t i = 0; i < texts.size(); ++i) callers.emplace_back([&, i] { got[i] = ens->score(texts[i]); });
+    for (auto& c : callers) c.join();
+    gen.join();
+    for (size_t i = 0; i < texts.size(); ++i) same(got[i], alone[i]);
+    const int64_t requests = ens->info()["score_requests"].get<int64_t>() - requests0;
+    const int64_t batches = ens->info()["score_batches"].get<int64_t>() - batches0;
+    CHECK(requests == static_cast<int64_t>(texts.size()));
+    CHECK(batches < requests);
+    UNSCOPED_INFO("texts " << requests << ", evaluations " << batches);
   }
 
   SECTION("serve: /score equals cbtm eval on the same document; concurrent clients; malformed requests get 4xx") {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <stdexcept>
 
 #include "cbtm/error.h"
 #include "cbtm/language_model.h"
@@ -130,6 +131,40 @@ TEST_CASE("evaluate: an expert needed for a prefix runs on that prefix only, and
   CHECK(r.expert_token_fraction == Approx(double(r.expert_tokens) / (2.0 * 12)));
   CHECK_FALSE(ev.has_standalone(0));
   CHECK_FALSE(ev.has_oracle());
+}
+
+TEST_CASE("evaluate: result over one document equals evaluating that document alone") {
+  const auto d = docs();
+  cbtm::EnsembleEvaluator ev(d, 2);
+  HeadRouter head(2);
+  ev.add("head", head);
+  ev.run([&](int32_t j) { return std::make_unique<FakeLM>(j); });
+  double nll = 0;
+  int64_t tokens = 0, expert_tokens = 0;
+  for (size_t i = 0; i < d.size(); ++i) {
+    const std::vector<cbtm::EvalDoc> one = {d[i]};
+    cbtm::EnsembleEvaluator alone(one, 2);
+    alone.add("head", head);
+    alone.run([&](int32_t j) { return std::make_unique<FakeLM>(j); });
+    const auto want = alone.result("head");
+    const auto got = ev.result("head", i);
+    CHECK(got.score.all.nll == Approx(want.score.all.nll).epsilon(1e-9));
+    CHECK(got.score.all.tokens == want.score.all.tokens);
+    CHECK(got.score.all.bytes == want.score.all.bytes);
+    CHECK(got.score.all.docs == 1);
+    CHECK(got.mean_active_experts == want.mean_active_experts);  // 1 for the 3-token row, else 2
+    CHECK(got.expert_tokens == want.expert_tokens);
+    CHECK(got.expert_token_fraction == Approx(want.expert_token_fraction));
+    CHECK(ev.mixed("head", i) == alone.mixed("head", 0));
+    nll += got.score.all.nll;
+    tokens += got.score.all.tokens;
+    expert_tokens += got.expert_tokens;
+  }
+  CHECK(ev.result("head", 1).mean_active_experts == 1.0);
+  CHECK(nll == Approx(ev.result("head").score.all.nll).epsilon(1e-9));
+  CHECK(tokens == ev.result("head").score.all.tokens);
+  CHECK(expert_tokens == ev.result("head").expert_tokens);
+  CHECK_THROWS_AS(ev.result("head", 3), std::out_of_range);
 }
 
 // Routes from the experts' scores: all weight on the expert that predicted the previous token best.

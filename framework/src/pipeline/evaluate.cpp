@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
@@ -233,13 +234,22 @@ void calibrate_router(Router& router, const std::vector<EvalDoc>& calib, int32_t
 }
 
 EnsembleEvaluator::Result EnsembleEvaluator::result(const std::string& name) const {
+  return result_over(name, 0, docs_.size());
+}
+
+EnsembleEvaluator::Result EnsembleEvaluator::result(const std::string& name, size_t doc) const {
+  if (doc >= docs_.size()) throw std::out_of_range("document " + std::to_string(doc) + " of " + std::to_string(docs_.size()));
+  return result_over(name, doc, doc + 1);
+}
+
+EnsembleEvaluator::Result EnsembleEvaluator::result_over(const std::string& name, size_t begin, size_t end) const {
   auto it = weights_.find(name);
   if (it == weights_.end()) throw std::logic_error("no ensemble " + name);
   if (scored_.count(name) && !routed_.count(name)) throw std::logic_error("ensemble " + name + " is routed by run()");
   Result r;
   int64_t positions = 0;
   double token_experts = 0;
-  for (size_t i = 0; i < docs_.size(); ++i) {
+  for (size_t i = begin; i < end; ++i) {
     const Matrix& w = it->second[i];
     const auto active = active_experts(w);
     auto needed = needed_positions(w);
@@ -268,7 +278,7 @@ EnsembleEvaluator::Result EnsembleEvaluator::result(const std::string& name) con
       for (int64_t j = 0; j < w.cols; ++j) token_experts += w.at(t, j) > 0.f ? 1 : 0;
     positions += w.rows;
   }
-  if (!docs_.empty()) r.mean_active_experts /= static_cast<double>(docs_.size());
+  if (end > begin) r.mean_active_experts /= static_cast<double>(end - begin);
   if (positions) r.mean_token_experts = token_experts / static_cast<double>(positions);
   if (positions) r.expert_token_fraction = static_cast<double>(r.expert_tokens) / (static_cast<double>(positions) * k_);
   return r;

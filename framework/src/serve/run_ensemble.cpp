@@ -30,6 +30,7 @@
 #include "cbtm/plugin_host.h"
 #include "cbtm/router.h"
 #include "cbtm/runtime.h"
+#include "cbtm/serve/batch_queue.h"
 #include "cbtm/tokenizer.h"
 
 namespace cbtm {
@@ -84,12 +85,21 @@ class Worker {
     cv_.notify_all();
     return result.get();  // rethrows what the job threw
   }
+  // Queues `job` and returns at once (`job` must not throw).
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_all();
+  }
   // Runs the jobs on the calling thread (the own thread then idles) until `stop` is true.
-  void run_here(const std::atomic<bool>& stop) {
+  void run_here(const std::atomic<bool>& stop, const std::function<void()>& lent) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++lent_;
     }
+    if (lent) lent();
     while (!stop.load()) {
       std::function<void()> job;
       {
@@ -142,7 +152,8 @@ struct RunEnsemble::Impl {
   std::unique_ptr<Router> router;
   int64_t max_len = 0;
   std::string domain_field;
-  Worker worker;  // declared last: joined first, before the models it runs go away
+  std::unique_ptr<BatchQueue<std::string, TextScore>> scores;  // /score texts gathered into evaluations (batch_queue.h)
+  Worker worker;  // declared last: joined first, before the models (and queued scores) go away
 };
 
 RunEnsemble::~RunEnsemble() = default;
@@ -194,6 +205,11 @@ std::unique_ptr<RunEnsemble> RunEnsemble::open(const std::string& run, const std
   ctx.domain_counts = im->domain_counts.empty() ? nullptr : &im->domain_counts;
   ctx.domain_field = im->domain_field;
   im->router->bind(ctx);
+  RunEnsemble* me = self.get();
+  Worker* worker = &im->worker;
+  im->scores = std::make_unique<BatchQueue<std::string, TextScore>>(
+      [me](const std::vector<std::string>& texts) { return me->score_now(texts); },
+      [worker](std::function<void()> job) { worker->post(std::move(job)); });
   self->impl_ = std::move(im);
   return self;
 }
@@ -202,41 +218,52 @@ nlohmann::json RunEnsemble::info() const {
   const Impl& im = *impl_;
   return {{"run", im.run}, {"ensemble", im.name}, {"router", im.router_yaml}, {"experts", im.experts.size()},
           {"parameters_per_expert", im.experts.front()->parameters()}, {"max_length", im.max_len},
-          {"vocab_size", im.tok->vocab_size()}};
+          {"vocab_size", im.tok->vocab_size()}, {"max_batch", im.scores->max_batch()},
+          {"score_requests", im.scores->calls()}, {"score_batches", im.scores->batches()}};
 }
 
-TextScore RunEnsemble::score(const std::string& text) {
-  return impl_->worker.run([&] { return score_now(text); });
+void RunEnsemble::set_max_batch(int64_t n) {
+  if (n < 1) throw Error("max_batch must be >= 1 (got " + std::to_string(n) + ")");
+  impl_->scores->set_max_batch(n);
 }
+
+int64_t RunEnsemble::max_batch() const { return impl_->scores->max_batch(); }
+
+TextScore RunEnsemble::score(const std::string& text) { return impl_->scores->call(text); }
 
 Generation RunEnsemble::generate(const std::string& prompt, const GenerateOptions& opt) {
   return impl_->worker.run([&] { return generate_now(prompt, opt); });
 }
 
-void RunEnsemble::run_requests_here(const std::atomic<bool>& stop) { impl_->worker.run_here(stop); }
+void RunEnsemble::run_requests_here(const std::atomic<bool>& stop, const std::function<void()>& lent) {
+  impl_->worker.run_here(stop, lent);
+}
 
-TextScore RunEnsemble::score_now(const std::string& text) {
+std::vector<TextScore> RunEnsemble::score_now(const std::vector<std::string>& texts) {
   Impl& im = *impl_;
-  Document d;
-  d.id = "request";
-  d.text = text;
-  const auto docs = prepare_eval_docs({d}, *im.tok, im.max_len, "");
+  std::vector<Document> in(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    in[i].id = "request-" + std::to_string(i);
+    in[i].text = texts[i];
+  }
+  const auto docs = prepare_eval_docs(in, *im.tok, im.max_len, "");
   const int32_t k = static_cast<int32_t>(im.experts.size());
   EnsembleEvaluator ev(docs, k);
   ev.add(im.name, *im.router);
   ev.run([&](int32_t j) { return std::make_unique<BorrowedModel>(*im.experts[j]); });
-  const auto r = ev.result(im.name);
-  TextScore s;
-  s.tokens = r.score.all.tokens;
-  s.nll = r.score.all.nll;
-  s.ppl = r.score.all.ppl();
-  s.bytes = r.score.all.bytes;
-  s.mean_active_experts = r.mean_active_experts;
-  // per-token values: rerun the mixture on the stored scores (cheap) through a one-doc result
-  s.logp.reserve(static_cast<size_t>(s.tokens));
-  s.logp = ev.mixed(im.name, 0);
-  for (size_t t = 1; t < docs[0].row.size(); ++t) s.pieces.push_back(im.tok->piece(docs[0].row[t]));
-  return s;
+  std::vector<TextScore> out(docs.size());
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const auto r = ev.result(im.name, i);
+    TextScore& s = out[i];
+    s.tokens = r.score.all.tokens;
+    s.nll = r.score.all.nll;
+    s.ppl = r.score.all.ppl();
+    s.bytes = r.score.all.bytes;
+    s.mean_active_experts = r.mean_active_experts;
+    s.logp = ev.mixed(im.name, i);
+    for (size_t t = 1; t < docs[i].row.size(); ++t) s.pieces.push_back(im.tok->piece(docs[i].row[t]));
+  }
+  return out;
 }
 
 Generation RunEnsemble::generate_now(const std::string& prompt, const GenerateOptions& opt) {

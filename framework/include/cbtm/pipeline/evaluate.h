@@ -92,6 +92,9 @@ class EnsembleEvaluator {
     double expert_token_fraction = 0;  ///< expert_tokens / (K x scored tokens): 1 = every expert everywhere
   };
   Result result(const std::string& name) const;
+  /// The same figures over document `doc` alone (as if it had been evaluated by itself:
+  /// batching documents together changes only float rounding in the experts).
+  Result result(const std::string& name, size_t doc) const;
   /// The mixed log-probabilities of document i under ensemble `name` (after run()).
   std::vector<float> mixed(const std::string& name, size_t i) const;
   /// Expert j alone on every document (only if it ran on all of them).
@@ -116,6 +119,7 @@ class EnsembleEvaluator {
   std::set<std::string> routed_;                        // ... once run() has routed them
 
   void check_shapes(const std::string& name, const std::vector<Matrix>& w) const;
+  Result result_over(const std::string& name, size_t begin, size_t end) const;
 };
 
 /// Expert specialisation (the paper's Fig. 15): every expert's perplexity on the held-out

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -52,23 +53,36 @@ class RunEnsemble {
                                            const std::vector<std::string>& overrides, PluginHost& host);
   ~RunEnsemble();
 
-  /// Thread-safe: calls from any thread run one at a time on the ensemble's own worker
-  /// thread (so the math libraries' thread pools stay warm however many client threads call).
+  /// Thread-safe: calls from any thread run on the ensemble's own worker thread (so the math
+  /// libraries' thread pools stay warm however many client threads call). Texts that wait
+  /// while the worker is busy are scored together, up to max_batch() at a time, as one
+  /// evaluation (each expert runs once over all of them; batch_queue.h): under concurrent
+  /// clients the per-call costs are shared. A text's score does not depend on its
+  /// batch-mates beyond float rounding; a batch that fails is retried text by text, so an
+  /// error reaches only the caller whose text caused it.
   TextScore score(const std::string& text);
+  /// Scores `texts` as one evaluation, on the calling thread (not thread-safe: score() is).
+  std::vector<TextScore> score_now(const std::vector<std::string>& texts);
+  /// Most texts scored together (>= 1; 1: one at a time). Default 16.
+  void set_max_batch(int64_t n);
+  int64_t max_batch() const;
   /// Thread-safe, as score(). Error if the prompt does not fit the model.
   Generation generate(const std::string& prompt, const GenerateOptions& opt);
   /// Lends the calling thread to run score() and generate() calls (made from other threads)
   /// until `stop` becomes true (checked every 100 ms). `cbtm serve` lends its main thread:
   /// the models run about twice as fast there as on any other thread (bench/serve_bench).
-  void run_requests_here(const std::atomic<bool>& stop);
-  /// run, ensemble name, router config, experts, parameters, max_length.
+  /// `lent`, if given, is called on this thread once it is lent, before it takes a call: start
+  /// the callers there, so that none of their calls goes to the ensemble's own thread (which
+  /// runs the calls while no thread is lent).
+  void run_requests_here(const std::atomic<bool>& stop, const std::function<void()>& lent = {});
+  /// run, ensemble name, router config, experts, parameters, max_length, max_batch, and
+  /// the texts scored so far and the evaluations they took (score_requests, score_batches).
   nlohmann::json info() const;
 
  private:
   RunEnsemble() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  TextScore score_now(const std::string& text);
   Generation generate_now(const std::string& prompt, const GenerateOptions& opt);
 };
 
