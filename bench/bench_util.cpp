@@ -14,6 +14,7 @@
 #include "cbtm/corpus.h"
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
+#include "cbtm/process_defaults.h"
 #include "cbtm/runtime.h"
 
 namespace cbtm::bench {
@@ -35,6 +36,7 @@ void add_common_flags(CLI::App& app, CommonFlags& flags, bool devpile) {
 
 int run_main(CLI::App& app, int argc, char** argv, const CommonFlags& flags,
              const std::function<int()>& body) {
+  apply_openmp_defaults(argc, argv);  // as the cbtm executable does (may re-execute this program)
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

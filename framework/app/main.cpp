@@ -1,6 +1,7 @@
 // cbtm: the C-BTM host executable. Loads the built-in plugins, then runs a subcommand.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -8,9 +9,26 @@
 #include "cbtm/error.h"
 #include "cbtm/version.h"
 #include "cbtm/pipeline/launch.h"
+#include "cbtm/process_defaults.h"
 #include "commands.h"
 
+namespace {
+// Commands that run no model: not worth re-executing for (~0.4 s).
+bool light_command(int argc, char** argv) {
+  if (argc < 2) return true;
+  const std::string first = argv[1];
+  if (first == "config" || first == "plugins") return true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h" || a == "--version") return true;
+  }
+  return false;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  // may re-execute this program (process_defaults.h): first, before anything else
+  if (!light_command(argc, argv)) cbtm::apply_openmp_defaults(argc, argv);
   CLI::App app{"cbtm: Cluster-Branch-Train-Merge -- cluster a corpus, branch a seed LM into "
                "one expert per cluster, train them independently, evaluate them as a sparse ensemble"};
   app.require_subcommand(1);

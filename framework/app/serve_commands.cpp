@@ -1,5 +1,7 @@
 // `cbtm generate` and `cbtm serve`: a finished run's ensemble, loaded once.
+#include <atomic>
 #include <csignal>
+#include <exception>
 #include <cstdio>
 #include <thread>
 
@@ -30,7 +32,23 @@ int run_generate(const GenerateArgs& a, PluginHost& host) {
   o.temperature = a.temperature;
   o.top_p = a.top_p;
   o.seed = a.seed;
-  const Generation g = ens->generate(prompt, o);
+  // the main thread runs the models (as in `cbtm serve`; docs/design.md, Threads)
+  Generation g;
+  std::exception_ptr error;
+  std::atomic<bool> done{false};
+  std::thread caller;
+  ens->run_requests_here(done, [&] {
+    caller = std::thread([&] {
+      try {
+        g = ens->generate(prompt, o);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      done = true;
+    });
+  });
+  caller.join();
+  if (error) std::rethrow_exception(error);
   if (a.json) {
     nlohmann::json j = {{"prompt", prompt}, {"text", g.text}, {"tokens", g.tokens}, {"experts", g.experts},
                         {"stop_reason", g.stop_reason}, {"ensemble", ens->info()}};

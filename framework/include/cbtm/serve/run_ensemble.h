@@ -69,8 +69,9 @@ class RunEnsemble {
   /// Thread-safe, as score(). Error if the prompt does not fit the model.
   Generation generate(const std::string& prompt, const GenerateOptions& opt);
   /// Lends the calling thread to run score() and generate() calls (made from other threads)
-  /// until `stop` becomes true (checked every 100 ms). `cbtm serve` lends its main thread:
-  /// the models run about twice as fast there as on any other thread (bench/serve_bench).
+  /// until `stop` becomes true (checked every 100 ms). `cbtm serve` and `cbtm generate` lend
+  /// their main thread: the models run about twice as fast there as on any other thread once
+  /// the main thread has an OpenMP team of its own (docs/design.md, Threads).
   /// `lent`, if given, is called on this thread once it is lent, before it takes a call: start
   /// the callers there, so that none of their calls goes to the ensemble's own thread (which
   /// runs the calls while no thread is lent).
