@@ -104,7 +104,7 @@ class Worker {
       std::function<void()> job;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        if (!cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return !jobs_.empty(); })) continue;
+        if (!cv_.wait_for(lock, std::chrono::milliseconds(10), [this] { return !jobs_.empty(); })) continue;
         job = std::move(jobs_.front());
         jobs_.pop_front();
       }

@@ -69,7 +69,7 @@ class RunEnsemble {
   /// Thread-safe, as score(). Error if the prompt does not fit the model.
   Generation generate(const std::string& prompt, const GenerateOptions& opt);
   /// Lends the calling thread to run score() and generate() calls (made from other threads)
-  /// until `stop` becomes true (checked every 100 ms). `cbtm serve` and `cbtm generate` lend
+  /// until `stop` becomes true (checked every 10 ms). `cbtm serve` and `cbtm generate` lend
   /// their main thread: the models run about twice as fast there as on any other thread once
   /// the main thread has an OpenMP team of its own (docs/design.md, Threads).
   /// `lent`, if given, is called on this thread once it is lent, before it takes a call: start
