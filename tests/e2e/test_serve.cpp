@@ -175,7 +175,7 @@ TEST_CASE("e2e serve: a tiny run's ensemble scores as cbtm eval does, generates 
       CHECK(a.bytes == b.bytes);
       CHECK(a.mean_active_experts == b.mean_active_experts);
       CHECK(a.pieces == b.pieces);
-      CHECK(a.nll == Approx(b.nll).epsilon(1e-3));  // batch shapes change only float rounding
+      CHECK(a.nll == Approx(b.nll).epsilon(5e-3));  // batch shapes change only float rounding (bf16: ~2e-3 seen)
       REQUIRE(a.logp.size() == b.logp.size());
       for (size_t t = 0; t < a.logp.size(); ++t) CHECK(a.logp[t] == Approx(b.logp[t]).margin(0.02));
     };
@@ -232,6 +232,30 @@ TEST_CASE("e2e serve: a tiny run's ensemble scores as cbtm eval does, generates 
       });
     for (auto& c : clients) c.join();
     for (double p : ppl) CHECK(p == Approx(j["ppl"].get<double>()).epsilon(1e-6));
+    // a bulk request: several texts scored as one evaluation, each as if alone
+    const std::string other = "The history of the";
+    auto single_other = cbtm::http_call(s.port, "POST", "/score", json{{"text", other}}.dump());
+    REQUIRE(single_other.status == 200);
+    auto bulk = cbtm::http_call(s.port, "POST", "/score", json{{"texts", {docs[0].text, other}}, {"tokens", true}}.dump());
+    INFO(bulk.body);
+    REQUIRE(bulk.status == 200);
+    const json b = json::parse(bulk.body);
+    REQUIRE(b["results"].size() == 2);
+    CHECK(b["results"][0]["tokens"] == j["tokens"]);
+    CHECK(b["results"][0]["ppl"].get<double>() == Approx(j["ppl"].get<double>()).epsilon(5e-3));
+    CHECK(b["results"][1]["ppl"].get<double>() ==
+          Approx(json::parse(single_other.body)["ppl"].get<double>()).epsilon(5e-3));
+    CHECK(b["results"][1]["token_pieces"].size() == b["results"][1]["tokens"].get<size_t>());
+    CHECK(b["tokens"].get<int64_t>() == b["results"][0]["tokens"].get<int64_t>() + b["results"][1]["tokens"].get<int64_t>());
+    CHECK(b["nll"].get<double>() == Approx(b["results"][0]["nll"].get<double>() + b["results"][1]["nll"].get<double>()));
+    for (const char* bad : {R"({"texts": []})", R"({"texts": "a"})", R"({"texts": ["a", 3]})", R"({"text": "a", "texts": ["b"]})", R"({})"}) {
+      auto e = cbtm::http_call(s.port, "POST", "/score", bad);
+      CHECK(e.status == 400);
+      INFO(bad << " -> " << e.body);
+      CHECK(json::parse(e.body)["error"].get<std::string>().find("text") != std::string::npos);
+    }
+    CHECK(json::parse(cbtm::http_call(s.port, "POST", "/score", R"({"texts": ["a", 3]})").body)["error"].get<std::string>().find("'texts'[1]") !=
+          std::string::npos);
     auto g = cbtm::http_call(s.port, "POST", "/generate", R"({"prompt": "The", "max_tokens": 5, "seed": 1})");
     CHECK(g.status == 200);
     CHECK(json::parse(g.body)["tokens"].get<int>() <= 5);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,8 @@
 namespace cbtm {
 
 namespace {
+
+constexpr size_t kMaxTexts = 256;  // texts per /score request
 
 struct BadRequest : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -73,22 +76,44 @@ HttpHandler ensemble_api(RunEnsemble& ens) {
         return reply(200, j);
       }
       if (req.path == "/score") {
-        const auto j = parse_object(req, {"text", "tokens"});
-        const std::string text = get_string(j, "text");
+        const auto j = parse_object(req, {"text", "texts", "tokens"});
         bool tokens = false;
         if (j.contains("tokens")) {
           if (!j["tokens"].is_boolean()) throw BadRequest("'tokens' must be true or false");
           tokens = j["tokens"].get<bool>();
         }
-        const TextScore s = ens.score(text);
-        nlohmann::json out = {{"tokens", s.tokens}, {"nll", s.nll}, {"ppl", s.ppl},
-                              {"bits_per_byte", s.bytes ? s.nll / (static_cast<double>(s.bytes) * std::log(2.0)) : 0.0},
-                              {"mean_active_experts", s.mean_active_experts}};
-        if (tokens) {
-          out["token_logprobs"] = s.logp;
-          out["token_pieces"] = s.pieces;
+        auto score_json = [&](const TextScore& s) {
+          nlohmann::json out = {{"tokens", s.tokens}, {"nll", s.nll}, {"ppl", s.ppl},
+                                {"bits_per_byte", s.bytes ? s.nll / (static_cast<double>(s.bytes) * std::log(2.0)) : 0.0},
+                                {"mean_active_experts", s.mean_active_experts}};
+          if (tokens) {
+            out["token_logprobs"] = s.logp;
+            out["token_pieces"] = s.pieces;
+          }
+          return out;
+        };
+        if (j.contains("text") == j.contains("texts")) throw BadRequest("give exactly one of 'text' (a string) or 'texts' (a list of strings)");
+        if (j.contains("text")) return reply(200, score_json(ens.score(get_string(j, "text"))));
+        const auto& list = j["texts"];
+        if (!list.is_array() || list.empty() || list.size() > kMaxTexts)
+          throw BadRequest("'texts' must be a list of 1 to " + std::to_string(kMaxTexts) + " strings");
+        std::vector<std::string> texts;
+        for (size_t i = 0; i < list.size(); ++i) {
+          if (!list[i].is_string()) throw BadRequest("'texts'[" + std::to_string(i) + "] must be a string");
+          texts.push_back(list[i].get<std::string>());
         }
-        return reply(200, out);
+        const auto scores = ens.score_many(texts);
+        nlohmann::json results = nlohmann::json::array();
+        double nll = 0;
+        int64_t n = 0, bytes = 0;
+        for (const auto& s : scores) {
+          results.push_back(score_json(s));
+          nll += s.nll;
+          n += s.tokens;
+          bytes += s.bytes;
+        }
+        return reply(200, {{"results", results}, {"tokens", n}, {"nll", nll}, {"ppl", n ? std::exp(nll / static_cast<double>(n)) : 0.0},
+                           {"bits_per_byte", bytes ? nll / (static_cast<double>(bytes) * std::log(2.0)) : 0.0}});
       }
       const auto j = parse_object(req, {"prompt", "max_tokens", "temperature", "top_p", "seed"});
       GenerateOptions o;

@@ -231,6 +231,10 @@ int64_t RunEnsemble::max_batch() const { return impl_->scores->max_batch(); }
 
 TextScore RunEnsemble::score(const std::string& text) { return impl_->scores->call(text); }
 
+std::vector<TextScore> RunEnsemble::score_many(const std::vector<std::string>& texts) {
+  return impl_->worker.run([&] { return score_now(texts); });
+}
+
 Generation RunEnsemble::generate(const std::string& prompt, const GenerateOptions& opt) {
   return impl_->worker.run([&] { return generate_now(prompt, opt); });
 }

@@ -6,6 +6,9 @@
 ///   POST /score     {"text": S, "tokens": false}
 ///                   -> {"tokens", "nll", "ppl", "bits_per_byte", "mean_active_experts"
 ///                       (+ "token_logprobs", "token_pieces" when "tokens": true)}
+///                   {"texts": [S, ...]} (1 to 256, scored as one evaluation)
+///                   -> {"results": [one answer as above per text], "tokens", "nll", "ppl",
+///                       "bits_per_byte" (over all of them)}
 ///   POST /generate  {"prompt": S, "max_tokens": 64, "temperature": 1.0, "top_p": 1.0, "seed": 0}
 ///                   -> {"text", "tokens", "stop_reason", "experts" (per token)}
 ///

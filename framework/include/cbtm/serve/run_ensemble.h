@@ -61,6 +61,9 @@ class RunEnsemble {
   /// batch-mates beyond float rounding; a batch that fails is retried text by text, so an
   /// error reaches only the caller whose text caused it.
   TextScore score(const std::string& text);
+  /// Thread-safe: scores `texts` together as one evaluation on the worker (a bulk request;
+  /// not merged with other callers' texts).
+  std::vector<TextScore> score_many(const std::vector<std::string>& texts);
   /// Scores `texts` as one evaluation, on the calling thread (not thread-safe: score() is).
   std::vector<TextScore> score_now(const std::vector<std::string>& texts);
   /// Most texts scored together (>= 1; 1: one at a time). Default 16.
