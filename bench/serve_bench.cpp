@@ -69,19 +69,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> bodies;
     for (const auto& d : docs) bodies.push_back(nlohmann::json{{"text", d.text}}.dump());
 
-    // Runs `work` on a helper thread started once the main thread is lent to the ensemble
-    // (so that every model call runs there, as in `cbtm serve`); returns when `work` has.
-    auto on_main = [&](const std::function<void()>& work) {
-      std::atomic<bool> done{false};
-      std::thread helper;
-      ens->run_requests_here(done, [&] {
-        helper = std::thread([&] {
-          work();
-          done = true;
-        });
-      });
-      helper.join();
-    };
+    // Every phase's callers run on a helper thread while the main thread runs the models, as
+    // in `cbtm serve` (RunEnsemble::run_with_this_thread).
+    auto on_main = [&](const std::function<void()>& work) { ens->run_with_this_thread(work); };
 
     // direct: no HTTP. `callers` threads call RunEnsemble::score in a loop; the models run on
     // the main thread, as in `cbtm serve`. Returns {requests/s, tokens/s, texts per evaluation}.

@@ -1,7 +1,6 @@
 // `cbtm generate` and `cbtm serve`: a finished run's ensemble, loaded once.
 #include <atomic>
 #include <csignal>
-#include <exception>
 #include <cstdio>
 #include <thread>
 
@@ -34,21 +33,7 @@ int run_generate(const GenerateArgs& a, PluginHost& host) {
   o.seed = a.seed;
   // the main thread runs the models (as in `cbtm serve`; docs/design.md, Threads)
   Generation g;
-  std::exception_ptr error;
-  std::atomic<bool> done{false};
-  std::thread caller;
-  ens->run_requests_here(done, [&] {
-    caller = std::thread([&] {
-      try {
-        g = ens->generate(prompt, o);
-      } catch (...) {
-        error = std::current_exception();
-      }
-      done = true;
-    });
-  });
-  caller.join();
-  if (error) std::rethrow_exception(error);
+  ens->run_with_this_thread([&] { g = ens->generate(prompt, o); });
   if (a.json) {
     nlohmann::json j = {{"prompt", prompt}, {"text", g.text}, {"tokens", g.tokens}, {"experts", g.experts},
                         {"stop_reason", g.stop_reason}, {"ensemble", ens->info()}};

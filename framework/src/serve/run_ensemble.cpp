@@ -7,6 +7,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -230,6 +231,24 @@ void RunEnsemble::set_max_batch(int64_t n) {
 int64_t RunEnsemble::max_batch() const { return impl_->scores->max_batch(); }
 
 TextScore RunEnsemble::score(const std::string& text) { return impl_->scores->call(text); }
+
+void RunEnsemble::run_with_this_thread(const std::function<void()>& work) {
+  std::exception_ptr error;
+  std::atomic<bool> done{false};
+  std::thread helper;
+  run_requests_here(done, [&] {
+    helper = std::thread([&] {
+      try {
+        work();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      done = true;
+    });
+  });
+  helper.join();
+  if (error) std::rethrow_exception(error);
+}
 
 std::vector<TextScore> RunEnsemble::score_many(const std::vector<std::string>& texts) {
   return impl_->worker.run([&] { return score_now(texts); });

@@ -79,6 +79,9 @@ class RunEnsemble {
   /// the callers there, so that none of their calls goes to the ensemble's own thread (which
   /// runs the calls while no thread is lent).
   void run_requests_here(const std::atomic<bool>& stop, const std::function<void()>& lent = {});
+  /// Runs `work` (which calls score()/generate()) on a new thread while the calling thread
+  /// runs those calls (run_requests_here); returns when `work` has, rethrowing what it threw.
+  void run_with_this_thread(const std::function<void()>& work);
   /// run, ensemble name, router config, experts, parameters, max_length, max_batch, and
   /// the texts scored so far and the evaluations they took (score_requests, score_batches).
   nlohmann::json info() const;
