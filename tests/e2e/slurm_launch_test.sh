@@ -45,6 +45,8 @@ grep -q "submitted cbtm-experts as job [0-9]* array 0,1" "$work/launch.log" || f
 grep -q -- "--array=0,1" "$out/slurm/cbtm-experts.sbatch" || fail "sbatch script has no array"
 grep -q -- "--time=00:10:00" "$out/slurm/cbtm-experts.sbatch" || fail "resources not in the sbatch script"
 grep -q "srun" "$out/slurm/cbtm-experts.sbatch" || fail "data-parallel expert not started through srun"
+# the submitting process's OpenMP choice is for its own cores: the job chooses on its node
+grep -q "^unset CBTM_OPENMP_POLICY" "$out/slurm/cbtm-experts.sbatch" || fail "sbatch script keeps the submitter's OpenMP policy"
 for t in 0 1; do
   log=$(ls "$out"/logs/slurm-cbtm-experts-*_"$t".out)
   grep -q "data parallel rank 1 of 2 (SLURM_PROCID/SLURM_NTASKS)" "$log" || fail "expert $t: no rank 1 of 2 in $log"

@@ -18,6 +18,7 @@
 #include "cbtm/corpus.h"
 #include "cbtm/fs.h"
 #include "cbtm/plugin_host.h"
+#include "cbtm/process_defaults.h"
 #include "cbtm/serve/http_server.h"
 #include "cbtm/serve/run_ensemble.h"
 #include "cli_runner.h"
@@ -206,9 +207,13 @@ TEST_CASE("e2e serve: a tiny run's ensemble scores as cbtm eval does, generates 
   }
 
   SECTION("serve: /score equals cbtm eval on the same document; concurrent clients; malformed requests get 4xx") {
+    const std::string marker = t / "cpu.lock";  // the server holds the machine's marker while it runs
+    setenv("CBTM_CPU_MARKER", marker.c_str(), 1);
     Server s(out + " -e top1", t / "port", t / "serve.log");
+    unsetenv("CBTM_CPU_MARKER");
     INFO(cbtm::read_file(t / "serve.log"));
     REQUIRE(s.port > 0);
+    CHECK(cbtm::hold_cpu_marker(marker));  // another process (the server) holds it
     auto h = cbtm::http_call(s.port, "GET", "/health");
     REQUIRE(h.status == 200);
     CHECK(json::parse(h.body)["ensemble"] == "top1");

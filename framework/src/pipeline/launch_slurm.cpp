@@ -12,6 +12,7 @@
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
 #include "cbtm/pipeline/pipeline.h"
+#include "cbtm/process_defaults.h"
 #include "child_process.h"
 #include "launch_jobs.h"
 
@@ -81,6 +82,10 @@ class Submitter {
     sh << "set -euo pipefail\n"
        << "cd " << shell_quote(fs::current_path().string()) << "\n";
     if (s_.cpus_per_task > 0) sh << "export OMP_NUM_THREADS=" << s_.cpus_per_task << "\n";
+    // sbatch exports this process's environment: the OpenMP policy cbtm chose for the submitting
+    // machine's cores (process_defaults.h) is not the compute node's, which chooses its own
+    const std::vector<std::string> chosen = openmp_variables_set_here();
+    if (!chosen.empty()) sh << "unset " << join(chosen, " ") << "\n";
     sh << body;
     const std::string script = dir_ + "/" + name + ".sbatch";
     write_file_atomic(script, sh.str());
