@@ -54,18 +54,23 @@ int run_serve(const ServeArgs& a, PluginHost& host) {
   so.port = a.port;
   so.max_connections = a.max_connections;
   so.max_queue = a.max_queue;
-  so.queue_timeout_s = a.queue_timeout_s;
+  so.queue_timeout_s = a.queue_timeout_s;  // over kHttpNoTimeout (1e6 s, inf): no limit
+  // before listening: a SIGTERM sent as soon as the port (file) appears stops the server
+  // cleanly instead of killing it
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
   HttpServer server(so, ensemble_api(*ens));
   const auto info = ens->info();
   spdlog::info("[serve] run {} ensemble '{}' ({} experts) on http://{}:{} -- GET /health, POST /score, POST /generate; "
                "Ctrl-C stops", a.run, info["ensemble"].get<std::string>(), info["experts"].get<int64_t>(), a.host, server.port());
   if (!a.port_file.empty()) write_file_atomic(a.port_file, std::to_string(server.port()) + "\n");
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
   // the main thread runs the models (run_ensemble.h); the server accepts on another, started
   // once the main thread is lent, so that every request runs here
   std::thread accept;
   ens->run_requests_here(g_stop, [&] { accept = std::thread([&] { server.serve(g_stop); }); });
+  // the requests still in flight now run on the ensemble's own thread; serve() closes the
+  // listening socket, answers the requests not yet handled with 503 and returns after the rest
+  spdlog::info("[serve] stopping: new connections are refused; finishing the requests in flight");
   if (accept.joinable()) accept.join();
   const auto end = ens->info();
   spdlog::info("[serve] stopped after {} requests ({} texts scored in {} evaluations)", server.served(),

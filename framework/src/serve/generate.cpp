@@ -53,7 +53,7 @@ Generation generate(const std::vector<LanguageModel*>& experts, const Router& ro
   std::vector<int32_t> row = {tok.bos_id()};
   for (int32_t t : tok.encode(prompt)) row.push_back(t);
   if (static_cast<int64_t>(row.size()) >= max_length)
-    throw Error("the prompt has " + std::to_string(row.size() - 1) + " tokens; the model's length is " +
+    throw PromptTooLong("the prompt has " + std::to_string(row.size() - 1) + " tokens; the model's length is " +
                 std::to_string(max_length) + " (with the beginning-of-document token), so nothing can follow it");
   std::vector<std::string> pieces = {""};
   for (size_t t = 1; t < row.size(); ++t) pieces.push_back(tok.piece(row[t]));

@@ -10,8 +10,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "cbtm/error.h"
@@ -20,39 +23,162 @@ namespace cbtm {
 
 namespace {
 
-constexpr size_t kMaxHead = 64 * 1024;
+using Clock = std::chrono::steady_clock;
 
+constexpr size_t kMaxHead = 64 * 1024;
+constexpr size_t kDiscardBytes = size_t(4) << 20;  // read and dropped after an early answer, at most
+constexpr double kDiscardSeconds = 1;              // ... for at most this long
+constexpr ssize_t kTimedOut = -2;                  // recv_until: the deadline passed
+
+// "0.5", "30", "1e+10": seconds for messages.
+std::string seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+// `s` seconds from now; Clock::time_point::max() (never) when s is over kHttpNoTimeout.
+Clock::time_point deadline_in(double s) {
+  if (!(s <= kHttpNoTimeout)) return Clock::time_point::max();
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+// Sets SO_RCVTIMEO and SO_SNDTIMEO (http_call's blocking socket); over kHttpNoTimeout: none.
 void set_timeout(int fd, double s) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(s);
-  tv.tv_usec = static_cast<suseconds_t>((s - static_cast<double>(tv.tv_sec)) * 1e6);
+  timeval tv{};  // zero: no timeout
+  if (s <= kHttpNoTimeout) {
+    const double us = std::max(1.0, std::round(s * 1e6));  // never 0 (which would mean none)
+    tv.tv_sec = static_cast<time_t>(us / 1e6);
+    tv.tv_usec = static_cast<suseconds_t>(us - static_cast<double>(tv.tv_sec) * 1e6);
+  }
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-bool send_all(int fd, const std::string& data) {
+// Waits until `fd` has `events` (POLLIN or POLLOUT; or an error or hang-up, which the next
+// recv/send reports) or `deadline` passes: true if ready, false at the deadline or on an error.
+bool wait_ready(int fd, short events, Clock::time_point deadline) {
+  for (;;) {
+    int wait_ms = -1;
+    if (deadline != Clock::time_point::max()) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return false;
+      wait_ms = static_cast<int>(std::min<long long>(left, 3600 * 1000));
+    }
+    pollfd p{fd, events, 0};
+    const int r = ::poll(&p, 1, wait_ms);
+    if (r > 0) return true;
+    if (r < 0 && errno != EINTR) return false;
+    // interrupted, or the wait ended: the deadline is checked again
+  }
+}
+
+// Sends all of `data` by `deadline` (however slowly the client reads); false if it could not.
+bool send_all(int fd, const std::string& data, Clock::time_point deadline) {
   size_t off = 0;
   while (off < data.size()) {
-    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      return false;
-    }
+    if (!wait_ready(fd, POLLOUT, deadline)) return false;
+    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n <= 0) return false;
     off += static_cast<size_t>(n);
   }
   return true;
 }
 
+// recv() that waits until `deadline` at the latest: the bytes read (> 0), 0 when the client
+// ended its side (or the server shut reading down), -1 on an error, kTimedOut.
+ssize_t recv_until(int fd, char* buf, size_t n, Clock::time_point deadline) {
+  for (;;) {
+    if (!wait_ready(fd, POLLIN, deadline)) return Clock::now() >= deadline ? kTimedOut : -1;
+    const ssize_t got = ::recv(fd, buf, n, MSG_DONTWAIT);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    return got;
+  }
+}
+
+// Reads and drops what has already arrived, up to `cap` bytes, without waiting.
+void drop_pending(int fd, size_t cap) {
+  char buf[16384];
+  for (size_t total = 0; total < cap;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    total += static_cast<size_t>(n);
+  }
+}
+
+// After an answer sent before the request was read in full (408, 411, 413, 431, ...): ends
+// the sending side, so that the client sees the whole answer, then reads and drops what the
+// client still sends until it closes, kDiscardBytes or kDiscardSeconds. Closing a socket with
+// unread input resets the connection, and the client may then lose the answer (Python's
+// http.client reports BrokenPipe or ConnectionReset instead of the 413).
+void discard_input(int fd) {
+  ::shutdown(fd, SHUT_WR);
+  const Clock::time_point deadline = deadline_in(kDiscardSeconds);
+  char buf[16384];
+  for (size_t total = 0; total < kDiscardBytes;) {
+    const ssize_t n = recv_until(fd, buf, sizeof buf, deadline);
+    if (n <= 0) return;
+    total += static_cast<size_t>(n);
+  }
+}
+
+// The length of the well-formed UTF-8 character at s[i] (1 to 4 bytes), 0 if there is none.
+size_t utf8_length(const std::string& s, size_t i) {
+  auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = at(i);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range (narrower after E0, ED, F0, F4)
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;  // overlong
+    if (c == 0xED) hi = 0x9F;  // surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;  // overlong
+    if (c == 0xF4) hi = 0x8F;  // over U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + n > s.size() || at(i + 1) < lo || at(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if (at(i + k) < 0x80 || at(i + k) > 0xBF) return 0;
+  return n;
+}
+
+// {"error": msg} as valid JSON whatever bytes `msg` holds (it may quote the client's bytes, cut
+// anywhere): control characters are escaped, bytes that are not UTF-8 become U+FFFD.
 std::string json_error(const std::string& msg) {
   std::string out = "{\"error\": \"";
-  for (char c : msg) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') {
+  for (size_t i = 0; i < msg.size();) {
+    const unsigned char c = static_cast<unsigned char>(msg[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
       out += "\\n";
+    } else if (c < 0x20) {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\u%04x", c);
+      out += esc;
+    } else if (c >= 0x80) {
+      const size_t n = utf8_length(msg, i);
+      if (n == 0) {
+        out += "\\ufffd";
+        ++i;
+      } else {
+        out.append(msg, i, n);
+        i += n;
+      }
       continue;
+    } else {
+      out += static_cast<char>(c);
     }
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
+    ++i;
   }
   return out + "\"}";
 }
@@ -61,8 +187,20 @@ std::string format_response(const HttpResponse& r) {
   std::string s = "HTTP/1.1 " + std::to_string(r.status) + " " + http_reason(r.status) + "\r\n";
   s += "Content-Type: " + r.content_type + "\r\n";
   s += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  for (const auto& [name, value] : r.headers) s += name + ": " + value + "\r\n";
   s += "Connection: close\r\n\r\n";
   return s + r.body;
+}
+
+// Answers a connection that is not read (the server is full, or no thread could start): drops
+// what the request sent so far (closing with it unread would reset the connection), answers,
+// and closes.
+void refuse(int fd, const HttpResponse& resp) {
+  drop_pending(fd, kMaxHead);
+  send_all(fd, format_response(resp), deadline_in(1));
+  ::shutdown(fd, SHUT_WR);
+  drop_pending(fd, kDiscardBytes);
+  ::close(fd);
 }
 
 std::string lower(std::string s) {
@@ -76,23 +214,33 @@ std::string trim(const std::string& s) {
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
-// Reads one request; on a protocol error fills `error` with the response to send.
-bool read_request(int fd, const HttpServerOptions& opt, HttpRequest& req, HttpResponse& error) {
+enum class Read {
+  complete,  // the request is in `req`
+  failed,    // `error` holds the answer; input may remain unread
+  ended,     // the client (or the server, stopping) ended the input before the request was complete; `error` holds a 400
+};
+
+// Reads one request, all of it (header and body) by `deadline`.
+Read read_request(int fd, const HttpServerOptions& opt, Clock::time_point deadline, HttpRequest& req, HttpResponse& error) {
+  auto timed_out = [&](const std::string& where) {
+    error = {408, json_error("the request did not arrive within " + seconds(opt.request_timeout_s) + " s (" + where + ")")};
+    return Read::failed;
+  };
   std::string buf;
   char chunk[8192];
   size_t head_end = std::string::npos;
   while (head_end == std::string::npos) {
-    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = recv_until(fd, chunk, sizeof chunk, deadline);
+    if (n == kTimedOut) return timed_out(std::to_string(buf.size()) + " bytes of its header received");
     if (n <= 0) {
-      error = {400, json_error(buf.empty() ? "empty request" : "the request ended inside its header (or timed out)")};
-      return false;
+      error = {400, json_error(buf.empty() ? "empty request" : "the request ended inside its header")};
+      return Read::ended;
     }
     buf.append(chunk, static_cast<size_t>(n));
     head_end = buf.find("\r\n\r\n");
-    if (head_end == std::string::npos && buf.size() > kMaxHead) {
+    if ((head_end == std::string::npos && buf.size() > kMaxHead) || (head_end != std::string::npos && head_end > kMaxHead)) {
       error = {431, json_error("request header over 64 KiB")};
-      return false;
+      return Read::failed;
     }
   }
   const std::string head = buf.substr(0, head_end);
@@ -102,7 +250,7 @@ bool read_request(int fd, const HttpServerOptions& opt, HttpRequest& req, HttpRe
   const size_t s1 = line.find(' '), s2 = line.rfind(' ');
   if (s1 == std::string::npos || s2 == s1 || line.compare(s2 + 1, 5, "HTTP/") != 0) {
     error = {400, json_error("malformed request line: '" + line.substr(0, 200) + "'")};
-    return false;
+    return Read::failed;
   }
   req.method = line.substr(0, s1);
   req.path = line.substr(s1 + 1, s2 - s1 - 1);
@@ -115,9 +263,14 @@ bool read_request(int fd, const HttpServerOptions& opt, HttpRequest& req, HttpRe
     const size_t colon = h.find(':');
     if (colon == std::string::npos) {
       error = {400, json_error("malformed header line: '" + h.substr(0, 200) + "'")};
-      return false;
+      return Read::failed;
     }
     req.headers[lower(trim(h.substr(0, colon)))] = trim(h.substr(colon + 1));
+  }
+  // before the Content-Length checks: a chunked POST has no length, and is told why
+  if (req.headers.count("transfer-encoding")) {
+    error = {501, json_error("Transfer-Encoding is not supported; send a Content-Length body")};
+    return Read::failed;
   }
   size_t length = 0;
   const auto cl = req.headers.find("content-length");
@@ -125,36 +278,34 @@ bool read_request(int fd, const HttpServerOptions& opt, HttpRequest& req, HttpRe
     const std::string& v = cl->second;
     if (v.empty() || v.size() > 15 || v.find_first_not_of("0123456789") != std::string::npos) {
       error = {400, json_error("bad Content-Length: '" + v.substr(0, 40) + "'")};
-      return false;
+      return Read::failed;
     }
     length = std::stoull(v);
   } else if (req.method == "POST" || req.method == "PUT") {
     error = {411, json_error("a " + req.method + " request needs a Content-Length header")};
-    return false;
-  }
-  if (req.headers.count("transfer-encoding")) {
-    error = {501, json_error("Transfer-Encoding is not supported; send a Content-Length body")};
-    return false;
+    return Read::failed;
   }
   if (length > opt.max_body) {
     error = {413, json_error("request body of " + std::to_string(length) + " bytes is over the limit of " +
                              std::to_string(opt.max_body))};
-    return false;
+    return Read::failed;
   }
   while (body.size() < length) {
-    const ssize_t n = ::recv(fd, chunk, std::min(sizeof chunk, length - body.size()), 0);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = recv_until(fd, chunk, std::min(sizeof chunk, length - body.size()), deadline);
+    if (n == kTimedOut)
+      return timed_out(std::to_string(body.size()) + " of " + std::to_string(length) + " bytes of its body received");
     if (n <= 0) {
-      error = {400, json_error("the body ended after " + std::to_string(body.size()) + " of " + std::to_string(length) +
-                               " bytes (or timed out)")};
-      return false;
+      error = {400, json_error("the body ended after " + std::to_string(body.size()) + " of " + std::to_string(length) + " bytes")};
+      return Read::ended;
     }
     body.append(chunk, static_cast<size_t>(n));
   }
   body.resize(length);
   req.body = std::move(body);
-  return true;
+  return Read::complete;
 }
+
+HttpResponse stopping_response() { return {503, json_error("the server is stopping")}; }
 
 }  // namespace
 
@@ -164,6 +315,7 @@ const char* http_reason(int status) {
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 422: return "Unprocessable Entity";
@@ -179,6 +331,7 @@ HttpServer::HttpServer(const HttpServerOptions& opt, HttpHandler handler) : opt_
   if (opt.max_connections < 1) throw Error("serve: max_connections must be >= 1");
   if (opt.max_queue < 0) throw Error("serve: max_queue must be >= 0");
   if (!(opt.queue_timeout_s >= 0)) throw Error("serve: queue_timeout_s must be >= 0");
+  if (!(opt.request_timeout_s > 0)) throw Error("serve: request_timeout_s must be > 0");
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw Error(std::string("serve: socket(): ") + std::strerror(errno));
   const int one = 1;
@@ -204,12 +357,17 @@ HttpServer::~HttpServer() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
+// Waits (at most queue_timeout_s) for a free slot; false if none came or the server is stopping.
 bool HttpServer::acquire_slot() {
   std::unique_lock<std::mutex> lock(slot_mu_);
-  const bool got = slot_cv_.wait_for(lock, std::chrono::duration<double>(opt_.queue_timeout_s),
-                                     [this] { return active_ < opt_.max_connections; });
-  if (got) ++active_;
-  return got;
+  const auto free_or_stopping = [this] { return stopping_.load() || active_ < opt_.max_connections; };
+  if (opt_.queue_timeout_s > kHttpNoTimeout)  // a duration that large would overflow wait_for's clock
+    slot_cv_.wait(lock, free_or_stopping);
+  else if (!slot_cv_.wait_for(lock, std::chrono::duration<double>(opt_.queue_timeout_s), free_or_stopping))
+    return false;
+  if (stopping_) return false;
+  ++active_;
+  return true;
 }
 
 void HttpServer::release_slot() {
@@ -220,52 +378,106 @@ void HttpServer::release_slot() {
   slot_cv_.notify_one();
 }
 
+// Registers a socket whose request is being read, so that stopping can end the read; when the
+// server is already stopping, ends it at once.
+void HttpServer::start_reading(int fd) {
+  std::lock_guard<std::mutex> lock(reading_mu_);
+  if (stopping_) ::shutdown(fd, SHUT_RD);
+  reading_.insert(fd);
+}
+
+void HttpServer::done_reading(int fd) {
+  std::lock_guard<std::mutex> lock(reading_mu_);
+  reading_.erase(fd);
+}
+
+// Ends the reads in progress (their recv() sees the end of the input) and wakes the queued
+// requests, which then get 503.
+void HttpServer::begin_stop() {
+  {
+    std::lock_guard<std::mutex> lock(reading_mu_);
+    stopping_ = true;
+    for (int fd : reading_) ::shutdown(fd, SHUT_RD);
+  }
+  {
+    // taken once the flag is set: each waiter has either seen it or is waiting, and is woken
+    std::lock_guard<std::mutex> lock(slot_mu_);
+  }
+  slot_cv_.notify_all();
+}
+
 void HttpServer::handle(int fd) {
-  set_timeout(fd, opt_.read_timeout_s);
+  const Clock::time_point deadline = deadline_in(opt_.request_timeout_s);
   HttpRequest req;
   HttpResponse resp;
+  start_reading(fd);
+  const Read got = read_request(fd, opt_, deadline, req, resp);
+  if (got != Read::complete) {
+    if (got == Read::ended && stopping_) resp = stopping_response();
+    send_all(fd, format_response(resp), deadline_in(opt_.request_timeout_s));
+    discard_input(fd);  // still registered: stopping ends it too
+    done_reading(fd);
+    ::close(fd);
+    ++served_;
+    return;
+  }
+  done_reading(fd);
   // the request is read before waiting for a slot, so that a refusal reaches the client
   // (closing a socket with unread input resets the connection)
-  if (read_request(fd, opt_, req, resp)) {
-    if (!acquire_slot()) {
-      resp = {503, json_error("busy: " + std::to_string(opt_.max_connections) + " requests in flight for over " +
-                              std::to_string(opt_.queue_timeout_s) + " s; retry")};
-    } else {
-      try {
-        resp = handler_(req);
-      } catch (const std::exception& e) {
-        resp = {500, json_error(std::string("internal error: ") + e.what())};
-      }
-      release_slot();
+  if (!acquire_slot()) {
+    resp = stopping_ ? stopping_response()
+                     : HttpResponse{503, json_error("busy: " + std::to_string(opt_.max_connections) + " requests in flight for over " +
+                                                    seconds(opt_.queue_timeout_s) + " s; retry")};
+  } else {
+    try {
+      resp = handler_(req);
+    } catch (const std::exception& e) {
+      resp = {500, json_error(std::string("internal error: ") + e.what())};
+    } catch (...) {
+      resp = {500, json_error("internal error")};
     }
+    release_slot();
   }
-  send_all(fd, format_response(resp));
+  send_all(fd, format_response(resp), deadline_in(opt_.request_timeout_s));  // a client that does not read is dropped
   ::shutdown(fd, SHUT_WR);
   ::close(fd);
   ++served_;
 }
 
 void HttpServer::serve(const std::atomic<bool>& stop) {
+  const int64_t limit = static_cast<int64_t>(opt_.max_connections) + opt_.max_queue;  // no int overflow
   while (!stop.load()) {
     pollfd p{listen_fd_, POLLIN, 0};
-    const int r = ::poll(&p, 1, 100);
-    if (r <= 0) continue;
+    if (::poll(&p, 1, 100) <= 0) continue;
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    if (connections_.load() >= opt_.max_connections + opt_.max_queue) {
-      set_timeout(fd, 1);
-      send_all(fd, format_response({503, json_error("busy: " + std::to_string(opt_.max_connections) +
-                                                    " requests in flight and " + std::to_string(opt_.max_queue) +
-                                                    " waiting; retry")}));
-      ::close(fd);
+    if (fd < 0) {
+      // out of descriptors or memory: the connection stays in the backlog, and retrying at
+      // once would spin until some are released
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    if (connections_.load() >= limit) {
+      // (connections being read count: a slow client holds its place until the 408 deadline)
+      refuse(fd, {503, json_error("busy: " + std::to_string(limit) + " connections open (" + std::to_string(opt_.max_connections) +
+                                  " handled at once, " + std::to_string(opt_.max_queue) + " more read or queued); retry")});
       continue;
     }
     ++connections_;
-    std::thread([this, fd] {
-      handle(fd);
+    try {
+      std::thread([this, fd] {
+        handle(fd);
+        --connections_;
+      }).detach();
+    } catch (const std::system_error& e) {  // no thread to be had (resource limits)
       --connections_;
-    }).detach();
+      refuse(fd, {503, json_error(std::string("busy: cannot start a thread for the connection (") + e.what() + "); retry")});
+    }
   }
+  // new clients are refused from now on, rather than left in the backlog during the drain
+  ::close(listen_fd_);
+  listen_fd_ = -1;
+  begin_stop();
   while (connections_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
@@ -292,8 +504,9 @@ HttpResponse http_call(int port, const std::string& method, const std::string& p
                                        : method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                                                                 "Content-Length: " + std::to_string(body.size()) +
                                              "\r\nConnection: close\r\n\r\n" + body;
-  if (!send_all(fd, req)) {
-    out.body = std::string("send: ") + std::strerror(errno);
+  errno = 0;
+  if (!send_all(fd, req, deadline_in(timeout_s))) {
+    out.body = std::string("send: ") + (errno ? std::strerror(errno) : "timed out");
     ::close(fd);
     return out;
   }
@@ -314,8 +527,15 @@ HttpResponse http_call(int port, const std::string& method, const std::string& p
   }
   out.status = std::atoi(buf.c_str() + 9);
   out.body = buf.substr(head_end + 4);
-  const size_t ct = lower(buf.substr(0, head_end)).find("content-type:");
-  if (ct != std::string::npos) out.content_type = trim(buf.substr(ct + 13, buf.find("\r\n", ct) - ct - 13));
+  const std::string head = buf.substr(0, head_end);
+  for (size_t at = head.find("\r\n"); at != std::string::npos;) {
+    const size_t next = head.find("\r\n", at + 2);
+    const std::string h = head.substr(at + 2, next == std::string::npos ? std::string::npos : next - at - 2);
+    at = next;
+    const size_t colon = h.find(':');
+    if (colon != std::string::npos) out.headers[lower(trim(h.substr(0, colon)))] = trim(h.substr(colon + 1));
+  }
+  if (const auto ct = out.headers.find("content-type"); ct != out.headers.end()) out.content_type = ct->second;
   return out;
 }
 

@@ -12,16 +12,44 @@
 ///   POST /generate  {"prompt": S, "max_tokens": 64, "temperature": 1.0, "top_p": 1.0, "seed": 0}
 ///                   -> {"text", "tokens", "stop_reason", "experts" (per token)}
 ///
-/// Bad requests get 4xx with {"error": message}: a body that is not a JSON object, an unknown
-/// key, a key of the wrong type or out of range (400), an unknown path (404), the wrong
-/// method (405).
+/// Errors get {"error": message}: a body that is not a JSON object (numbers out of range
+/// included), an unknown key, a key of the wrong type or out of range (400), an unknown path
+/// (404), the wrong method (405, with an Allow header), a well-formed request the ensemble
+/// cannot do (422: a prompt that leaves no room in the model's length); anything else the
+/// ensemble throws is an internal error (500, logged).
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cbtm/error.h"
 #include "cbtm/serve/http_server.h"
+#include "cbtm/serve/run_ensemble.h"
 
 namespace cbtm {
 
-class RunEnsemble;
+/// A well-formed request that the ensemble cannot do (e.g. a prompt longer than the model):
+/// the API answers 422 with its message.
+class UnprocessableRequest : public Error {
+ public:
+  using Error::Error;
+};
 
-/// The handler (thread-safe; `ens` must outlive it).
+/// What the API calls: a RunEnsemble's methods (tests substitute their own). Whatever they
+/// throw other than UnprocessableRequest is answered as an internal error (500).
+struct EnsembleBackend {
+  std::function<nlohmann::json()> info;
+  std::function<TextScore(const std::string&)> score;
+  std::function<std::vector<TextScore>(const std::vector<std::string>&)> score_many;
+  std::function<Generation(const std::string&, const GenerateOptions&)> generate;
+};
+
+/// The handler over `ens` (thread-safe; `ens` must outlive it). A prompt too long for the
+/// model (RunEnsemble::generate's Error) becomes an UnprocessableRequest.
 HttpHandler ensemble_api(RunEnsemble& ens);
+
+/// The handler over any backend (thread-safe if the backend's functions are).
+HttpHandler ensemble_api(EnsembleBackend backend);
 
 }  // namespace cbtm

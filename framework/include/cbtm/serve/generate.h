@@ -22,7 +22,16 @@
 #include <string>
 #include <vector>
 
+#include "cbtm/error.h"
+
 namespace cbtm {
+
+/// generate()'s Error for a prompt that leaves no room in the model's length: the request's
+/// fault (`cbtm serve` answers 422, `cbtm generate` exits 2), unlike the other Errors.
+class PromptTooLong : public Error {
+ public:
+  using Error::Error;
+};
 
 class LanguageModel;
 class Router;
