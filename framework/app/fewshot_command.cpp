@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include "cbtm/json_file.h"
 #include "cbtm/artifact.h"
 #include "cbtm/clusterer.h"
 #include "cbtm/embedder.h"
@@ -75,14 +76,14 @@ int run_fewshot(const FewShotArgs& a, PluginHost& host) {
   ArtifactReader art(a.run + "/clusterer.safetensors", "clusterer");
   auto emb = art.load<Embedder>(reg, "embedder");
   auto cl = art.load<Clusterer>(reg, "clusterer");
-  const auto manifest = nlohmann::json::parse(read_file(a.run + "/manifest.json"));
+  const auto manifest = read_json_file(a.run + "/manifest.json");
   if (!manifest.contains("experts") || manifest["experts"].empty()) throw Error(a.run + "/manifest.json: lists no experts");
 
   std::vector<std::unique_ptr<LanguageModel>> owned;
   FewShotModels models;
   models.tokenizer = tok.get();
-  for (const auto& e : manifest["experts"]) {
-    owned.push_back(load_language_model(reg, a.run + "/" + e["checkpoint"].get<std::string>(),
+  for (size_t j = 0; j < manifest["experts"].size(); ++j) {
+    owned.push_back(load_language_model(reg, a.run + "/" + manifest_expert_checkpoint(manifest, a.run + "/manifest.json", j),
                                         expert_device(static_cast<int32_t>(models.experts.size()))));
     models.experts.push_back(owned.back().get());
   }

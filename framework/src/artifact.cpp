@@ -47,8 +47,13 @@ ConfigNode ArtifactReader::component_config(const std::string& prefix, const std
   YAML::Node c = components_ ? components_[prefix] : YAML::Node();
   if (!c || !c["options"])
     throw Error(file_.path() + ": holds no component '" + prefix + "'");
-  if (c["kind"].as<std::string>() != kind)
-    throw Error(file_.path() + ": component '" + prefix + "' is a " + c["kind"].as<std::string>() + ", not a " + kind);
+  std::string has;
+  try {
+    has = c["kind"] ? c["kind"].as<std::string>() : std::string();
+  } catch (const YAML::Exception&) {
+  }
+  if (has.empty()) throw Error(file_.path() + ": component '" + prefix + "' has no kind (a corrupt component table)");
+  if (has != kind) throw Error(file_.path() + ": component '" + prefix + "' is a " + has + ", not a " + kind);
   ConfigNode n;
   n.node = c["options"];
   n.path = prefix;
@@ -57,7 +62,11 @@ ConfigNode ArtifactReader::component_config(const std::string& prefix, const std
 }
 
 YAML::Node ArtifactReader::config() const {
-  return file_.has_meta("config") ? YAML::Load(file_.meta("config")) : YAML::Node();
+  try {
+    return file_.has_meta("config") ? YAML::Load(file_.meta("config")) : YAML::Node();
+  } catch (const YAML::Exception& e) {
+    throw Error(file_.path() + ": corrupt config metadata (" + e.what() + ")");
+  }
 }
 
 }  // namespace cbtm

@@ -31,6 +31,10 @@ void set_hf_config_token_ids(const std::string& dir, const Tokenizer& tokenizer)
     throw Error(file + ": not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw Error(file + ": expected a JSON object");
+  // already the tokenizer's (the trainer wrote them): leave a sealed checkpoint untouched
+  if (j.value("bos_token_id", -1) == tokenizer.bos_id() && j.value("eos_token_id", -1) == tokenizer.eos_id() &&
+      j.value("pad_token_id", -1) == tokenizer.pad_id())
+    return;
   j["bos_token_id"] = tokenizer.bos_id();
   j["eos_token_id"] = tokenizer.eos_id();
   j["pad_token_id"] = tokenizer.pad_id();

@@ -150,6 +150,7 @@ TensorFile TensorFile::read(const std::string& path) {
   size_t max_end = 0;
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") {
+      if (!it->is_object()) throw Error(path + ": not a safetensors/cbtm file (__metadata__ is not an object)");
       for (auto m = it->begin(); m != it->end(); ++m)
         f.meta_[m.key()] = m->is_string() ? m->get<std::string>() : m->dump();
       continue;

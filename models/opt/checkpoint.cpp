@@ -43,7 +43,7 @@ nlohmann::json hf_config(const OptConfig& c) {
   j["enable_bias"] = true;
   j["layer_norm_elementwise_affine"] = true;
   j["tie_word_embeddings"] = true;
-  // OPT's ids; the pipeline sets the run tokenizer's (set_hf_config_token_ids)
+  // OPT's ids; save_checkpoint writes the run tokenizer's
   j["bos_token_id"] = 2;
   j["eos_token_id"] = 2;
   j["pad_token_id"] = 1;
@@ -149,10 +149,14 @@ nlohmann::json read_checkpoint_extra(const std::string& dir) {
 
 // ---- save --------------------------------------------------------------------------
 
-void save_checkpoint(OptLM& model, const std::string& dir, const nlohmann::json& extra) {
+void save_checkpoint(OptLM& model, const std::string& dir, const nlohmann::json& extra,
+                     std::array<int32_t, 3> token_ids) {
   if (!extra.is_object()) throw Error("save_checkpoint(" + dir + "): extra must be a JSON object");
   const OptConfig& c = model->config();
   nlohmann::json config = hf_config(c);
+  config["bos_token_id"] = token_ids[0];
+  config["eos_token_id"] = token_ids[1];
+  config["pad_token_id"] = token_ids[2];
   nlohmann::json options = nlohmann::json::object();
   options["type"] = "opt";
   JsonEmitter emit{options};

@@ -11,6 +11,7 @@
 ///
 /// Checkpoints are directories in Hugging Face layout (config.json + model.safetensors with
 /// OPT's tensor names), so transformers' OPTForCausalLM can open them.
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -135,8 +136,10 @@ void upcycle(OptLM& moe, OptLM& dense);
 /// Writes `dir` atomically: config.json (Hugging Face OPTConfig keys plus a "cbtm" object
 /// holding {format: "cbtm-checkpoint", format_version, options: {type: opt, ...}} and
 /// `extra`) and model.safetensors (F32, OPT tensor names, lm_head tied and omitted).
+/// `token_ids` = {bos, eos, pad} for config.json's *_token_id keys (OPT's: {2, 2, 1}).
 void save_checkpoint(OptLM& model, const std::string& dir,
-                     const nlohmann::json& extra = nlohmann::json::object());
+                     const nlohmann::json& extra = nlohmann::json::object(),
+                     std::array<int32_t, 3> token_ids = {2, 2, 1});
 /// Loads a checkpoint written by save_checkpoint (or a Hugging Face OPT checkpoint with
 /// do_layer_norm_before=true). Error naming the file on truncation or mismatched shapes.
 /// Accepts F32, BF16 and F16 tensors; the model is returned on the CPU in eval mode.

@@ -175,6 +175,56 @@ TEST_CASE("e2e assign: shards by separate invocations + merge == one run - resum
   CHECK(a["top_terms"].size() == 3);
 }
 
+TEST_CASE("e2e assign: shards follow their input files - a changed file list is noticed - one process per shard") {
+  cbtm::test::TempDir t("e2e-assign-inputs");
+  write_corpora(t);
+  const std::string cfg = config(t);
+  const std::string out = " --out " + t / "run" + " --set 'data.train=" + t / "shards/train-*.jsonl'";
+  REQUIRE(cbtm_cli("cluster " + cfg + out).status == 0);
+  for (int s = 0; s < 3; ++s) REQUIRE(cbtm_cli("assign " + cfg + out + " --shard " + std::to_string(s)).status == 0);
+  REQUIRE(cbtm_cli("assign " + cfg + out + " --merge").status == 0);
+  const std::string first = cbtm::read_file(t / "run/clusters/assignments.tsv");
+
+  // A file renamed so that it sorts last: every shard number now names another file.
+  fs::rename(t / "shards/train-0.jsonl", t / "shards/train-9.jsonl");
+  auto r = cbtm_cli("assign " + cfg + out);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("has changed since the assign stage finished") != std::string::npos);
+  CHECK(r.output.find("--redo assign") != std::string::npos);
+  // --merge --redo keeps the shards but will not merge those made from other files
+  r = cbtm_cli("assign " + cfg + out + " --merge --redo assign");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("3 of 3 input shard(s) are not assigned yet (0 (made from train-0.jsonl") != std::string::npos);
+  CHECK(fs::exists(t / "run/assign/shard-00000/shard.json"));
+  // a shard task discards output made from another file, naming both
+  r = cbtm_cli("assign " + cfg + out + " --shard 0");
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("it was assigned from train-0.jsonl") != std::string::npos);
+  CHECK(r.output.find("is now train-1.jsonl") != std::string::npos);
+
+  // while another process holds a shard, a second one for it stops, naming the holder
+  {
+    cbtm::FileLock held(t / "run/locks/assign-shard-00001.lock", false);
+    REQUIRE(held.locked());
+    r = cbtm_cli("assign " + cfg + out + " --shard 1");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("assign shard-00001 of " + t / "run" + " is being run by pid ") != std::string::npos);
+  }
+  for (int s = 1; s < 3; ++s) REQUIRE(cbtm_cli("assign " + cfg + out + " --shard " + std::to_string(s)).status == 0);
+  REQUIRE(cbtm_cli("assign " + cfg + out + " --merge").status == 0);
+  // the same documents, in the new file order: train-0's 400 now come last
+  const std::string again = cbtm::read_file(t / "run/clusters/assignments.tsv");
+  CHECK(lines_of(t / "run/clusters/assignments.tsv") == 1201);
+  CHECK(again != first);
+  std::vector<std::string> a, b;
+  std::istringstream ia(first), ib(again);
+  for (std::string l; std::getline(ia, l);) a.push_back(l);
+  for (std::string l; std::getline(ib, l);) b.push_back(l);
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  CHECK(a == b);
+}
+
 TEST_CASE("e2e assign: a corrupted or wrong-version clusterer artifact is refused - nothing written") {
   cbtm::test::TempDir t("e2e-assign-bad");
   write_corpora(t);

@@ -30,6 +30,8 @@ struct BaselineContext {
   int64_t tokens = 0;                  ///< total training tokens (same as all experts together)
   uint64_t seed = 0;
   int32_t bos_id = 2;                  ///< document separator used when packing
+  int32_t eos_id = 2;                  ///< the tokenizer's end-of-text id (TrainJob::eos_id)
+  int32_t pad_id = 1;                  ///< the tokenizer's padding id (TrainJob::pad_id)
 };
 
 class Baseline : public Component {

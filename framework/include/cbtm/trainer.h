@@ -29,6 +29,10 @@ struct TrainJob {
   std::string out_dir;            ///< checkpoints, logs; the result goes to out_dir/final
   uint64_t seed = 0;              ///< data order and dropout
   int32_t bos_id = 2;             ///< token put before every document when packing
+  /// The run tokenizer's end-of-text and padding ids, for the checkpoints' config.json (with
+  /// bos_id), so that a sealed checkpoint needs no rewrite afterwards; OPT's by default.
+  int32_t eos_id = 2;
+  int32_t pad_id = 1;
 };
 
 struct TrainResult {

@@ -33,7 +33,14 @@ Pipeline::Pipeline(PluginHost& host, RunConfig cfg, const std::string& out_dir)
   runtime() = cfg_.runtime;
   omp_set_num_threads(runtime().resolved_threads());
   make_dirs(out_dir);
+}
+
+void Pipeline::finish_stage(const std::string& stage, const nlohmann::json& summary) const {
+  // config.yaml (what `cbtm serve`, `generate` and `fewshot` load) is the config of the last
+  // stage that finished: a run refused for a changed config, or `cbtm suite --list`, leaves it
   write_file_atomic(dir_.path("config.yaml"), cfg_.yaml());
+  dir_.finish(stage, fp(stage), config_text(stage), summary, config_text(stage, true));
+  release_lock(stage);
 }
 
 Pipeline::~Pipeline() = default;
@@ -108,7 +115,7 @@ std::string Pipeline::config_text(const std::string& stage, bool user) const {
     return text(with(kDataKeys, {"data.cluster_docs", "embedder", "clusterer"})) + cluster_text_keys(cfg_) +
            sample_keys(cfg_, cfg_.data.cluster_docs);
   if (stage == "assign") return text(with(kDataKeys, {"data.domain_field"})) + cluster_text_keys(cfg_);
-  if (stage == "seed") return text({"seed", "model", "seed_lm"});
+  if (stage == "seed") return text({"seed", "model", "seed_lm"}) + seed_init_identity();
   if (starts_with(stage, "expert-")) return text({"seed", "branch"}) + "k: " + std::to_string(experts()) + "\n";
   if (starts_with(stage, "baseline-")) {
     const std::string name = stage.substr(9);
@@ -120,6 +127,30 @@ std::string Pipeline::config_text(const std::string& stage, bool user) const {
   }
   if (stage == "eval") return text({"data.eval", "data.text_field", "data.domain_field", "eval"});
   throw std::logic_error("unknown stage " + stage);
+}
+
+std::string Pipeline::seed_init_identity() const {
+  // An external seed (seed_lm.init, e.g. a suite's shared seed): its content is an input, as
+  // tokenizer_from's is -- the path alone would keep experts branched from weights since replaced
+  const std::string& init = cfg_.seed_lm.init;
+  if (init.empty()) return "";
+  const std::string key = "seed_lm.init checkpoint: ";
+  std::string id;
+  try {
+    id = read_file(init + "/config.json");
+    if (fs::exists(init + "/trainer_state.json")) id += read_file(init + "/trainer_state.json");
+    std::error_code ec;
+    const auto bytes = fs::file_size(init + "/model.safetensors", ec);
+    id += "\nmodel.safetensors " + std::to_string(ec ? -1 : static_cast<long long>(bytes));
+  } catch (const Error&) {
+    // gone (after the run finished): what the finished seed stage recorded stands
+    const nlohmann::json r = dir_.record("seed");
+    std::istringstream was(r.is_object() ? r.value("config", "") : std::string());
+    for (std::string l; std::getline(was, l);)
+      if (l.rfind(key, 0) == 0) return l + "\n";
+    return key + "unreadable\n";
+  }
+  return key + fingerprint(id) + "\n";
 }
 
 std::string Pipeline::fp(const std::string& stage) const { return fp_with(stage, config_text(stage)); }
@@ -140,8 +171,12 @@ bool Pipeline::done(const std::string& stage) const {
                         (starts_with(stage, "baseline-") && redo.count("baselines"));
   if (in_group && !redo.count("done:" + stage)) {
     redo.insert("done:" + stage);  // redo once per invocation
-    dir_.forget(stage);
-    for (const auto& d : outputs(stage)) fs::remove_all(d);
+    // data-parallel ranks > 0 redo too, but only the lead deletes: a slower rank must not
+    // remove what the lead has begun since
+    if (data_parallel_rank() == 0) {
+      dir_.forget(stage);
+      for (const auto& d : outputs(stage)) fs::remove_all(d);
+    }
     return false;
   }
   const std::string f = fp(stage);
@@ -190,15 +225,31 @@ std::vector<std::string> Pipeline::outputs(const std::string& stage) const {
   return {};  // data stages replace their outputs atomically
 }
 
+void Pipeline::take_lock(const std::string& name, const std::string& what) const {
+  if (locks_.count(name)) return;
+  auto lock = std::make_unique<FileLock>(dir_.path("locks/" + name + ".lock"), /*wait=*/false);
+  if (!lock->locked())
+    throw Error(what + " of " + dir_.root() + " is being run by " + lock->holder() +
+                "; let it finish (or stop it) before running it again");
+  locks_[name] = std::move(lock);
+}
+
+void Pipeline::release_lock(const std::string& name) const { locks_.erase(name); }
+
 void Pipeline::begin_stage(const std::string& stage) const {
+  take_lock(stage, "stage '" + stage + "'");
   const std::string f = fp(stage);
   for (const auto& d : outputs(stage)) {
     const std::string marker = d + "/cbtm-stage.json";
     if (fs::exists(d)) {
       std::string had;
-      try {
-        had = nlohmann::json::parse(read_file(marker)).value("fingerprint", "");
-      } catch (const std::exception&) {
+      if (fs::exists(marker)) {  // a marker that cannot be read is an error, not a reason to delete
+        try {
+          had = nlohmann::json::parse(read_file(marker)).value("fingerprint", "");
+        } catch (const nlohmann::json::exception& e) {
+          throw Error(marker + ": not a stage marker (" + e.what() + "); it guards " + d +
+                      " -- delete the marker (or the folder) to let the stage start over");
+        }
       }
       if (had != f) {
         spdlog::warn("[{}] discarding {}: it holds outputs of an earlier attempt with other inputs or config", stage, d);
@@ -240,6 +291,9 @@ void Pipeline::run() {
 
 // ---- manifest -----------------------------------------------------------------------------
 void Pipeline::write_manifest() const {
+  // one writer at a time, each from the records as they are then: concurrent expert jobs
+  // (a Slurm array) would otherwise each write their own snapshot, the last one not the latest
+  FileLock lock(dir_.path("locks/manifest.lock"), /*wait=*/true);
   nlohmann::json m;
   m["format"] = "cbtm-manifest";
   m["format_version"] = 1;

@@ -26,6 +26,7 @@
 #include "cbtm/embedder.h"
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
+#include "cbtm/json_file.h"
 #include "cbtm/pipeline/cluster_text.h"
 #include "cbtm/pipeline/pipeline.h"
 #include "cbtm/plugin_host.h"
@@ -44,19 +45,40 @@ std::string numbered(const char* prefix, int64_t i, int width = 5) {
   return buf;
 }
 
-nlohmann::json read_json_file(const std::string& path) {
-  try {
-    return nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": not valid JSON (" + e.what() + "); delete it to recompute");
-  }
-}
-
 // Removes leftovers of a killed attempt (".tmp-" entries) inside `dir`.
 void remove_temps(const std::string& dir) {
   if (!fs::is_directory(dir)) return;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove_all(e.path());
+}
+
+// The input file a shard (or part) was made from: its name and size, recorded in part.json and
+// shard.json. Shard I is data.train's I-th file in sorted order, so a file added to or removed
+// from a directory renumbers the shards after it: output made from another file is stale.
+nlohmann::json input_identity(const std::string& path) {
+  std::error_code ec;
+  const auto bytes = fs::file_size(path, ec);
+  return {{"input", fs::path(path).filename().string()}, {"input_bytes", ec ? int64_t{-1} : static_cast<int64_t>(bytes)}};
+}
+
+bool same_input(const nlohmann::json& rec, const nlohmann::json& id) {
+  return rec.value("input", "") == id["input"].get<std::string>() &&
+         rec.value("input_bytes", int64_t{-2}) == id["input_bytes"].get<int64_t>();
+}
+
+std::string describe_input(const nlohmann::json& rec) {
+  if (!rec.contains("input")) return "an unrecorded input";
+  return rec.value("input", "") + " (" + std::to_string(rec.value("input_bytes", int64_t{-1})) + " bytes)";
+}
+
+// All of data.train's files, names and sizes in shard order, as one line of the assign record.
+nlohmann::json inputs_identity(const std::vector<std::string>& files) {
+  std::string list;
+  for (const auto& f : files) {
+    const auto id = input_identity(f);
+    list += id["input"].get<std::string>() + "\t" + std::to_string(id["input_bytes"].get<int64_t>()) + "\n";
+  }
+  return {{"files", files.size()}, {"fingerprint", fingerprint(list)}};
 }
 
 // Committed parts of a shard, in order, with their records.
@@ -137,13 +159,34 @@ void Pipeline::assign_shard(int64_t shard) {
   const std::string want = fp("assign");
   const std::string label = "[assign " + numbered("shard", shard) + "]";
 
-  // A shard made by another attempt (other config or inputs) is discarded.
+  const nlohmann::json id = input_identity(input);
+  take_lock("assign-" + numbered("shard", shard), "assign " + numbered("shard", shard));
+  struct Release {
+    const Pipeline* p;
+    std::string name;
+    ~Release() { p->release_lock(name); }
+  } release{this, "assign-" + numbered("shard", shard)};
+  // `--redo assign` with --shard: this shard only (each array task its own); the merge runs again
+  if (redo_assign() && !redo_.count("done:" + sdir)) {
+    redo_.insert("done:" + sdir);
+    if (fs::exists(sdir)) spdlog::info("{} --redo: discarding {}", label, sdir);
+    fs::remove_all(sdir);
+    dir_.forget("assign");
+  }
+  // A shard made by another attempt (other config, clusterer or input file) is discarded.
   if (fs::exists(sdir + "/shard.json") || fs::is_directory(sdir)) {
-    bool stale = false;
-    if (fs::exists(sdir + "/shard.json")) stale = read_json_file(sdir + "/shard.json").value("fingerprint", "") != want;
-    for (const auto& [p, rec] : committed_parts(sdir)) stale = stale || rec.value("fingerprint", "") != want;
-    if (stale) {
-      spdlog::info("{} discarding output of an earlier attempt with another config or clusterer", label);
+    std::string why;
+    auto check = [&](const nlohmann::json& rec) {
+      if (!why.empty()) return;
+      if (rec.value("fingerprint", "") != want) why = "another config or clusterer";
+      else if (!same_input(rec, id))
+        why = "another input file: it was assigned from " + describe_input(rec) + ", and data.train's file " +
+              std::to_string(shard) + " is now " + describe_input(id);
+    };
+    if (fs::exists(sdir + "/shard.json")) check(read_json_file(sdir + "/shard.json"));
+    for (const auto& [p, rec] : committed_parts(sdir)) check(rec);
+    if (!why.empty()) {
+      spdlog::info("{} discarding output of an earlier attempt with {}", label, why);
       fs::remove_all(sdir);
     }
   }
@@ -283,6 +326,7 @@ void Pipeline::assign_shard(int64_t shard) {
     nlohmann::json rec = tally.json();
     rec["docs_read"] = part_docs;
     rec["fingerprint"] = want;
+    rec.update(id);
     write_file_atomic(tmp + "/part.json", rec.dump(1));
     fs::rename(tmp, part_dir);
     parts.emplace_back(part_dir, rec);
@@ -295,7 +339,7 @@ void Pipeline::assign_shard(int64_t shard) {
   Tally total(k);
   for (const auto& [p, rec] : parts) total.add(rec);
   nlohmann::json shard_rec = total.json();
-  shard_rec["input"] = fs::path(input).filename().string();
+  shard_rec.update(id);
   shard_rec["parts"] = parts.size();
   shard_rec["fingerprint"] = want;
   shard_rec["bad_lines"] = st.bad_total();  // of this (last) attempt
@@ -303,24 +347,62 @@ void Pipeline::assign_shard(int64_t shard) {
   spdlog::info("{} {} documents in {} part(s)", label, total.total_docs(), parts.size());
 }
 
+bool Pipeline::redo_assign() const { return redo_.count("assign") || redo_.count("all"); }
+
+void Pipeline::check_assign_inputs_unchanged() const {
+  std::vector<std::string> files;
+  try {
+    files = assign_inputs();
+  } catch (const Error&) {
+    return;  // the training data is gone (e.g. purged scratch): the finished stage stands
+  }
+  const nlohmann::json r = dir_.record("assign");
+  nlohmann::json was;
+  if (r.is_object() && r.contains("summary") && r["summary"].is_object()) was = r["summary"].value("inputs", nlohmann::json());
+  if (was.is_null()) return;  // recorded before inputs were
+  const nlohmann::json now = inputs_identity(files);
+  if (was.value("fingerprint", "") != now["fingerprint"].get<std::string>())
+    throw Error("data.train (" + cfg_.data.train + ") has changed since the assign stage finished in " + dir_.root() +
+                ": it listed " + std::to_string(was.value("files", int64_t{0})) + " file(s), it now lists " +
+                std::to_string(files.size()) + " (names or sizes differ); `--redo assign` reassigns the corpus " +
+                "(and retrains what depends on it)");
+}
+
 void Pipeline::merge_assign() {
+  if (redo_assign() && !redo_.count("done:assign")) {
+    // the shards are redone by their own tasks (--shard --redo) or reused: only the merge reruns
+    redo_.insert("done:assign");
+    dir_.forget("assign");
+  }
   if (done("assign")) {
+    check_assign_inputs_unchanged();
     spdlog::info("[assign] finished earlier; skipping");
     return;
   }
   require_assign_inputs();
+  take_lock("assign-merge", "the assign merge");
   const auto files = assign_inputs();
   const std::string want = fp("assign");
-  std::vector<int64_t> missing;
+  std::vector<std::string> missing;
+  int64_t n_missing = 0;
   for (size_t s = 0; s < files.size(); ++s) {
     const std::string rec = assign_shard_dir(static_cast<int64_t>(s)) + "/shard.json";
-    if (!fs::exists(rec) || read_json_file(rec).value("fingerprint", "") != want) missing.push_back(static_cast<int64_t>(s));
+    std::string why;
+    if (!fs::exists(rec)) why = "";
+    else {
+      const nlohmann::json j = read_json_file(rec);
+      if (j.value("fingerprint", "") != want) why = " (made with another config)";
+      else if (!same_input(j, input_identity(files[s])))
+        why = " (made from " + describe_input(j) + ", now " + describe_input(input_identity(files[s])) + ")";
+      else continue;
+    }
+    if (++n_missing <= 20) missing.push_back(std::to_string(s) + why);
   }
-  if (!missing.empty()) {
+  if (n_missing > 0) {
     std::string list;
-    for (size_t i = 0; i < missing.size() && i < 20; ++i) list += (i ? ", " : "") + std::to_string(missing[i]);
-    if (missing.size() > 20) list += ", ...";
-    throw Error("cannot merge: " + std::to_string(missing.size()) + " of " + std::to_string(files.size()) +
+    for (size_t i = 0; i < missing.size(); ++i) list += (i ? ", " : "") + missing[i];
+    if (n_missing > 20) list += ", ...";
+    throw Error("cannot merge: " + std::to_string(n_missing) + " of " + std::to_string(files.size()) +
                 " input shard(s) are not assigned yet (" + list + "); run `cbtm assign " + cfg_.file() + " --out " +
                 dir_.root() + " --shard I` for each");
   }
@@ -351,6 +433,7 @@ void Pipeline::merge_assign() {
         }
       }
       std::ifstream in(p + "/assignments.tsv", std::ios::binary);
+      if (!in) throw Error("cannot read " + p + "/assignments.tsv (a committed part without it: --redo assign)");
       tsv << in.rdbuf();
     }
   }
@@ -361,7 +444,7 @@ void Pipeline::merge_assign() {
   nlohmann::json clusters = nlohmann::json::array();
   for (int32_t j = 0; j < k; ++j) clusters.push_back({{"cluster", j}, {"docs", total.docs[j]}, {"tokens", total.tokens[j]}});
   nlohmann::json summary = {{"k", k}, {"docs", total.total_docs()}, {"input_shards", files.size()}, {"parts", nparts},
-                            {"no_terms", total.no_terms}, {"clusters", clusters}};
+                            {"no_terms", total.no_terms}, {"clusters", clusters}, {"inputs", inputs_identity(files)}};
   const SizeSummary sz = size_summary(total.docs);
   summary["sizes"] = {{"min", sz.min}, {"q1", sz.q1}, {"median", sz.median}, {"q3", sz.q3}, {"max", sz.max},
                       {"cv", sz.cv}, {"empty", sz.empty}};
@@ -376,7 +459,7 @@ void Pipeline::merge_assign() {
     summary["nmi"] = nmi(t);
     summary["purity"] = purity(t);
   }
-  dir_.finish("assign", fp("assign"), config_text("assign"), summary, config_text("assign", true));
+  finish_stage("assign", summary);
   for (int32_t j = 0; j < k; ++j)
     spdlog::info("[assign] cluster {:>3}: {:>8} docs {:>10} tokens", j, total.docs[j], total.tokens[j]);
   if (total.no_terms > 0)
@@ -393,6 +476,7 @@ void Pipeline::assign() {
   if (!done("tokenizer")) tokenize();
   require_done("cluster", "cbtm cluster " + cfg_.file() + " --out " + dir_.root());
   if (done("assign")) {
+    check_assign_inputs_unchanged();
     spdlog::info("[assign] finished earlier; skipping");
     return;
   }

@@ -82,7 +82,7 @@ void Pipeline::tokenize() {
   spdlog::info("[tokenizer] vocabulary of {} tokens -> {}", tok->vocab_size(), dir_.tokenizer());
 
   nlohmann::json summary = {{"vocab_size", tok->vocab_size()}};
-  dir_.finish("tokenizer", fp("tokenizer"), config_text("tokenizer"), summary, config_text("tokenizer", true));
+  finish_stage("tokenizer", summary);
 }
 
 // ---- cluster ----------------------------------------------------------------------------
@@ -153,7 +153,7 @@ void Pipeline::cluster() {
     terms.push_back(row);
   }
   summary["top_terms"] = terms;
-  dir_.finish("cluster", fp("cluster"), config_text("cluster"), summary, config_text("cluster", true));
+  finish_stage("cluster", summary);
   auto [mn, mx] = std::minmax_element(sizes.begin(), sizes.end());
   spdlog::info("[cluster] k={} fitted in {:.1f}s; cluster sizes on the fit set: min {} max {} -> {}", k,
                timer.elapsed_s(), *mn, *mx, dir_.clusterer());

@@ -13,6 +13,7 @@
 #include "cbtm/embedder.h"
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
+#include "cbtm/json_file.h"
 #include "cbtm/language_model.h"
 #include "cbtm/pipeline/evaluate.h"
 #include "cbtm/pipeline/pipeline.h"
@@ -39,7 +40,7 @@ void Pipeline::eval() {
   }
   if (done("eval")) {
     spdlog::info("[eval] finished earlier; results in {}", dir_.results());
-    spdlog::info("\n{}", format_results(nlohmann::json::parse(read_file(dir_.results()))));
+    spdlog::info("\n{}", format_results(read_json_file(dir_.results())));
     return;
   }
   write_manifest();
@@ -112,6 +113,8 @@ void Pipeline::eval() {
     ctx.tokens = cfg_.branch.tokens;
     ctx.seed = cfg_.seed * 1000003ull;
     ctx.bos_id = tok->bos_id();
+    ctx.eos_id = tok->eos_id();
+    ctx.pad_id = tok->pad_id();
     auto lm = baseline->model(ctx);
     add_model(name, name == "dense" ? "dense" : "baseline", score_model(*lm, docs, nullptr, name));
   }
@@ -128,9 +131,10 @@ void Pipeline::eval() {
   rctx.domain_counts = domain_counts.empty() ? nullptr : &domain_counts;
   rctx.domain_field = cfg_.data.domain_field;
   EnsembleEvaluator ev(docs, k);
-  const nlohmann::json manifest = nlohmann::json::parse(read_file(dir_.manifest()));
+  const nlohmann::json manifest = read_json_file(dir_.manifest());
   auto load_expert = [&](int32_t j) {
-    return load_language_model(reg, dir_.path(manifest["experts"][j]["checkpoint"].get<std::string>()), expert_device(j));
+    return load_language_model(reg, dir_.path(manifest_expert_checkpoint(manifest, dir_.manifest(), static_cast<size_t>(j))),
+                               expert_device(j));
   };
   const auto calib = prepare_eval_docs(calib_raw, *tok, max_len, d.domain_field);
   for (size_t i = 0; i < routers.size(); ++i) {
@@ -185,7 +189,7 @@ void Pipeline::eval() {
   if (!spec.is_null()) results["specialisation"] = spec;
   results["config"] = cfg_.yaml();
   write_file_atomic(dir_.results(), results.dump(2) + "\n");
-  dir_.finish("eval", fp("eval"), config_text("eval"), {{"results", "results.json"}}, config_text("eval", true));
+  finish_stage("eval", {{"results", "results.json"}});
   spdlog::info("[eval] results -> {}\n\n{}", dir_.results(), format_results(results));
 }
 

@@ -55,7 +55,10 @@ void Pipeline::train_seed() {
   const auto& s = cfg_.seed_lm;
   std::string init = s.init;
   if (init.empty()) {
-    init = dir_.path("seed-init");
+    // every data-parallel rank initialises (the same seed: the same weights), each into its own
+    // folder, so that no rank replaces a folder another is reading
+    const int rank = data_parallel_rank();
+    init = dir_.path(rank == 0 ? std::string("seed-init") : "seed-init.rank" + std::to_string(rank));
     auto arch = host_.registry().create<ModelArchitecture>(cfg_.node("model"));
     spdlog::info("[seed] initialising a '{}' model with {} parameters (vocabulary {})",
                  cfg_.node("model").node["type"].as<std::string>(), arch->parameters(tok->vocab_size()), tok->vocab_size());
@@ -76,8 +79,11 @@ void Pipeline::train_seed() {
     job.out_dir = dir_.seed_dir();
     job.seed = cfg_.seed;
     job.bos_id = tok->bos_id();
+    job.eos_id = tok->eos_id();
+    job.pad_id = tok->pad_id();
     spdlog::info("[seed] pretraining on the whole training mix for {} tokens", s.tokens);
     const TrainResult r = trainer->train(job);
+    if (!lead && s.init.empty()) fs::remove_all(init);  // this rank's own copy of the initial weights
     if (lead) export_tokenizer(*tok, r.checkpoint);
     summary = result_json(dir_, r);
   } else {
@@ -85,7 +91,7 @@ void Pipeline::train_seed() {
     summary = {{"checkpoint", fs::path(init).is_absolute() && init.rfind(dir_.root(), 0) != 0 ? init : rel(dir_, init)},
                {"steps", 0}, {"tokens", 0}};
   }
-  if (lead) dir_.finish("seed", fp("seed"), config_text("seed"), summary, config_text("seed", true));
+  if (lead) finish_stage("seed", summary);
 }
 
 void Pipeline::train_experts(const std::vector<int32_t>& which) {
@@ -128,13 +134,15 @@ void Pipeline::train_experts(const std::vector<int32_t>& which) {
     job.out_dir = dir_.expert_dir(j);
     job.seed = cfg_.seed * 1000003ull + 1 + static_cast<uint64_t>(j);
     job.bos_id = tok->bos_id();
+    job.eos_id = tok->eos_id();
+    job.pad_id = tok->pad_id();
     spdlog::info("[{}] branching from the seed; training on cluster {} for {} tokens", stage, j, per_expert);
     const TrainResult r = trainer->train(job);
     if (!lead) continue;
     export_tokenizer(*tok, r.checkpoint);
     nlohmann::json summary = result_json(dir_, r);
     summary["cluster"] = j;
-    dir_.finish(stage, fp(stage), config_text(stage), summary, config_text(stage, true));
+    finish_stage(stage, summary);
     write_manifest();
   }
   if (lead) write_manifest();
@@ -167,6 +175,8 @@ void Pipeline::train_baselines(const std::vector<std::string>& which) {
     ctx.tokens = cfg_.branch.tokens;
     ctx.seed = cfg_.seed * 1000003ull;
     ctx.bos_id = tok->bos_id();
+    ctx.eos_id = tok->eos_id();
+    ctx.pad_id = tok->pad_id();
     spdlog::info("[{}] training from the seed on the whole training mix for {} tokens", stage, ctx.tokens);
     const bool lead = data_parallel_rank() == 0;  // data-parallel ranks > 0 only train
     if (lead) begin_stage(stage);
@@ -175,7 +185,7 @@ void Pipeline::train_baselines(const std::vector<std::string>& which) {
     export_tokenizer_under(*tok, ctx.dir);
     nlohmann::json summary = r.checkpoint.empty() ? nlohmann::json{{"tokens", ctx.tokens}} : result_json(dir_, r);
     summary["dir"] = rel(dir_, ctx.dir);
-    dir_.finish(stage, fp(stage), config_text(stage), summary, config_text(stage, true));
+    finish_stage(stage, summary);
   }
   if (data_parallel_rank() == 0) write_manifest();
 }

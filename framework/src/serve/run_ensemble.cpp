@@ -1,4 +1,5 @@
 // A finished run's ensemble, loaded once: scoring (via EnsembleEvaluator) and generation.
+#include "cbtm/json_file.h"
 #include "cbtm/serve/run_ensemble.h"
 
 #include <algorithm>
@@ -183,10 +184,10 @@ std::unique_ptr<RunEnsemble> RunEnsemble::open(const std::string& run, const std
   ArtifactReader art(run + "/clusterer.safetensors", "clusterer");
   im->emb = art.load<Embedder>(reg, "embedder");
   im->cl = art.load<Clusterer>(reg, "clusterer");
-  const auto manifest = nlohmann::json::parse(read_file(run + "/manifest.json"));
+  const auto manifest = read_json_file(run + "/manifest.json");
   if (!manifest.contains("experts") || manifest["experts"].empty()) throw Error(run + "/manifest.json: lists no experts");
-  for (const auto& e : manifest["experts"])  // expert j on runtime.expert_devices[j mod n]
-    im->experts.push_back(load_language_model(reg, run + "/" + e["checkpoint"].get<std::string>(),
+  for (size_t j = 0; j < manifest["experts"].size(); ++j)  // expert j on runtime.expert_devices[j mod n]
+    im->experts.push_back(load_language_model(reg, run + "/" + manifest_expert_checkpoint(manifest, run + "/manifest.json", j),
                                               expert_device(static_cast<int32_t>(im->experts.size()))));
   im->max_len = im->experts.front()->max_length();
   if (cfg.eval.max_length > 0) im->max_len = std::min(im->max_len, cfg.eval.max_length);

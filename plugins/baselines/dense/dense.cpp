@@ -26,6 +26,8 @@ class DenseBaseline : public Baseline {
     job.out_dir = ctx.dir;
     job.seed = ctx.seed;
     job.bos_id = ctx.bos_id;
+    job.eos_id = ctx.eos_id;
+    job.pad_id = ctx.pad_id;
     return ctx.trainer->train(job);
   }
 

@@ -14,6 +14,7 @@
 #include "cbtm/language_model.h"
 #include "cbtm/plugin.h"
 #include "cbtm/registry.h"
+#include "cbtm/runtime.h"
 #include "cbtm/trainer.h"
 #include "opt/opt.h"
 
@@ -52,7 +53,14 @@ class MoeBaseline : public Baseline {
   explicit MoeBaseline(const Options& o) : o_(o) {}
 
   TrainResult train(const BaselineContext& ctx) override {
-    const std::string upcycled = (fs::path(ctx.dir) / "upcycled").string();
+    // The lead upcycles into the baseline's folder (the pipeline cleared it if it held another
+    // attempt). Data-parallel ranks > 0 upcycle too (same seed: the same weights), each into a
+    // folder of its own beside it, always afresh: the lead may be clearing the baseline's folder
+    // while they start.
+    const int rank = data_parallel_rank();
+    const std::string upcycled =
+        rank == 0 ? (fs::path(ctx.dir) / "upcycled").string() : ctx.dir + ".upcycled-rank" + std::to_string(rank);
+    if (rank != 0) fs::remove_all(upcycled);
     if (!fs::exists(fs::path(upcycled) / "config.json")) {
       models::OptLM dense = models::load_checkpoint(ctx.seed_checkpoint);
       models::OptConfig c = dense->config();
@@ -80,7 +88,11 @@ class MoeBaseline : public Baseline {
     job.out_dir = ctx.dir;
     job.seed = ctx.seed;
     job.bos_id = ctx.bos_id;
-    return ctx.trainer->train(job);
+    job.eos_id = ctx.eos_id;
+    job.pad_id = ctx.pad_id;
+    TrainResult r = ctx.trainer->train(job);
+    if (rank != 0) fs::remove_all(upcycled);
+    return r;
   }
 
   std::unique_ptr<LanguageModel> model(const BaselineContext& ctx) override {

@@ -312,7 +312,7 @@ void TrainingRun::write_checkpoint() {
   state_.seconds = seconds_so_far();
   if (lead()) {  // every rank holds the same model: one writes it
     const std::string staging = store_.staging_for(target);
-    models::save_checkpoint(net_, staging, extra());
+    models::save_checkpoint(net_, staging, extra(), {job_.bos_id, job_.eos_id, job_.pad_id});
     torch::save(*optimizer_, (fs::path(staging) / "optimizer.pt").string());
     store_.commit_step(staging, state_);
   }
@@ -333,7 +333,7 @@ TrainResult TrainingRun::write_final() {
                    {"last_loss", r.last_loss}, {"seconds", r.seconds}, {"flops", r.flops}};
   if (lead()) {
     const std::string staging = store_.staging_for(r.checkpoint);
-    models::save_checkpoint(net_, staging, extra());
+    models::save_checkpoint(net_, staging, extra(), {job_.bos_id, job_.eos_id, job_.pad_id});
     store_.commit_final(staging, state_);
   }
   if (dp_) dp_->barrier();

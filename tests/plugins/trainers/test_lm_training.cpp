@@ -6,12 +6,15 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "cbtm/error.h"
+#include "cbtm/fs.h"
 #include "cbtm/runtime.h"
 #include "checkpoint_store.h"
 #include "lm_test_fixture.h"
@@ -68,6 +71,8 @@ TEST_CASE("lm trainer: loss falls on devpile text with the documented result and
   o.checkpoint_every = 25;
   cbtm::TrainJob job = make_job(write_init(tmp / "init"), tmp / "data", tmp / "out", 0);
   job.tokens = 60 * 16 * 32 - 100;  // rounds up to 60 steps
+  job.eos_id = 250;  // the run tokenizer's ids go into config.json before the checkpoint is sealed
+  job.pad_id = 251;
 
   const auto r = LmTrainer(o).train(job);
   INFO("first " << r.first_loss << " last " << r.last_loss);
@@ -81,6 +86,10 @@ TEST_CASE("lm trainer: loss falls on devpile text with the documented result and
   CHECK(fs::exists(tmp / "out/final/model.safetensors"));
   CHECK(cbtm::lm::CheckpointStore(tmp / "out", 2).steps().empty());
   CHECK(cbtm::models::read_config(r.checkpoint).d_model == 32);
+  const auto hf = nlohmann::json::parse(cbtm::read_file(tmp / "out/final/config.json"));
+  CHECK(hf["bos_token_id"] == job.bos_id);
+  CHECK(hf["eos_token_id"] == 250);
+  CHECK(hf["pad_token_id"] == 251);
 
   // metrics.jsonl: one line per step; lr follows the schedule; the window means match.
   const auto loss = metric(tmp / "out", "loss");

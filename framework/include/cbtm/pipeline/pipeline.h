@@ -18,6 +18,7 @@
 ///   p.run();                       // everything; or p.cluster(), p.assign(), ...
 /// \endcode
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -25,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cbtm/fs.h"
 #include "cbtm/pipeline/cluster_text.h"
 #include "cbtm/pipeline/run_config.h"
 #include "cbtm/pipeline/run_dir.h"
@@ -89,14 +91,25 @@ class Pipeline {
   std::string seed_checkpoint() const;
   /// Directories a training stage writes (its trainer's out_dir).
   std::vector<std::string> outputs(const std::string& stage) const;
-  /// Before a stage runs: outputs stamped by another attempt (other config or inputs) are
-  /// discarded; outputs of this attempt are kept, so a killed job resumes from them.
+  /// Before a stage runs: takes the stage's lock (Error if another process runs it), then
+  /// outputs stamped by another attempt (other config or inputs) are discarded; outputs of this
+  /// attempt are kept, so a killed job resumes from them.
   void begin_stage(const std::string& stage) const;
+  /// After a stage's outputs are complete: writes config.yaml (this config) and the stage's
+  /// record (fingerprint, config text, `summary`).
+  void finish_stage(const std::string& stage, const nlohmann::json& summary) const;
   std::unique_ptr<Tokenizer> load_tokenizer() const;
   /// data.cluster_text / cluster_text_chars and the run seed.
   ClusterTextSpec cluster_text_spec() const { return {cfg_.data.cluster_text, cfg_.data.cluster_text_chars, cfg_.seed}; }
   std::string assign_shard_dir(int64_t shard) const;
   void require_assign_inputs() const;
+  bool redo_assign() const;  ///< --redo assign (or all) was asked for
+  /// "seed_lm.init checkpoint: <fingerprint of its config.json, trainer_state.json and weight
+  /// file size>\n" (empty without seed_lm.init): part of the seed stage's config text.
+  std::string seed_init_identity() const;
+  /// Error if data.train's files (names, sizes) differ from those the finished assign stage
+  /// recorded; nothing if the files cannot be listed (the finished stage stands).
+  void check_assign_inputs_unchanged() const;
   /// The token-shard directories of every cluster (the whole training mix).
   std::vector<std::string> all_data() const;
 
@@ -104,6 +117,12 @@ class Pipeline {
   RunConfig cfg_;
   RunDir dir_;
   mutable std::set<std::string> redo_;  // "done:<stage>" marks a stage already redone
+  /// Takes OUT/locks/NAME.lock for this process (until release_lock or the end of the
+  /// Pipeline), or throws an Error naming the process that holds it: two processes never run
+  /// the same stage (or assign shard) of one run directory at once.
+  void take_lock(const std::string& name, const std::string& what) const;
+  void release_lock(const std::string& name) const;
+  mutable std::map<std::string, std::unique_ptr<FileLock>> locks_;
 };
 
 /// Stage name of expert j: "expert-007".
