@@ -82,14 +82,25 @@ void read_value(const ConfigNode& at, const YAML::Node& n, const std::string& ke
 }
 
 std::string shortest(double v) {
-  char buf[32];
+  char buf[64];
   for (int prec = 1; prec <= 17; ++prec) {
     std::snprintf(buf, sizeof buf, "%.*g", prec, v);
     if (std::strtod(buf, nullptr) == v) break;
   }
   std::string s = buf;
-  // Keep it a float in YAML: "1" -> "1.0" (but not "1e-06" or "inf").
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  // "%g" writes 30 as "3e+01": plain digits read better, for magnitudes that have them
+  if (s.find('e') != std::string::npos && std::isfinite(v) && std::fabs(v) >= 1e-4 && std::fabs(v) < 1e15) {
+    for (int digits = 0; digits <= 20; ++digits) {
+      std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+      if (std::strtod(buf, nullptr) == v) break;
+    }
+    s = buf;
+  }
+  // Keep it a float for every YAML reader (YAML 1.1 ones such as PyYAML want a '.'):
+  // "1" -> "1.0", "1e-06" -> "1.0e-06" (but not "inf" or "nan").
+  const size_t e = s.find('e');
+  if (s.find('.') == std::string::npos && s.find('n') == std::string::npos)
+    s = e == std::string::npos ? s + ".0" : s.substr(0, e) + ".0" + s.substr(e);
   return s;
 }
 

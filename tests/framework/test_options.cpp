@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <regex>
+
 #include "cbtm/options.h"
 
 using cbtm::ConfigNode;
@@ -115,4 +117,17 @@ TEST_CASE("options: shortest double text reads back exactly") {
   }
   CHECK(cbtm::detail::shortest(0.1) == "0.1");
   CHECK(cbtm::detail::shortest(2.0) == "2.0");
+  // plain digits where %g would write an exponent, and always a '.' (YAML 1.1 readers such as
+  // PyYAML take "3e+01" and "1e-06" for strings)
+  CHECK(cbtm::detail::shortest(30.0) == "30.0");
+  CHECK(cbtm::detail::shortest(1e-6) == "1.0e-06");
+  CHECK(cbtm::detail::shortest(250000.0) == "250000.0");
+  CHECK(cbtm::detail::shortest(1e20) == "1.0e+20");
+  CHECK(cbtm::detail::shortest(-0.5) == "-0.5");
+  for (double v : {30.0, 1e-6, 1e20, 12345678.5, 6e-5}) {
+    const std::string s = cbtm::detail::shortest(v);
+    CHECK(std::stod(s) == v);
+    // the YAML 1.1 float pattern: digits, '.', digits, optional exponent with a sign
+    CHECK(std::regex_match(s, std::regex(R"([-+]?[0-9]*\.[0-9]*([eE][-+][0-9]+)?)")));
+  }
 }

@@ -97,6 +97,12 @@ TEST_CASE("run config: errors name file - line - key and plugin") {
   e = error_of(kMinimal, {"data.cluster_text=window", "data.cluster_text_chars=0"});
   CHECK(e.find("data.cluster_text_chars") != std::string::npos);
 
+  // a framework section is not a plugin: `type` there is an unknown key, not silently dropped
+  e = error_of(std::string(kMinimal) + "runtime:\n  type: fast\n");
+  CHECK(e.find("/cfg/run.yaml:7:3") != std::string::npos);
+  CHECK(e.find("runtime.type") != std::string::npos);
+  CHECK(e.find("not a plugin") != std::string::npos);
+
   e = error_of(std::string(kMinimal) + "seed_lm:\n  trainer: {type: lm, learning_rate: 1}\n");
   CHECK(e.find("seed_lm.trainer.learning_rate") != std::string::npos);
   CHECK(e.find("trainer 'lm'") != std::string::npos);

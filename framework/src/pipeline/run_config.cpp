@@ -230,13 +230,23 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
   if (root["seed"]) detail::read_value(top, root["seed"], "seed", rc.seed);
   const Registry& reg = host.registry();
 
-  rc.runtime = parse_options<Runtime>(top.child("runtime"), "section runtime");
-  rc.data = parse_options<DataOptions>(top.child("data"), "section data");
-  rc.seed_lm = parse_options<SeedLmOptions>(top.child("seed_lm"), "section seed_lm");
-  rc.branch = parse_options<BranchOptions>(top.child("branch"), "section branch");
-  rc.eval = parse_options<EvalOptions>(top.child("eval"), "section eval");
-  rc.launch = parse_options<LaunchOptions>(top.child("launch"), "section launch");
-  rc.slurm = parse_options<SlurmOptions>(top.child("launch").child("slurm"), "section launch.slurm");
+  // The framework's own sections are not plugins: `type` (allowed in a plugin's section) is
+  // an unknown key there, as any other would be.
+  auto section = [](const ConfigNode& n) {
+    if (n.node && n.node.IsMap() && n.node["type"])
+      for (auto it = n.node.begin(); it != n.node.end(); ++it)
+        if (it->first.as<std::string>() == "type")
+          throw Error(n.where(it->first) + ": " + n.key_path("type") + ": unknown key for section " + n.path +
+                      " (a section of the framework, not a plugin: it has no type)");
+    return n;
+  };
+  rc.runtime = parse_options<Runtime>(section(top.child("runtime")), "section runtime");
+  rc.data = parse_options<DataOptions>(section(top.child("data")), "section data");
+  rc.seed_lm = parse_options<SeedLmOptions>(section(top.child("seed_lm")), "section seed_lm");
+  rc.branch = parse_options<BranchOptions>(section(top.child("branch")), "section branch");
+  rc.eval = parse_options<EvalOptions>(section(top.child("eval")), "section eval");
+  rc.launch = parse_options<LaunchOptions>(section(top.child("launch")), "section launch");
+  rc.slurm = parse_options<SlurmOptions>(section(top.child("launch").child("slurm")), "section launch.slurm");
 
   // A component section without `type:` (e.g. made by `--set clusterer.k=8`) is the
   // documented default plugin of that section.

@@ -34,7 +34,8 @@ class Gpt2Tokenizer : public Tokenizer {
     std::string bos, eos, pad;
     template <class V> void visit(V& v) {
       v("path", path,
-        "directory with tokenizer.json, or vocab.json + merges.txt (e.g. an OPT checkpoint)");
+        "required: directory with tokenizer.json, or vocab.json + merges.txt (e.g. an OPT checkpoint); "
+        "relative paths: to the working directory");
       v("bos", bos, "token put before every document (\"\": </s> if present, else <|endoftext|>)");
       v("eos", eos, "end-of-document token (\"\": as bos)");
       v("pad", pad, "padding token (\"\": <pad> if present, else as bos)");

@@ -41,9 +41,9 @@ struct DataOptions {
 
   template <class V> void visit(V& v) {
     v("train", train,
-      "training corpus: a JSONL file (plain or .zst), a glob pattern or a directory of them; each "
-      "file is one input shard of `cbtm assign --shard I` (relative paths: to the config file)");
-    v("eval", eval, "held-out corpus, never used for clustering or training");
+      "required: the training corpus, a JSONL file (plain or .zst), a glob pattern or a directory of "
+      "them; each file is one input shard of `cbtm assign --shard I` (relative paths: to the config file)");
+    v("eval", eval, "required: the held-out corpus, never used for clustering or training (relative paths: to the config file)");
     v("text_field", text_field, "JSON field holding the document text");
     v("id_field", id_field, "JSON field with a stable document id (else <file stem>:<line>)");
     v("domain_field", domain_field, "metadata field for per-domain results ('' to disable)");
@@ -105,7 +105,7 @@ struct BranchOptions {
 
   template <class V> void visit(V& v) {
     v("tokens", tokens,
-      "total training tokens after branching: each of the k experts gets tokens/k, "
+      "required (> 0): total training tokens after branching: each of the k experts gets tokens/k, "
       "each baseline gets all of them (compute matching, paper A.2)");
     v("expert_batch", expert_batch,
       "split: an expert's batch is batch_size/k sequences, same number of steps as dense "
