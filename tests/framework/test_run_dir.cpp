@@ -35,3 +35,19 @@ TEST_CASE("run dir: fingerprints are stable hashes") {
   CHECK(cbtm::fingerprint("abc") != cbtm::fingerprint("abd"));
   CHECK(cbtm::fingerprint("") == "cbf29ce484222325");  // FNV-1a offset basis
 }
+
+TEST_CASE("run dir: same_settings compares numbers as numbers and everything else exactly") {
+  using cbtm::same_settings;
+  CHECK(same_settings("a: 1\n", "a: 1\n"));
+  // one build wrote %g, the next writes YAML 1.1 floats: the same settings
+  CHECK(same_settings("seed_lm: {lr: 0.002, adam_eps: 1e-06, every: 3e+01}\nk: 4\n",
+                      "seed_lm: {lr: 0.002, adam_eps: 1.0e-06, every: 30.0}\nk: 4\n"));
+  CHECK(same_settings("l: [1e-06, 2]\n", "l: [1.0e-06, 2.0]\n"));
+  CHECK_FALSE(same_settings("seed_lm: {lr: 0.002}\n", "seed_lm: {lr: 0.003}\n"));
+  CHECK_FALSE(same_settings("a: {x: 1}\n", "a: {y: 1}\n"));
+  CHECK_FALSE(same_settings("a: {x: 1}\n", "b: {x: 1}\n"));            // another key
+  CHECK_FALSE(same_settings("a: text\n", "a: text2\n"));
+  CHECK_FALSE(same_settings("a: 1\n", "a: 1\nb: 2\n"));                // a line more
+  CHECK_FALSE(same_settings("a: [1, 2]\n", "a: [1, 2, 3]\n"));
+  CHECK_FALSE(same_settings("a: {x: 1}\n", "a: [1]\n"));               // map vs list
+}

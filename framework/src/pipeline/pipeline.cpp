@@ -185,7 +185,14 @@ bool Pipeline::done(const std::string& stage) const {
   const nlohmann::json r = dir_.record(stage);
   // Evaluation is cheap and writes only results.json: changed eval settings re-evaluate
   // (Pipeline::eval) instead of refusing the run -- in `cbtm run` and in a suite's cells alike.
-  if (stage == "eval" && !r.is_null() && r.value("config", "") != now) return false;
+  if (stage == "eval" && !r.is_null() && !same_settings(r.value("config", ""), now)) return false;
+  if (!r.is_null() && r.value("fingerprint", "") != f && r.value("config", "") != now &&
+      same_settings(r.value("config", ""), now)) {
+    // the same settings, spelled differently by this build (e.g. 1e-06 -> 1.0e-06)
+    if (fp_with(stage, r.value("config", "")) != r["fingerprint"]) return false;  // other inputs: recompute
+    spdlog::debug("[{}] finished with the same settings (spelled differently by this build); kept", stage);
+    return true;
+  }
   if (!r.is_null() && r.value("fingerprint", "") != f && r.value("config", "") != now &&
       r.value("user_config", "") == config_text(stage, true)) {
     if (fp_with(stage, r.value("config", "")) != r["fingerprint"]) return false;  // other inputs: recompute

@@ -12,6 +12,8 @@
 #include "cbtm/fs.h"
 #include "cbtm/hash.h"
 
+#include <yaml-cpp/yaml.h>
+
 namespace fs = std::filesystem;
 
 namespace cbtm {
@@ -110,6 +112,57 @@ void RunDir::finish(const std::string& stage, const std::string& fp, const std::
 void RunDir::forget(const std::string& stage) const {
   std::error_code ec;
   fs::remove(record_path(*this, stage), ec);
+}
+
+namespace {
+bool as_number(const std::string& s, double& v) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  v = std::strtod(s.c_str(), &end);
+  return end && *end == 0;
+}
+
+bool same_node(const YAML::Node& a, const YAML::Node& b) {
+  if (a.Type() != b.Type()) return false;
+  if (a.IsScalar()) {
+    if (a.Scalar() == b.Scalar()) return true;
+    double x, y;
+    return as_number(a.Scalar(), x) && as_number(b.Scalar(), y) && x == y;
+  }
+  if (a.IsSequence()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!same_node(a[i], b[i])) return false;
+    return true;
+  }
+  if (a.IsMap()) {
+    if (a.size() != b.size()) return false;
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      const std::string key = it->first.as<std::string>();
+      const YAML::Node other = b[key];
+      if (!other || !same_node(it->second, other)) return false;
+    }
+    return true;
+  }
+  return true;  // both null
+}
+}  // namespace
+
+bool same_settings(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  const auto x = lines_of(a), y = lines_of(b);
+  if (x.size() != y.size()) return false;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (x[i] == y[i]) continue;
+    const size_t cx = x[i].find(": "), cy = y[i].find(": ");
+    if (cx == std::string::npos || cx != cy || x[i].compare(0, cx, y[i], 0, cy) != 0) return false;
+    try {
+      if (!same_node(YAML::Load(x[i].substr(cx + 2)), YAML::Load(y[i].substr(cy + 2)))) return false;
+    } catch (const YAML::Exception&) {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace cbtm

@@ -34,7 +34,7 @@ void Pipeline::eval() {
   for (const auto& b : cfg_.resolved()["baselines"])
     require_done("baseline-" + b["type"].as<std::string>(), "cbtm train CONFIG --out " + dir_.root());
   // Evaluation is cheap and writes only results.json: new eval settings simply re-evaluate.
-  if (!dir_.record("eval").is_null() && dir_.record("eval").value("config", "") != config_text("eval")) {
+  if (!dir_.record("eval").is_null() && !same_settings(dir_.record("eval").value("config", ""), config_text("eval"))) {
     spdlog::info("[eval] evaluation settings changed; re-evaluating");
     dir_.forget("eval");
   }

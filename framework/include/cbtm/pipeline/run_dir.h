@@ -69,4 +69,9 @@ class RunDir {
 /// A short stable hash (hex) of a text, for fingerprints.
 std::string fingerprint(const std::string& text);
 
+/// Whether two stage config texts (lines "key: <YAML flow value>") hold the same settings,
+/// spelled alike or not: numbers are compared as numbers (a build that writes 1e-06 as
+/// 1.0e-06, or 30 as 30.0, changes no setting).
+bool same_settings(const std::string& a, const std::string& b);
+
 }  // namespace cbtm
