@@ -290,6 +290,12 @@ Read read_request(int fd, const HttpServerOptions& opt, Clock::time_point deadli
                              std::to_string(opt.max_body))};
     return Read::failed;
   }
+  // A client that asks (curl does for bodies over 1 MiB) waits for this before sending the
+  // body -- about a second when nobody answers
+  const auto expect = req.headers.find("expect");
+  if (expect != req.headers.end() && lower(expect->second) == "100-continue" && body.size() < length &&
+      !send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n", deadline))
+    return timed_out("while sending 100 Continue");
   while (body.size() < length) {
     const ssize_t n = recv_until(fd, chunk, std::min(sizeof chunk, length - body.size()), deadline);
     if (n == kTimedOut)

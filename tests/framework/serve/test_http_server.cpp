@@ -177,6 +177,23 @@ TEST_CASE("http server: an early answer to a request sent in one go reaches the 
   CHECK(cbtm::http_call(p, "GET", "/x").status == 200);
 }
 
+TEST_CASE("http server: Expect 100-continue is answered before the body is sent") {
+  Running s({}, echo);
+  RawClient c(s.server.port());
+  REQUIRE(c.fd >= 0);
+  REQUIRE(c.send("POST /e HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-Continue\r\n\r\n"));
+  REQUIRE(c.readable(500));  // at once, not after the client gives up waiting
+  char buf[64];
+  const ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+  REQUIRE(n > 0);
+  CHECK(std::string(buf, static_cast<size_t>(n)) == "HTTP/1.1 100 Continue\r\n\r\n");
+  REQUIRE(c.send("hello"));
+  const std::string resp = c.read_all(2);
+  INFO(resp);
+  CHECK(status_of(resp) == 200);
+  CHECK(body_of(resp).find("hello") != std::string::npos);
+}
+
 TEST_CASE("http server: a client that trickles its request gets 408 at the request deadline") {
   cbtm::HttpServerOptions o;
   o.request_timeout_s = 0.5;
