@@ -77,6 +77,22 @@ mv "$work/cluster-001.saved" "$out/clusters/cluster-001"
 grep -q "array 1" "$work/retry.log" || fail "the retry should submit expert 1 only"
 [ -f "$out/stages/eval.json" ] || fail "eval did not finish after the retry"
 
+echo "== a second launch while the first one's jobs are queued"
+nw="$work/nowait"
+"$cbtm" launch "$cfg" --out "$nw" --scheduler slurm --no-wait "${common[@]}" 2>&1 | tee "$work/nowait1.log"
+[ -f "$nw/slurm/submitted.json" ] || fail "the submitted job ids were not recorded"
+set +e
+"$cbtm" launch "$cfg" --out "$nw" --scheduler slurm --no-wait "${common[@]}" > "$work/nowait2.log" 2>&1
+rc=$?
+set -e
+cat "$work/nowait2.log"
+[ "$rc" -eq 2 ] || fail "a --no-wait launch beside queued jobs exited $rc, expected 2"
+grep -q "are still in the queue" "$work/nowait2.log" || fail "the refusal does not name the queued jobs"
+if grep -q "submitted cbtm-" "$work/nowait2.log"; then fail "a launch beside queued jobs submitted more"; fi
+"$cbtm" launch "$cfg" --out "$nw" --scheduler slurm "${common[@]}" 2>&1 | tee "$work/nowait3.log"
+grep -q "jobs of an earlier launch are still in the queue" "$work/nowait3.log" || fail "the waiting launch did not wait for the queued jobs"
+[ -f "$nw/results.json" ] || fail "no results.json after waiting"
+
 echo "== a suite on Slurm: one shared seed, then every cell as its own chain of job arrays"
 cat > "$work/suite.yaml" <<EOF
 base: $cfg

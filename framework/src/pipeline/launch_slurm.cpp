@@ -7,10 +7,12 @@
 #include <sstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
+#include "cbtm/json_file.h"
 #include "cbtm/pipeline/pipeline.h"
 #include "cbtm/process_defaults.h"
 #include "child_process.h"
@@ -126,6 +128,20 @@ class Submitter {
   std::string dir_, logs_;
 };
 
+// OUT/slurm/submitted.json: the job ids of the last submission for this run directory.
+std::string submitted_file(Pipeline& p) { return p.dir().path("slurm/submitted.json"); }
+
+std::vector<std::string> earlier_jobs(Pipeline& p) {
+  const std::string f = submitted_file(p);
+  if (!fs::exists(f)) return {};
+  const nlohmann::json j = read_json_file(f);
+  std::vector<std::string> ids;
+  if (j.is_object() && j.contains("jobs") && j["jobs"].is_array())
+    for (const auto& id : j["jobs"])
+      if (id.is_string()) ids.push_back(id.get<std::string>());
+  return ids;
+}
+
 std::string array_spec(const std::vector<int>& idx, int64_t throttle) {
   std::vector<std::string> parts;
   for (int i : idx) parts.push_back(std::to_string(i));
@@ -135,6 +151,23 @@ std::string array_spec(const std::vector<int>& idx, int64_t throttle) {
 }  // namespace
 
 int launch_slurm(const LaunchRequest& req, Pipeline& p) {
+  // Jobs of an earlier launch still in the queue would run the same stages as a new submission
+  // (the second of each would stop at its stage lock, the allocation wasted): wait for them, or
+  // with --no-wait refuse, naming them.
+  if (const auto earlier = earlier_jobs(p); !earlier.empty()) {
+    const auto q = queued(earlier);
+    if (!q.empty()) {
+      std::vector<std::string> ids;
+      for (const auto& [id, state] : q) ids.push_back(id);
+      if (!req.wait)
+        throw Error("jobs of an earlier `cbtm launch` for " + p.dir().root() + " are still in the queue (" +
+                    join(ids, " ") + "); wait for them (squeue -j " + join(ids, ",") + ") or cancel them (scancel " +
+                    join(ids, " ") + "), then rerun to submit what is missing");
+      spdlog::info("[launch] jobs of an earlier launch are still in the queue ({}): waiting for them first",
+                   join(ids, " "));
+      wait_for_slurm_jobs(ids, p.config().slurm.poll_s);
+    }
+  }
   Submitter sub(req, p);
   const int64_t procs = p.config().launch.procs_per_expert;
   std::vector<Submitted> jobs;
@@ -204,6 +237,7 @@ int launch_slurm(const LaunchRequest& req, Pipeline& p) {
   }
   std::vector<std::string> ids;
   for (const auto& j : jobs) ids.push_back(j.id);
+  write_file_atomic(submitted_file(p), nlohmann::json({{"jobs", ids}}).dump() + "\n");
   spdlog::info("[launch] {} jobs submitted: {} (watch: squeue -j {})", jobs.size(), join(ids, " "), join(ids, ","));
   if (req.submitted) req.submitted->insert(req.submitted->end(), ids.begin(), ids.end());
   if (!req.wait) return 0;
@@ -223,6 +257,7 @@ int launch_slurm(const LaunchRequest& req, Pipeline& p) {
 }
 
 }  // namespace detail
+
 
 namespace {
 
