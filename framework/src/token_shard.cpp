@@ -1,5 +1,7 @@
 #include "cbtm/token_shard.h"
 
+#include <exception>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -13,11 +15,15 @@ namespace fs = std::filesystem;
 namespace cbtm {
 
 TokenShardWriter::TokenShardWriter(std::string dir, int32_t vocab_size, int64_t max_tokens)
-    : dir_(std::move(dir)), vocab_size_(vocab_size), max_tokens_(std::max<int64_t>(1, max_tokens)) {
+    : dir_(std::move(dir)), vocab_size_(vocab_size), max_tokens_(std::max<int64_t>(1, max_tokens)),
+      uncaught_(std::uncaught_exceptions()) {
   make_dirs(dir_);
 }
 
 TokenShardWriter::~TokenShardWriter() {
+  // destroyed while an exception unwinds (a failed assign part): the output is abandoned, not
+  // completed with what was buffered
+  if (std::uncaught_exceptions() > uncaught_) return;
   try {
     close();
   } catch (...) {

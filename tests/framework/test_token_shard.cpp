@@ -42,3 +42,17 @@ TEST_CASE("token shards: rolling shards round-trip documents in order") {
   CHECK(d == std::vector<int32_t>{70000, 5});
   CHECK_THROWS_AS(cbtm::list_token_shards(t / "nope"), cbtm::Error);
 }
+
+TEST_CASE("token shards: a writer destroyed by an exception leaves its buffered documents unwritten") {
+  cbtm::test::TempDir t("shards");
+  try {
+    cbtm::TokenShardWriter w(t / "c", 100, /*max_tokens=*/1000);
+    w.add({5, 6, 7});
+    throw std::runtime_error("the part failed");
+  } catch (const std::runtime_error&) {
+  }
+  CHECK(cbtm::list_token_shards(t / "c").empty());
+  // a writer destroyed normally still completes its shard
+  { cbtm::TokenShardWriter w(t / "d", 100); w.add({5}); }
+  CHECK(cbtm::list_token_shards(t / "d").size() == 1);
+}

@@ -16,7 +16,8 @@ class TokenShardWriter {
   TokenShardWriter(std::string dir, int32_t vocab_size, int64_t max_tokens = 64 << 20);
   ~TokenShardWriter();
   void add(const std::vector<int32_t>& doc);
-  /// Flushes the last shard. Called by the destructor if not called explicitly.
+  /// Flushes the last shard. Called by the destructor if not called explicitly (but not when
+  /// the destructor runs because an exception is unwinding: the output is then abandoned).
   void close();
   int64_t docs() const { return docs_; }
   int64_t tokens() const { return tokens_; }
@@ -31,6 +32,7 @@ class TokenShardWriter {
   int shard_ = 0;
   int64_t docs_ = 0, tokens_ = 0;
   bool closed_ = false;
+  int uncaught_ = 0;  // std::uncaught_exceptions() at construction
 };
 
 struct TokenShard {
