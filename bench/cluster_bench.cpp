@@ -106,7 +106,9 @@ T options_from(const std::string& yaml, const char* flag, const std::string& own
 
 cbtm::tfidf::TfidfOptions embedder_options(int64_t dims) {
   auto o = options_from<cbtm::tfidf::TfidfOptions>(g_embedder_yaml, "--embedder", "embedder 'tfidf'");
-  o.dims = static_cast<int>(dims);
+  // --dim sets the size unless --embedder names one itself (it was silently overridden)
+  const YAML::Node n = YAML::Load(g_embedder_yaml);
+  if (!(n.IsMap() && n["dims"])) o.dims = static_cast<int>(dims);
   return o;
 }
 
