@@ -4,6 +4,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "cbtm/error.h"
@@ -13,22 +14,42 @@
 #include "commands.h"
 
 namespace {
+// The command word: the first argument that is not one of the global flags ("" if none).
+std::string command_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-v" || a == "--verbose" || a == "-q" || a == "--quiet") continue;
+    return a.empty() || a[0] == '-' ? std::string() : a;
+  }
+  return "";
+}
+
 // Commands that run no model: not worth re-executing for (~0.4 s).
 bool light_command(int argc, char** argv) {
-  if (argc < 2) return true;
-  const std::string first = argv[1];
-  if (first == "config" || first == "plugins") return true;
+  const std::string first = command_word(argc, argv);
+  if (first.empty() || first == "config" || first == "plugins") return true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h" || a == "--version") return true;
   }
   return false;
 }
+
+// A CLI11 check with a short message ("must be >= 0, got -1"), not CLI11's 300-digit range.
+CLI::Validator at_least(double lo) {
+  return CLI::Validator(
+      [lo](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || *end != 0) return "not a number: '" + s + "'";
+        if (!(v >= lo)) return "must be >= " + CLI::detail::to_string(lo) + ", got " + s;
+        return "";
+      },
+      ">= " + CLI::detail::to_string(lo));
+}
 }  // namespace
 
 int main(int argc, char** argv) {
-  // may re-execute this program (process_defaults.h): first, before anything else
-  if (!light_command(argc, argv)) cbtm::apply_openmp_defaults(argc, argv);
   CLI::App app{"cbtm: Cluster-Branch-Train-Merge -- cluster a corpus, branch a seed LM into "
                "one expert per cluster, train them independently, evaluate them as a sparse ensemble"};
   app.require_subcommand(1);
@@ -56,7 +77,7 @@ int main(int argc, char** argv) {
       "or one shard per Slurm array task with --shard, then --merge)");
   assign->add_option("--shard", pa.shard,
                      "assign only input file I of data.train (0-based; e.g. $SLURM_ARRAY_TASK_ID); no merge")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   assign->add_flag("--merge", pa.merge, "merge the finished shards into clusters/ (fails listing unfinished shards)");
   assign->add_flag("--count-shards", pa.count_shards, "print the number of input shards and exit");
   CLI::App* train = add_pipeline("train", "Steps 1-2: the seed LM, then the experts (branched from it) and the baselines");
@@ -116,7 +137,7 @@ int main(int argc, char** argv) {
   inspect->add_option("run", ia.run, "run directory (after `cbtm cluster`)")->required()->check(CLI::ExistingDirectory);
   inspect->add_option("--compare", ia.compare, "another run directory: its cluster sizes side by side (e.g. unbalanced)")
       ->check(CLI::ExistingDirectory);
-  inspect->add_option("--terms", ia.terms, "top terms shown per cluster")->capture_default_str();
+  inspect->add_option("--terms", ia.terms, "top terms shown per cluster")->capture_default_str()->check(at_least(0));
   inspect->add_flag("--json", ia.json, "print the analysis as JSON");
 
   cbtm::app::GenerateArgs ga;
@@ -127,8 +148,8 @@ int main(int argc, char** argv) {
   gen->add_option("--set", ga.set, "override a key of the run's config: --set eval.ensembles.top1.top_k=2 (repeatable)");
   gen->add_option("--prompt,-p", ga.prompt, "the text to continue");
   gen->add_option("--prompt-file", ga.prompt_file, "read the prompt from a file")->check(CLI::ExistingFile);
-  gen->add_option("--max-tokens", ga.max_tokens, "new tokens at most")->capture_default_str()->check(CLI::NonNegativeNumber);
-  gen->add_option("--temperature", ga.temperature, "sampling temperature (0: greedy)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  gen->add_option("--max-tokens", ga.max_tokens, "new tokens at most")->capture_default_str()->check(at_least(0));
+  gen->add_option("--temperature", ga.temperature, "sampling temperature (0: greedy)")->capture_default_str()->check(at_least(0));
   gen->add_option("--top-p", ga.top_p, "nucleus sampling mass")->capture_default_str()->check(CLI::Range(0.000001, 1.0));
   gen->add_option("--seed", ga.seed, "sampling seed (same seed, same text)")->capture_default_str();
   gen->add_flag("--json", ga.json, "print the prompt, text, token ids and the experts that ran per token as JSON");
@@ -145,14 +166,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(0, 65535));
   serve->add_option("--port-file", sa.port_file, "write the port here once listening");
   serve->add_option("--max-connections", sa.max_connections, "requests handled at once (more wait in the queue)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(at_least(1));
   serve->add_option("--max-queue", sa.max_queue, "connections waiting for a slot (more get 503 at once)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(at_least(0));
   serve->add_option("--queue-timeout", sa.queue_timeout_s, "seconds a queued request waits before 503")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(at_least(0));
   serve->add_option("--max-batch", sa.max_batch,
                     "most /score texts that arrive while the models are busy scored together as one evaluation (1: one at a time)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(at_least(1));
 
   cbtm::app::FewShotArgs fa;
   CLI::App* few = app.add_subcommand(
@@ -168,7 +189,30 @@ int main(int argc, char** argv) {
   plugins->add_option("--kind", kind, "only this kind (embedder, clusterer, router, tokenizer, model, trainer, baseline)");
   plugins->add_flag("--markdown", markdown, "print the config reference as Markdown (sections and plugins)");
 
-  CLI11_PARSE(app, argc, argv);
+  // Logs and errors go to stderr; stdout carries only what a command prints as its result
+  // (`cbtm config`, `cbtm generate`, `--count-shards`, JSON), so it can be redirected.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("cbtm"));
+  const std::string word = command_word(argc, argv);
+  if (!word.empty()) {
+    bool known = false;
+    std::string names;
+    for (const CLI::App* c : app.get_subcommands([](CLI::App*) { return true; })) {
+      known = known || c->get_name() == word;
+      names += (names.empty() ? "" : ", ") + c->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr, "cbtm: unknown command '%s' (commands: %s; cbtm --help)\n", word.c_str(), names.c_str());
+      return 2;
+    }
+  }
+  // may re-execute this program (process_defaults.h): before any thread starts
+  if (!light_command(argc, argv)) cbtm::apply_openmp_defaults(argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help, the version, or the error on stderr
+    return rc == 0 ? 0 : 2;      // bad command lines exit 2, as bad configs do
+  }
   spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
   spdlog::set_level(verbose ? spdlog::level::debug : quiet ? spdlog::level::warn : spdlog::level::info);
 

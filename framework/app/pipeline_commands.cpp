@@ -32,9 +32,14 @@ int run_pipeline(const std::string& command, const PipelineArgs& a, PluginHost& 
     const bool only_seed = a.seed_only;
     const bool only_experts = !a.experts.empty();
     const bool only_baselines = !a.baselines.empty();
+    if (only_seed && (only_experts || only_baselines))
+      throw Error("train: --seed trains the seed LM only; --expert and --baseline train from it (another invocation)");
+    if (a.no_baselines && only_baselines) throw Error("train: --no-baselines and --baseline contradict each other");
+    // --expert and --baseline together: the listed experts and the listed baselines
     if (only_seed || (!only_experts && !only_baselines)) p.train_seed();
-    if (!only_seed && !only_baselines) p.train_experts(std::vector<int32_t>(a.experts.begin(), a.experts.end()));
-    if (!only_seed && !only_experts && !a.no_baselines) p.train_baselines(a.baselines);
+    if (!only_seed && (only_experts || !only_baselines))
+      p.train_experts(std::vector<int32_t>(a.experts.begin(), a.experts.end()));
+    if (!only_seed && (only_baselines || (!only_experts && !a.no_baselines))) p.train_baselines(a.baselines);
   }
   spdlog::info("{}: done ({})", command, a.out);
   return 0;

@@ -1,7 +1,9 @@
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <string>
 
+#include "cbtm/error.h"
 #include "cbtm/options.h"
 #include "cbtm/pipeline/run_config.h"
 #include "cbtm/registry.h"
@@ -81,6 +83,15 @@ void markdown_reference(const PluginHost& host) {
 }  // namespace
 
 int list_plugins(const PluginHost& host, const std::string& kind, bool markdown) {
+  if (markdown && !kind.empty())
+    throw Error("plugins: --markdown prints the whole config reference; it takes no --kind");
+  if (!kind.empty() && host.registry().list(kind).empty()) {
+    std::set<std::string> kinds;
+    for (const PluginSpec* p : host.registry().list()) kinds.insert(p->kind);
+    std::string known;
+    for (const auto& k : kinds) known += (known.empty() ? "" : ", ") + k;
+    throw Error("plugins: no plugin of kind '" + kind + "' is loaded (kinds: " + known + ")");
+  }
   if (markdown) {
     markdown_reference(host);
     return 0;

@@ -42,9 +42,20 @@ std::vector<std::string> Registry::names(const std::string& kind) const {
   return out;
 }
 
+const PluginSpec& Registry::get(const std::string& kind, const ConfigNode& node) const {
+  const std::string name = node.type(kind);
+  if (has(kind, name)) return get(kind, name);
+  try {
+    return get(kind, name);  // throws, listing the loaded ones
+  } catch (const Error& e) {
+    const YAML::Node t = node.node && node.node.IsMap() ? node.node["type"] : node.node;
+    throw Error(node.where(t) + ": " + (node.node && node.node.IsMap() ? node.key_path("type") : node.path) + ": " +
+                e.what());
+  }
+}
+
 YAML::Node Registry::resolve(const std::string& kind, const ConfigNode& node) const {
-  const PluginSpec& spec = get(kind, node.type(kind));
-  return spec.resolve(node);
+  return get(kind, node).resolve(node);
 }
 
 }  // namespace cbtm

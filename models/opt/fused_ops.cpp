@@ -141,9 +141,12 @@ struct CrossEntropy : torch::autograd::Function<CrossEntropy> {
     at::parallel_for(0, N, 8, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         uint16_t* row = out + r * V;
-        kernels::softmax_row(x + r * V, row, V, V, 1.0f, g);
-        const float v = kernels::bf16_to_float(row[tg[r]]) - g;
-        row[tg[r]] = kernels::float_to_bf16(v);
+        const float lse = kernels::softmax_row(x + r * V, row, V, V, 1.0f, g);
+        // the target's g (p_t - 1) in fp32, rounded once: rounding g p_t to bf16 first left
+        // nothing of it for confident tokens (p_t > 0.99: 12% off on average, 0 or the wrong
+        // sign from p_t ~ 0.999)
+        const float p_t = std::exp(kernels::bf16_to_float(x[r * V + tg[r]]) - lse);
+        row[tg[r]] = kernels::float_to_bf16(g * (p_t - 1.0f));
       }
     });
     return {dl, torch::Tensor()};

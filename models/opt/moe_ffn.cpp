@@ -43,13 +43,22 @@ torch::Tensor MoeFfnImpl::forward(const torch::Tensor& x) {
   // Assignments in priority order: every token's first choice, then every second choice, ...
   const torch::Tensor expert = topi.t().reshape({-1});                        // [K N]
   const torch::Tensor token = torch::arange(N, topi.options()).repeat({K});  // [K N]
-  const torch::Tensor w = weight.t().reshape({-1});                           // [K N]
   const torch::Tensor onehot = torch::one_hot(expert, E);                    // [K N, E]
   const torch::Tensor position = (onehot.cumsum(0) - 1).gather(1, expert.unsqueeze(1)).squeeze(1);
-  last_capacity = std::max<int64_t>(
-      1, static_cast<int64_t>(std::ceil(capacity_factor_ * static_cast<double>(N * K) / static_cast<double>(E))));
+  // Capacity binds in training only: at evaluation every assignment is served, so a token's
+  // output does not depend on the other tokens (or the padding) of its batch
+  last_capacity = is_training() ? std::max<int64_t>(1, static_cast<int64_t>(std::ceil(
+                                      capacity_factor_ * static_cast<double>(N * K) / static_cast<double>(E))))
+                                : N;
   const torch::Tensor kept = position < last_capacity;
   last_dropped = 1.0 - kept.to(torch::kFloat).mean().item<double>();
+  // A token's weights are renormalised over its assignments that were kept (fairseq's
+  // default for top-2 gating); one with none kept keeps its residual only
+  torch::Tensor w = weight.t().reshape({-1});  // [K N]
+  if (last_dropped > 0) {
+    const torch::Tensor kept_w = (w * kept.to(w.scalar_type())).view({K, N});
+    w = (kept_w / kept_w.sum(0, true).clamp_min(1e-9)).reshape({-1});
+  }
 
   // Load balancing: E sum_e f_e P_e (f: first choices, not differentiable; P: mean probability).
   const torch::Tensor f = torch::one_hot(topi.select(1, 0), E).to(torch::kFloat).mean(0);

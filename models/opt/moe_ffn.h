@@ -5,9 +5,12 @@
 ///   router   logits = x W_g^T (W_g: [E, d], no bias, computed in fp32), p = softmax(logits);
 ///            each token goes to its top_k experts with weights p / sum of its top_k p
 ///   capacity C = ceil(capacity_factor x N x top_k / E) assignments per expert and forward
-///            pass (N tokens); assignments are served first choice first (every token's
-///            first choice, then every second choice, GShard's priority), in token order;
-///            an assignment past C is dropped (the token keeps its residual only)
+///            pass (N tokens) -- the factor counts assignments, so capacity_factor 1 with
+///            top-2 is GShard's 2N/E; assignments are served first choice first (every
+///            token's first choice, then every second choice, GShard's priority), in token
+///            order; an assignment past C is dropped and the token's weights are renormalised
+///            over what was kept (none kept: the residual only). In training only: at
+///            evaluation (eval mode) every assignment is served.
 ///   experts  each an OPT FFN: fc2(relu(fc1(x))) with biases, stored stacked as
 ///            fc1_weight [E, d_ff, d], fc1_bias [E, d_ff], fc2_weight [E, d, d_ff], fc2_bias [E, d]
 ///   loss     the load-balancing loss of Switch/GShard: E x sum_e f_e P_e, with f_e the

@@ -123,10 +123,16 @@ void OptLMImpl::init_weights(uint64_t seed) {
 }
 
 torch::Tensor OptLMImpl::aux_loss() const {
+  // the mean over the mixture layers (fairseq's default combination), so that moe_aux_weight
+  // means the same whatever the number of mixture layers
   torch::Tensor total;
+  int64_t n = 0;
   for (const auto& layer : layers_)
-    if (layer->moe) total = total.defined() ? total + layer->moe->last_aux_loss : layer->moe->last_aux_loss;
-  return total.defined() ? total : torch::zeros({});
+    if (layer->moe) {
+      total = total.defined() ? total + layer->moe->last_aux_loss : layer->moe->last_aux_loss;
+      ++n;
+    }
+  return total.defined() ? total / static_cast<double>(n) : torch::zeros({});
 }
 
 double OptLMImpl::dropped_fraction() const {

@@ -64,8 +64,9 @@ struct OptConfig {
     v("moe_every", moe_every, "every N-th block's FFN is a mixture of experts (blocks N-1, 2N-1, ...)");
     v("moe_top_k", moe_top_k, "experts each token is routed to");
     v("moe_capacity_factor", moe_capacity_factor,
-      "expert capacity = ceil(factor x tokens x top_k / E); assignments past it are dropped");
-    v("moe_aux_weight", moe_aux_weight, "weight of the load-balancing loss added to the LM loss in training");
+      "expert capacity = ceil(factor x tokens x top_k / E) in training; assignments past it are dropped, "
+      "the token's weights renormalised (none at evaluation)");
+    v("moe_aux_weight", moe_aux_weight, "weight of the load-balancing loss (the mean over the mixture blocks) added to the LM loss in training");
   }
   /// Whether block `layer` (0-based) has a mixture-of-experts FFN.
   bool moe_layer(int64_t layer) const { return moe_experts > 0 && layer % moe_every == moe_every - 1; }
@@ -106,7 +107,7 @@ class OptLMImpl : public torch::nn::Module {
   /// Deterministic OPT initialisation: N(0, init_std) weights, zero biases, unit LayerNorm.
   void init_weights(uint64_t seed);
   const OptConfig& config() const { return config_; }
-  /// Sum over the mixture-of-experts blocks of their load-balancing losses in the last
+  /// Mean over the mixture-of-experts blocks of their load-balancing losses in the last
   /// forward pass (a float scalar; 0 for a dense model). Training adds moe_aux_weight x it.
   torch::Tensor aux_loss() const;
   /// Fraction of (token, expert) assignments dropped for capacity in the last forward pass,
@@ -153,7 +154,9 @@ nlohmann::json read_checkpoint_extra(const std::string& dir);
 
 /// Trainable parameters (tied embedding counted once; every expert of a mixture counted).
 int64_t count_parameters(const OptConfig& c);
-/// Training FLOPs per the paper's A.2: 96 l h^2 T (1 + s/(6h) + V/(16 l h)).
+/// Training FLOPs per the paper's A.2: 96 l h^2 T (1 + s/(6h) + V/(16 l h)), plus, for a
+/// mixture of experts, 8 FLOPs per token for each weight a token uses beyond the dense model's
+/// (its other top_k - 1 expert FFNs and the router), the rate A.2's 96 l h^2 implies.
 double training_flops(const OptConfig& c, int64_t seq_len, int64_t tokens);
 /// Model FLOPs of one training token (forward + backward, no recomputation), the numerator of
 /// MFU: 6 N + 12 L d s, with N = L (4 d^2 + 2 d d_ff) + V d the weights of every matmul

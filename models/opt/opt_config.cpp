@@ -54,7 +54,7 @@ double training_flops(const OptConfig& c, int64_t seq_len, int64_t tokens) {
   const double s = static_cast<double>(seq_len), V = static_cast<double>(c.vocab_size);
   return 96.0 * l * h * h * static_cast<double>(tokens) *
              (1.0 + s / (6.0 * h) + V / (16.0 * l * h)) +
-         extra_moe_weights(c) * 6.0 * static_cast<double>(tokens);
+         extra_moe_weights(c) * 8.0 * static_cast<double>(tokens);  // 8 per weight and token, as A.2's 96 l h^2
 }
 
 double model_flops_per_token(const OptConfig& c, int64_t seq_len) {

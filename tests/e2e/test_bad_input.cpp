@@ -2,7 +2,11 @@
 // and leaves nothing half-written.
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <filesystem>
+#include <utility>
 
 #include "cli_runner.h"
 #include "support/test_support.h"
@@ -106,4 +110,57 @@ TEST_CASE("bad input: a cluster with no data stops only its expert, naming the c
   r = cbtm_cli("train " + cfg + " --expert 0");
   CHECK(r.status == 0);
   CHECK(fs::exists(t / "o/experts/expert-000/final/model.safetensors"));
+}
+
+namespace {
+// stdout alone (stderr dropped), and the exit status
+std::pair<int, std::string> stdout_of(const std::string& args) {
+  std::string out;
+  FILE* p = popen((std::string(CBTM_BINARY_DIR) + "/bin/cbtm " + args + " 2>/dev/null").c_str(), "r");
+  if (!p) return {-1, out};
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+}  // namespace
+
+TEST_CASE("bad input: command lines exit 2 with a message on stderr - stdout carries results only") {
+  cbtm::test::TempDir t("bad");
+  auto r = cbtm_cli("nosuch");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("unknown command 'nosuch'") != std::string::npos);
+  CHECK(r.output.find("run, cluster") != std::string::npos);
+  r = cbtm_cli("config " + t / "missing.yaml");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("missing.yaml") != std::string::npos);
+  r = cbtm_cli("generate " + t.path() + " --max-tokens -5");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("--max-tokens: must be >= 0, got -5") != std::string::npos);
+  CHECK(cbtm_cli("--help").status == 0);
+  // a bad value given by --set names the override, not a line of the file
+  write_text(t / "run.yaml", base_config(kData + "/train.jsonl.zst"));
+  r = cbtm_cli("config " + t / "run.yaml" + " --set clusterer.k=abc");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("--set 'clusterer.k=abc': clusterer.k: expected an integer") != std::string::npos);
+  // an unknown plugin names the file, line and key
+  write_text(t / "bad.yaml", base_config(kData + "/train.jsonl.zst") + "baselines: [{type: switch}]\n");
+  r = cbtm_cli("config " + t / "bad.yaml");
+  CHECK(r.output.find("bad.yaml:10:") != std::string::npos);
+  CHECK(r.output.find("baselines.0.type: unknown baseline 'switch'") != std::string::npos);
+  // contradicting flags and unknown kinds are errors, not silent no-ops
+  r = cbtm_cli("train " + t / "run.yaml" + " --out " + t / "o" + " --seed --expert 1");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("--seed trains the seed LM only") != std::string::npos);
+  r = cbtm_cli("plugins --kind routr");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("kinds: baseline, clusterer") != std::string::npos);
+  // errors go to stderr: stdout stays empty (a redirected `cbtm config` is never an error text)
+  const auto [status, out] = stdout_of("config " + t / "bad.yaml");
+  CHECK(status == 2);
+  CHECK(out.empty());
+  const auto good = stdout_of("config " + t / "run.yaml");
+  CHECK(good.first == 0);
+  CHECK(good.second.find("clusterer:") != std::string::npos);
 }

@@ -95,6 +95,49 @@ TEST_CASE("moe: top-2 routing, first choices first, assignments past the capacit
   }
 }
 
+TEST_CASE("moe: a token that loses one assignment is renormalised over the other - nothing is dropped at evaluation") {
+  torch::manual_seed(2);
+  const int64_t D = 4, F = 6, E = 4, K = 2, N = 8;
+  MoeFfn m(D, F, E, K, /*capacity_factor=*/1.0);  // C = 4
+  {
+    torch::NoGradGuard g;
+    m->fc1_weight.normal_();
+    m->fc1_bias.normal_();
+    m->fc2_weight.normal_();
+    m->fc2_bias.normal_();
+    m->gate.zero_();
+    m->gate[0][0] = 2.0;  // tokens 0..3 (feature 0): expert 0 first, expert 1 second
+    m->gate[2][1] = 2.0;  // tokens 4..7 (feature 1): expert 2 first, expert 1 second
+    m->gate[1][0] = 1.0;
+    m->gate[1][1] = 1.0;
+  }
+  torch::Tensor x = torch::zeros({1, N, D});
+  for (int64_t t = 0; t < N; ++t) x[0][t][t < 4 ? 0 : 1] = 1.0 + 0.1 * static_cast<double>(t);
+  const torch::Tensor probs = torch::softmax(torch::matmul(x.squeeze(0), m->gate.t()), -1).detach();
+  auto mix = [&](int64_t t, int64_t a, int64_t b) {
+    const double pa = probs[t][a].item<double>(), pb = probs[t][b].item<double>();
+    return ((pa * expert_ffn(m, a, x[0][t]) + pb * expert_ffn(m, b, x[0][t])) / (pa + pb)).detach();
+  };
+  torch::NoGradGuard g;
+  // training: expert 1 serves the second choices of tokens 0..3 only; tokens 4..7 keep expert 2
+  // alone, at weight 1 (not p2 / (p1 + p2))
+  torch::Tensor y = m->forward(x).squeeze(0);
+  CHECK(m->last_dropped == Approx(0.25));
+  for (int64_t t = 0; t < N; ++t) {
+    INFO("training, token " << t);
+    const torch::Tensor want = t < 4 ? mix(t, 0, 1) : expert_ffn(m, 2, x[0][t]).detach();
+    CHECK(max_abs_diff(y[t], want) < 1e-5);
+  }
+  // evaluation: every assignment served, whatever else is in the batch
+  m->eval();
+  y = m->forward(x).squeeze(0);
+  CHECK(m->last_dropped == 0.0);
+  for (int64_t t = 0; t < N; ++t) {
+    INFO("eval, token " << t);
+    CHECK(max_abs_diff(y[t], t < 4 ? mix(t, 0, 1) : mix(t, 2, 1)) < 1e-5);
+  }
+}
+
 TEST_CASE("moe: the load-balancing loss is E sum f_e P_e, 1 for uniform routing, and trains the router") {
   torch::manual_seed(1);
   const int64_t D = 8, E = 4, N = 64;
@@ -142,6 +185,16 @@ TEST_CASE("moe: checkpoints round-trip, and counts include every expert") {
   OptLM loaded = cbtm::models::load_checkpoint(t / "ckpt");
   const std::vector<int64_t> row = {4, 2, 9, 11, 1};
   CHECK(max_abs_diff(cbtm::test::logits_of(loaded, row), cbtm::test::logits_of(m, row)) == 0.0);
+  // the model's load-balancing loss is the mean over its mixture blocks
+  double sum = 0;
+  int blocks = 0;
+  for (const auto& layer : m->layers())
+    if (layer->moe) {
+      sum += layer->moe->last_aux_loss.item<double>();
+      ++blocks;
+    }
+  REQUIRE(blocks == c.n_layers);
+  CHECK(m->aux_loss().item<double>() == Approx(sum / blocks).epsilon(1e-6));
   int64_t numel = 0;
   for (const auto& p : m->parameters()) numel += p.numel();
   CHECK(cbtm::models::count_parameters(c) == numel);

@@ -46,7 +46,7 @@ class Registry {
   /// Creates the component named by `node`'s `type:`. I is the interface (Embedder, ...).
   template <class I>
   std::unique_ptr<I> create(const ConfigNode& node) const {
-    const PluginSpec& spec = get(I::kKind, node.type(I::kKind));
+    const PluginSpec& spec = get(I::kKind, node);
     std::unique_ptr<Component> made = spec.create(node);
     auto* typed = dynamic_cast<I*>(made.get());
     if (!typed)
@@ -55,6 +55,9 @@ class Registry {
     made.release();
     return std::unique_ptr<I>(typed);
   }
+  /// The plugin named by `node`'s `type:`; an unknown one is an Error naming the file, line
+  /// and key (`clusterer.type`) as well as the plugins that are loaded.
+  const PluginSpec& get(const std::string& kind, const ConfigNode& node) const;
   /// The node with defaults filled in and validated (for `cbtm config` and artifacts).
   YAML::Node resolve(const std::string& kind, const ConfigNode& node) const;
 

@@ -209,7 +209,24 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
   for (const auto& o : overrides) apply_override(root, o);
   absolutise_paths(root, fs::current_path().string());  // override paths: relative to cwd
   rc.user_ = YAML::Clone(root);
+  try {
+    resolve_into(rc, root, file, host);
+  } catch (const Error& e) {
+    // A bad value set by --set: its position in the file means nothing; name the override
+    const std::string msg = e.what();
+    for (const auto& o : overrides) {
+      const std::string key = o.substr(0, o.find('='));
+      for (const std::string& mark : {": " + key + ":", ": " + key + " ("}) {
+        const size_t at_key = msg.find(mark);
+        if (at_key != std::string::npos) throw Error("--set '" + o + "': " + msg.substr(at_key + 2));
+      }
+    }
+    throw;
+  }
+  return rc;
+}
 
+void RunConfig::resolve_into(RunConfig& rc, YAML::Node& root, const std::string& file, PluginHost& host) {
   const ConfigNode top = at(root, "", file);
   for (auto it = root.begin(); it != root.end(); ++it) {
     const std::string key = it->first.as<std::string>();
@@ -219,7 +236,11 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
       known = known || key == k;
       list += (list.empty() ? "" : ", ") + std::string(k);
     }
-    if (!known) throw Error(top.where(it->first) + ": " + key + ": unknown top-level key (known: " + list + ")");
+    if (!known)
+      throw Error(top.where(it->first) + ": " + key + ": unknown top-level key (known: " + list + ")" +
+                  (key == "base" || key == "axes" || key == "tasks"
+                       ? std::string("; this looks like a suite file: `cbtm suite` (or `cbtm fewshot --suite`) reads those")
+                       : std::string()));
   }
 
   // Extra plugin libraries first: they may provide the types used below.
@@ -326,7 +347,6 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
   rc.branch.trainer.reset(branch["trainer"]);
   rc.eval.ensembles.reset(resolved_ens);
   rc.resolved_ = r;
-  return rc;
 }
 
 ConfigNode RunConfig::node(const std::string& path) const {

@@ -37,8 +37,9 @@ class MoeBaseline : public Baseline {
       v("every", every, "every N-th block's FFN becomes a mixture (2: every other, as in the paper)");
       v("top_k", top_k, "experts per token (in [1, experts])");
       v("capacity_factor", capacity_factor,
-        "expert capacity = ceil(factor x tokens x top_k / experts) per forward pass; the rest is dropped");
-      v("aux_weight", aux_weight, "weight of the load-balancing loss");
+        "expert capacity = ceil(factor x tokens x top_k / experts) per forward pass in training (1 with top-2 is "
+        "GShard's 2N/E); the rest is dropped and the token's weights renormalised; none at evaluation");
+      v("aux_weight", aux_weight, "weight of the load-balancing loss (the mean over the mixture blocks)");
       v("router_init_std", router_init_std, "std of the new routers' normal initialisation");
     }
     void validate() const {

@@ -64,7 +64,8 @@ BlockDataset::BlockDataset(std::vector<int32_t> stream, int64_t seq_len)
 }
 
 BlockDataset BlockDataset::load(const std::vector<std::string>& dirs, int32_t bos_id,
-                                int64_t seq_len, uint64_t seed) {
+                                int64_t seq_len, uint64_t seed, int32_t eos_id) {
+  const bool own_eos = eos_id >= 0 && eos_id != bos_id;  // else the next bos ends a document
   if (dirs.empty()) throw Error("training job has no token data directories");
   std::vector<TokenShard> shards;
   struct DocRef {
@@ -80,7 +81,7 @@ BlockDataset BlockDataset::load(const std::vector<std::string>& dirs, int32_t bo
       for (int64_t d = 0; d < s.docs(); ++d) {
         if (s.offsets[d + 1] == s.offsets[d]) continue;  // an empty document adds nothing
         docs.push_back({static_cast<uint32_t>(shards.size() - 1), d});
-        total += static_cast<size_t>(s.offsets[d + 1] - s.offsets[d]) + 1;
+        total += static_cast<size_t>(s.offsets[d + 1] - s.offsets[d]) + 1 + (own_eos ? 1 : 0);
       }
     }
   }
@@ -96,6 +97,7 @@ BlockDataset BlockDataset::load(const std::vector<std::string>& dirs, int32_t bo
     stream.push_back(bos_id);
     stream.insert(stream.end(), s.tokens.begin() + s.offsets[docs[i].doc],
                   s.tokens.begin() + s.offsets[docs[i].doc + 1]);
+    if (own_eos) stream.push_back(eos_id);
   }
   BlockDataset out(std::move(stream), seq_len);
   out.documents_ = static_cast<int64_t>(docs.size());

@@ -5,6 +5,8 @@
 /// into fixed blocks of seq_len+1 tokens that overlap by one token:
 ///
 ///   stream  = [bos d1...] [bos d2...] ...        (document order: shuffle(seed))
+///             ([bos d1... eos] ... when the tokenizer's end-of-document token is another one,
+///             so that the model learns to end documents as the evaluation scores it)
 ///   block i = stream[i*seq_len, i*seq_len + seq_len]  (inputs = block[:-1], targets = block[1:])
 ///
 /// so every stream position after the first is a target exactly once per epoch. The tail
@@ -22,7 +24,7 @@ class BlockDataset {
   /// the documents with `seed`, and packs them. Error naming the dirs when there are fewer
   /// than seq_len+1 tokens in the stream.
   static BlockDataset load(const std::vector<std::string>& dirs, int32_t bos_id, int64_t seq_len,
-                           uint64_t seed);
+                           uint64_t seed, int32_t eos_id = -1);
   /// A dataset over an already packed stream (stream.size() >= seq_len+1).
   BlockDataset(std::vector<int32_t> stream, int64_t seq_len);
 

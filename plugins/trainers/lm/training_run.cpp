@@ -126,6 +126,12 @@ TrainingRun::TrainingRun(const LmTrainer::Options& o, const TrainJob& job)
               {"sequences_per_micro_batch", rows_},
               {"grad_accum", o.grad_accum},
               {"bos_id", job.bos_id}};
+  if (job.eos_id >= 0 && job.eos_id != job.bos_id) job_key_["eos_id"] = job.eos_id;  // it changes the stream
+  if (job.batch_divisor > 1 && o.batch_size % job.batch_divisor != 0)
+    spdlog::warn("{}: batch_size {} is not a multiple of {} (the experts' split): each batch holds {} sequences, so this "
+                 "job takes {:.1f}% more steps than the dense model for the same tokens",
+                 name_, o.batch_size, job.batch_divisor, rows_,
+                 100.0 * (static_cast<double>(o.batch_size) / static_cast<double>(job.batch_divisor * rows_) - 1.0));
 }
 
 // ---- start: a finished job, a checkpoint to resume, or the init model -----------------
@@ -163,13 +169,24 @@ void TrainingRun::make_optimizer() {
 }
 
 void TrainingRun::restore_or_start() {
+  // A checkpoint that cannot be used is set aside (renamed DIR.unreadable), not left where the
+  // next commit would delete it as "newer than the checkpoint just written": it may be good on
+  // another machine, or worth a look.
+  auto set_aside = [&](const std::string& dir, const std::string& why) {
+    const std::string aside = dir + ".unreadable";
+    std::error_code ec;
+    fs::remove_all(aside, ec);
+    fs::rename(dir, aside, ec);
+    spdlog::warn("{}: skipping checkpoint {} ({}); {}", name_, dir, why,
+                 ec ? "it stays in place" : "kept as " + aside);
+  };
   for (int64_t step : store_.steps()) {
     const std::string dir = store_.step_dir(step);
     TrainerState s;
     try {
       s = CheckpointStore::validate(dir);
     } catch (const Error& e) {
-      spdlog::warn("{}: skipping damaged checkpoint {}: {}", name_, dir, e.what());
+      set_aside(dir, std::string("damaged: ") + e.what());
       continue;
     }
     const std::string diff = job_difference(s.job, job_key_);
@@ -180,13 +197,13 @@ void TrainingRun::restore_or_start() {
       net_ = models::load_checkpoint(dir);
       net_->to(device_);
       make_optimizer();
-      torch::load(*optimizer_, (fs::path(dir) / "optimizer.pt").string());
+      // onto this run's device: a checkpoint written on another one (CUDA <-> CPU) resumes
+      torch::load(*optimizer_, (fs::path(dir) / "optimizer.pt").string(), device_);
     } catch (const c10::Error& e) {
-      spdlog::warn("{}: skipping unreadable checkpoint {}: {}", name_, dir,
-                   e.what_without_backtrace());
+      set_aside(dir, std::string("unreadable: ") + e.what_without_backtrace());
       continue;
     } catch (const std::exception& e) {
-      spdlog::warn("{}: skipping unreadable checkpoint {}: {}", name_, dir, e.what());
+      set_aside(dir, std::string("unreadable: ") + e.what());
       continue;
     }
     state_ = s;
@@ -364,7 +381,7 @@ TrainResult TrainingRun::run() {
   if (store_.has_final()) return finished();
   restore_or_start();
   check_model();
-  const BlockDataset data = BlockDataset::load(job_.data, job_.bos_id, o_.seq_len, job_.seed);
+  const BlockDataset data = BlockDataset::load(job_.data, job_.bos_id, o_.seq_len, job_.seed, job_.eos_id);
   check_data(data);
 
   const int64_t start = state_.step;

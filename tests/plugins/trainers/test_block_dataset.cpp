@@ -94,6 +94,18 @@ TEST_CASE("lm block packing: bos before every document and blocks tile the strea
   // Deterministic per seed; another seed, another order.
   CHECK(BlockDataset::load({tmp / "a", tmp / "b"}, kBos, L, 11).stream() == data.stream());
   CHECK(BlockDataset::load({tmp / "a", tmp / "b"}, kBos, L, 12).stream() != data.stream());
+
+  // An end-of-document token of its own follows every document (the same one as bos: nothing
+  // more, the next bos ends the document)
+  CHECK(BlockDataset::load({tmp / "a", tmp / "b"}, kBos, L, 11, kBos).stream() == data.stream());
+  const int32_t eos = kBos + 1;
+  std::vector<int32_t> with_eos;
+  for (int64_t i : order) {
+    with_eos.push_back(kBos);
+    with_eos.insert(with_eos.end(), all[i].begin(), all[i].end());
+    with_eos.push_back(eos);
+  }
+  CHECK(BlockDataset::load({tmp / "a", tmp / "b"}, kBos, L, 11, eos).stream() == with_eos);
 }
 
 TEST_CASE("lm block packing: too little data is an Error naming the directories", "[lm_trainer]") {

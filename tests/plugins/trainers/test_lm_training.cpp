@@ -187,6 +187,8 @@ TEST_CASE("lm trainer: a damaged newest checkpoint falls back to the previous on
   INFO(log.text());
   CHECK_THAT(log.text(), Catch::Contains("skipping") && Catch::Contains("step-00000008"));
   CHECK_THAT(log.text(), Catch::Contains("resuming from " + tmp / "out/step-00000004"));
+  // set aside, not deleted by the commits that followed
+  CHECK(fs::exists(tmp / "out/step-00000008.unreadable/trainer_state.json"));
   CHECK(r.steps == 12);
   CHECK(metric_steps(tmp / "out").size() == 12);
   CHECK(same_weights(tmp / "ref/final", tmp / "out/final"));

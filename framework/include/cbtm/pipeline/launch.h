@@ -64,7 +64,7 @@ struct SlurmOptions {
       "sbatch --nodes of an expert job (its launch.procs_per_expert tasks are spread over them)");
     v("array_limit", array_limit, "tasks of one job array running at once (the array's %N; 0: no limit)");
     v("extra", extra, "more #SBATCH lines, verbatim, e.g. ['--constraint=amx', '--exclusive']");
-    v("poll_s", poll_s, "seconds between squeue polls while --wait waits");
+    v("poll_s", poll_s, "seconds between squeue polls while the launch waits for its jobs (unless --no-wait)");
   }
   void validate() const;
 };

@@ -171,6 +171,8 @@ class RunConfig {
   std::vector<std::string> ensemble_names;
 
  private:
+  /// Everything of parse() after the YAML is read and the overrides applied.
+  static void resolve_into(RunConfig& rc, YAML::Node& root, const std::string& file, PluginHost& host);
   std::string file_;
   YAML::Node resolved_;
   YAML::Node user_;  // as written, with overrides
