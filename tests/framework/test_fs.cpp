@@ -14,6 +14,15 @@
 
 namespace fs = std::filesystem;
 
+namespace {
+// Leftover temporary names (".tmp-") in a directory.
+int temp_entries(const std::string& dir) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) n += e.path().filename().string().find(".tmp-") != std::string::npos;
+  return n;
+}
+}  // namespace
+
 TEST_CASE("fs: temp names are siblings and unique and name the host and the process") {
   std::set<std::string> seen;
   for (int i = 0; i < 100; ++i) {
@@ -38,9 +47,7 @@ TEST_CASE("fs: write_file_atomic replaces a file whole and leaves no temp file")
   // a directory in the way: an error naming the path, nothing left behind
   fs::create_directories(t / "d");
   CHECK_THROWS_WITH(cbtm::write_file_atomic(t / "d", "x"), Catch::Contains(t / "d"));
-  int left = 0;
-  for (const auto& e : fs::directory_iterator(t.path())) left += e.path().filename().string().find(".tmp-") != std::string::npos;
-  CHECK(left == 0);
+  CHECK(temp_entries(t.path()) == 0);
 }
 
 TEST_CASE("fs: replace_directory swaps a directory in and keeps the old one when the swap fails") {
@@ -57,9 +64,7 @@ TEST_CASE("fs: replace_directory swaps a directory in and keeps the old one when
   // the source is missing: the rename fails, and dst still holds the previous version
   CHECK_THROWS_WITH(cbtm::replace_directory(t / "missing", dst), Catch::Contains("previous version is kept"));
   CHECK(cbtm::read_file(dst + "/v") == "new");
-  int left = 0;
-  for (const auto& e : fs::directory_iterator(t.path())) left += e.path().filename().string().find(".tmp-") != std::string::npos;
-  CHECK(left == 0);
+  CHECK(temp_entries(t.path()) == 0);
 }
 
 TEST_CASE("fs: FileLock is exclusive, names its holder and is released with the object") {

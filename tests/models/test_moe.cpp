@@ -35,6 +35,15 @@ torch::Tensor expert_ffn(const MoeFfn& m, int64_t e, const torch::Tensor& x) {
          m->fc2_bias[e];
 }
 
+// Random expert weights and a zero router (each test then sets the gate rows it needs).
+void random_experts_zero_gate(MoeFfn& m) {
+  m->fc1_weight.normal_();
+  m->fc1_bias.normal_();
+  m->fc2_weight.normal_();
+  m->fc2_bias.normal_();
+  m->gate.zero_();
+}
+
 }  // namespace
 
 TEST_CASE("moe: an upcycled model computes exactly what its dense seed computes while no token is dropped") {
@@ -69,11 +78,7 @@ TEST_CASE("moe: top-2 routing, first choices first, assignments past the capacit
   MoeFfn m(D, F, E, K, /*capacity_factor=*/1.0);  // C = ceil(1 x 8 x 2 / 4) = 4
   {
     torch::NoGradGuard g;
-    m->fc1_weight.normal_();
-    m->fc1_bias.normal_();
-    m->fc2_weight.normal_();
-    m->fc2_bias.normal_();
-    m->gate.zero_();
+    random_experts_zero_gate(m);
     m->gate[0].fill_(2.0);  // positive inputs: expert 0 first, expert 1 second for every token
     m->gate[1].fill_(1.0);
   }
@@ -101,11 +106,7 @@ TEST_CASE("moe: a token that loses one assignment is renormalised over the other
   MoeFfn m(D, F, E, K, /*capacity_factor=*/1.0);  // C = 4
   {
     torch::NoGradGuard g;
-    m->fc1_weight.normal_();
-    m->fc1_bias.normal_();
-    m->fc2_weight.normal_();
-    m->fc2_bias.normal_();
-    m->gate.zero_();
+    random_experts_zero_gate(m);
     m->gate[0][0] = 2.0;  // tokens 0..3 (feature 0): expert 0 first, expert 1 second
     m->gate[2][1] = 2.0;  // tokens 4..7 (feature 1): expert 2 first, expert 1 second
     m->gate[1][0] = 1.0;
