@@ -2,10 +2,13 @@
 // assigned corpus, as box-plot figures; optionally beside another run's, e.g. unbalanced
 // k-means: the paper's Fig. 18), the top terms of every centre, and the cluster x domain
 // overlap with NMI and purity (Fig. 16).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -93,8 +96,8 @@ nlohmann::json analyse(const std::string& run, int terms, PluginHost& host) {
   return out;
 }
 
-void print_sizes_row(const char* what, const nlohmann::json& s) {
-  std::printf("  %-28s %8lld %9.1f %9.1f %9.1f %8lld %6.3f %5d\n", what, (long long)s["min"].get<int64_t>(),
+void print_sizes_row(const char* what, const nlohmann::json& s, int width) {
+  std::printf("  %-*s %8lld %9.1f %9.1f %9.1f %8lld %6.3f %5d\n", width, what, (long long)s["min"].get<int64_t>(),
               s["q1"].get<double>(), s["median"].get<double>(), s["q3"].get<double>(), (long long)s["max"].get<int64_t>(),
               s["cv"].get<double>(), s["empty"].get<int>());
 }
@@ -135,15 +138,18 @@ int inspect_run(const InspectArgs& a, PluginHost& host) {
               r["clusterer"].get<std::string>().c_str(), k, r["embedder"].get<std::string>().c_str(),
               (long long)r["fit_docs"].get<int64_t>());
 
-  std::printf("\ncluster sizes (documents)      %8s %9s %9s %9s %8s %6s %5s\n", "min", "q1", "median", "q3", "max", "cv",
-              "empty");
-  print_sizes_row("fit set, nearest centre", r["fit"]);
-  if (r.contains("assigned")) print_sizes_row("whole corpus (assign)", r["assigned"]);
+  std::vector<std::pair<std::string, nlohmann::json>> rows = {{"fit set, nearest centre", r["fit"]}};
+  if (r.contains("assigned")) rows.push_back({"whole corpus (assign)", r["assigned"]});
   if (!other.is_null()) {
     const std::string tag = other["clusterer"].get<std::string>() + " (--compare)";
-    print_sizes_row(("fit set, " + tag).c_str(), other["fit"]);
-    if (other.contains("assigned")) print_sizes_row(("corpus, " + tag).c_str(), other["assigned"]);
+    rows.push_back({"fit set, " + tag, other["fit"]});
+    if (other.contains("assigned")) rows.push_back({"corpus, " + tag, other["assigned"]});
   }
+  int width = 28;  // the labels' column: as wide as the longest
+  for (const auto& row : rows) width = std::max(width, static_cast<int>(row.first.size()));
+  std::printf("\n%-*s %8s %9s %9s %9s %8s %6s %5s\n", width + 2, "cluster sizes (documents)", "min", "q1", "median", "q3",
+              "max", "cv", "empty");
+  for (const auto& [what, s] : rows) print_sizes_row(what.c_str(), s, width);
 
   std::printf("\n  %7s %8s %8s %12s  %s\n", "cluster", "fit", "assigned", "tokens", "top terms");
   for (int32_t j = 0; j < k; ++j) {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -166,6 +167,19 @@ TEST_CASE("e2e assign: shards by separate invocations + merge == one run - resum
   CHECK(r.output.find("whole corpus (assign)") != std::string::npos);
   CHECK(r.output.find("NMI") != std::string::npos);
   CHECK(r.output.find("purity") != std::string::npos);
+  // with --compare the size rows stay in columns: every row as long as the first
+  r = cbtm_cli("inspect " + t / "one --compare " + t / "many");
+  REQUIRE(r.status == 0);
+  {
+    std::istringstream in(r.output);
+    std::vector<size_t> widths;
+    for (std::string l; std::getline(in, l);)
+      if (l.find("nearest centre") != std::string::npos || l.find("(assign)") != std::string::npos ||
+          l.find("(--compare)") != std::string::npos)
+        widths.push_back(l.size());
+    REQUIRE(widths.size() == 4);
+    for (size_t w : widths) CHECK(w == widths[0]);
+  }
   r = cbtm_cli("inspect " + t / "one --json --compare " + t / "many");
   REQUIRE(r.status == 0);
   const json a = json::parse(r.output.substr(r.output.find('{')));
