@@ -19,7 +19,7 @@ TEST_CASE("e2e: the moe baseline upcycles the seed, trains on the same tokens an
   cbtm::test::TempDir t("e2e-moe");
   const std::string run = t / "run";
   auto r = cbtm_cli("run " + cbtm::test::tiny_config() + " --out " + run +
-                    " --set 'baselines=[{type: dense}, {type: moe, experts: 4, capacity_factor: 1.0}]'");
+                    " --set 'baselines=[{type: dense}, {type: moe, experts: 4, capacity_factor: 1.0, lr: 0.0005}]'");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("[moe] upcycled") != std::string::npos);
@@ -28,6 +28,10 @@ TEST_CASE("e2e: the moe baseline upcycles the seed, trains on the same tokens an
   CHECK(up["moe_top_k"] == 2);
   const json fin = json::parse(cbtm::read_file(run + "/baselines/moe/final/config.json"));
   CHECK(fin["moe_num_experts"] == 4);
+  // its own learning rate; the dense baseline keeps branch.trainer's
+  CHECK(fin["cbtm"]["trainer"]["options"]["lr"].get<double>() == Approx(0.0005));
+  const json dense_fin = json::parse(cbtm::read_file(run + "/baselines/dense/final/config.json"));
+  CHECK(dense_fin["cbtm"]["trainer"]["options"]["lr"].get<double>() != Approx(0.0005));
   CHECK(cbtm::read_file(run + "/baselines/moe/final/model.safetensors") !=
         cbtm::read_file(run + "/baselines/moe/upcycled/model.safetensors"));  // it trained
   // the same number of training tokens as dense (compute matched by tokens)

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cbtm/component.h"
+#include "cbtm/config_node.h"
 #include "cbtm/trainer.h"
 
 namespace cbtm {
@@ -24,6 +25,8 @@ class LanguageModel;
 struct BaselineContext {
   const Registry* registry = nullptr;
   Trainer* trainer = nullptr;          ///< the trainer configured for the branch phase
+  ConfigNode trainer_config;           ///< its section (branch.trainer, resolved): for a baseline
+                                       ///< that trains with some settings of its own
   std::string dir;                     ///< this baseline's own output directory
   std::string seed_checkpoint;         ///< the seed LM every model starts from
   std::vector<std::string> all_data;   ///< token-shard directories of every cluster

@@ -168,6 +168,7 @@ void Pipeline::train_baselines(const std::vector<std::string>& which) {
     auto baseline = host_.registry().create<Baseline>(cfg_.node("baselines." + std::to_string(i)));
     BaselineContext ctx;
     ctx.registry = &host_.registry();
+    ctx.trainer_config = cfg_.node("branch.trainer");
     ctx.trainer = trainer.get();
     ctx.dir = dir_.baseline_dir(name);
     ctx.seed_checkpoint = seed_checkpoint();

@@ -31,6 +31,7 @@ class MoeBaseline : public Baseline {
     double capacity_factor = 2.0;
     double aux_weight = 0.01;
     double router_init_std = 0.02;
+    double lr = 0;
 
     template <class V> void visit(V& v) {
       v("experts", experts, "experts E per mixture-of-experts FFN (>= 2)");
@@ -41,6 +42,9 @@ class MoeBaseline : public Baseline {
         "GShard's 2N/E); the rest is dropped and the token's weights renormalised; none at evaluation");
       v("aux_weight", aux_weight, "weight of the load-balancing loss (the mean over the mixture blocks)");
       v("router_init_std", router_init_std, "std of the new routers' normal initialisation");
+      v("lr", lr,
+        "peak learning rate of the MoE's training (0: branch.trainer's); the paper trained its MoE at a tenth of "
+        "the dense rate, higher rates diverging");
     }
     void validate() const {
       require(experts >= 2, "experts", "must be >= 2, got " + std::to_string(experts));
@@ -49,6 +53,7 @@ class MoeBaseline : public Baseline {
       require(capacity_factor > 0, "capacity_factor", "must be positive");
       require(aux_weight >= 0, "aux_weight", "must be >= 0");
       require(router_init_std > 0, "router_init_std", "must be positive");
+      require(lr >= 0, "lr", "must be >= 0 (0: the branch trainer's)");
     }
   };
   explicit MoeBaseline(const Options& o) : o_(o) {}
@@ -91,7 +96,19 @@ class MoeBaseline : public Baseline {
     job.bos_id = ctx.bos_id;
     job.eos_id = ctx.eos_id;
     job.pad_id = ctx.pad_id;
-    TrainResult r = ctx.trainer->train(job);
+    // lr: the branch phase's trainer with its learning rate replaced
+    std::unique_ptr<Trainer> own;
+    Trainer* trainer = ctx.trainer;
+    if (o_.lr > 0) {
+      if (!ctx.registry || !ctx.trainer_config.node)
+        throw Error("baseline moe: lr is set but the pipeline gave no trainer section to change");
+      ConfigNode n = ctx.trainer_config;
+      n.node = YAML::Clone(ctx.trainer_config.node);
+      n.node["lr"] = o_.lr;
+      own = ctx.registry->create<Trainer>(n);
+      trainer = own.get();
+    }
+    TrainResult r = trainer->train(job);
     if (rank != 0) fs::remove_all(upcycled);
     return r;
   }
