@@ -20,7 +20,7 @@ std::unique_ptr<cbtm::Router> make(const std::string& yaml) {
 }  // namespace
 
 TEST_CASE("cached_prior router: prior from calibration, then prior x likelihood so far, by hand") {
-  auto r = make("{type: cached_prior, calibration_docs: 2, ema: 0.5}");
+  auto r = make("{type: cached_prior, calibration_docs: 2, ema: 0.5, ema_batch: 1}");
   cbtm::RoutingContext ctx;
   ctx.experts = 2;
   r->bind(ctx);
@@ -43,6 +43,19 @@ TEST_CASE("cached_prior router: prior from calibration, then prior x likelihood 
   const double a2 = p0 * 0.5 * 0.1, b2 = p1 * 0.25 * 0.4;
   CHECK(w.at(2, 0) == Approx(a2 / (a2 + b2)).epsilon(1e-6));
   CHECK(w.at(2, 1) == Approx(b2 / (a2 + b2)).epsilon(1e-6));
+
+  // ema_batch 2 (the default, 16, takes both too): both posteriors under the uniform prior,
+  // (3/4, 1/4) and (1/2, 1/2), averaged to (5/8, 3/8), then one step:
+  // 0.5 (1/2, 1/2) + 0.5 (5/8, 3/8) = (9/16, 7/16) -- whatever the documents' order
+  for (const char* opts : {"{type: cached_prior, calibration_docs: 2, ema: 0.5, ema_batch: 2}",
+                           "{type: cached_prior, calibration_docs: 2, ema: 0.5}"}) {
+    auto batched = make(opts);
+    batched->bind(ctx);
+    batched->calibrate({{{-2.f}, {-2.f}}, {{-0.5f, -0.5f}, {-0.5f, -0.5f - l3}}});
+    const cbtm::Matrix b = batched->route_scored({}, {"", "a", "b"}, lp);
+    CHECK(b.at(0, 0) == Approx(9.0 / 16).epsilon(1e-6));
+    CHECK(b.at(0, 1) == Approx(7.0 / 16).epsilon(1e-6));
+  }
 
   // update: false keeps the prior; top_k 1 keeps the most likely expert
   auto frozen = make("{type: cached_prior, calibration_docs: 0, update: false}");
