@@ -8,10 +8,13 @@
 //                             p <- (1 - ema) p + ema softmax(correct / temperature)
 //                             and the next example uses p (causal: an example never sees its own label)
 // w = top_k(softmax(accuracy / temperature)). Accuracies lie in [0, 1], so at temperature 1
-// the softmax is mild (the paper's choice); top_k makes it sparse.
+// the softmax is mild (the paper's choice); top_k makes it sparse. Experts tied with the k-th
+// largest weight are all kept (a few probes make equal accuracies common, and nothing tells
+// tied experts apart: keeping the lowest index would favour expert 0), so top_k is a minimum.
 // Only for few-shot tasks: route() (perplexity evaluation, serving) is an error.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,7 +38,7 @@ class PerformanceRouter : public Router {
       v("probes", probes, "validation examples or demonstration permutations scored per task and seed");
       v("temperature", temperature, "softmax temperature over the accuracies (which lie in [0, 1], so 1 is a mild preference)");
       v("ema", ema, "estimate updating: weight of each test example's softmax in the moving average");
-      v("top_k", top_k, "keep the k largest weights, renormalised (0: all)");
+      v("top_k", top_k, "keep the k largest weights and any tied with the k-th, renormalised (0: all)");
     }
     void validate() const {
       require(estimate == "validation" || estimate == "demonstrations" || estimate == "updating", "estimate",
@@ -82,10 +85,19 @@ class PerformanceRouter : public Router {
   }
 
   std::vector<float> fewshot_weights() const override {
-    Matrix w(1, k_, 0.f);
-    for (int32_t j = 0; j < k_; ++j) w.at(0, j) = static_cast<float>(p_[j]);
-    keep_top_k(w, opt_.top_k);
-    return std::vector<float>(w.data.begin(), w.data.end());
+    std::vector<double> w = p_;
+    if (opt_.top_k > 0 && opt_.top_k < k_) {
+      std::vector<double> sorted = p_;
+      std::nth_element(sorted.begin(), sorted.begin() + (opt_.top_k - 1), sorted.end(), std::greater<>());
+      const double cut = sorted[static_cast<size_t>(opt_.top_k - 1)];
+      for (auto& v : w)
+        if (v < cut) v = 0;  // ties with the k-th largest stay
+    }
+    double z = 0;
+    for (double v : w) z += v;
+    std::vector<float> out(w.size());
+    for (size_t j = 0; j < w.size(); ++j) out[j] = static_cast<float>(w[j] / z);
+    return out;
   }
 
   void fewshot_observe(const std::vector<float>& correct) override {

@@ -308,6 +308,10 @@ TEST_CASE("e2e fewshot: cbtm fewshot on a tiny run writes self-describing accura
   REQUIRE(res["tasks"].size() == 1);
   const json& task = res["tasks"][0];
   CHECK(task["test_examples"] == 6);
+  REQUIRE(task["verbaliser_tokens"].size() == 2);  // " legitimate", " spam": the log says when they differ
+  CHECK(task["verbaliser_tokens"][0].get<int>() >= 1);
+  CHECK((task["verbaliser_tokens"][0] != task["verbaliser_tokens"][1]) ==
+        (r.output.find("encode to different numbers of tokens") != std::string::npos));
   std::set<std::string> names;
   for (const auto& m : task["models"]) {
     names.insert(m["name"].get<std::string>());

@@ -4,10 +4,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <limits>
-#include <random>
 
 #include <spdlog/spdlog.h>
 
@@ -152,8 +152,8 @@ std::pair<std::vector<FewShotExample>, std::vector<size_t>> draw_demonstrations(
                 std::to_string(task.train.size()) + " training examples");
   std::vector<size_t> idx(task.train.size());
   std::iota(idx.begin(), idx.end(), size_t(0));
-  std::mt19937_64 rng(stream(seed, task.name, 0));
-  std::shuffle(idx.begin(), idx.end(), rng);
+  uint64_t rng = stream(seed, task.name, 0);
+  shuffle(idx, rng);
   std::vector<FewShotExample> demos;
   for (int32_t d = 0; d < n; ++d) demos.push_back(task.train[idx[d]]);
   std::vector<size_t> rest(idx.begin() + n, idx.end());
@@ -171,6 +171,16 @@ nlohmann::json evaluate_fewshot_task(const FewShotTask& task, const FewShotSuite
     c.verb.push_back(m.tokenizer->encode(v));
     if (c.verb.back().empty()) throw Error("task '" + task.name + "': verbaliser '" + v + "' encodes to no tokens");
     longest = std::max(longest, c.verb.back().size());
+  }
+  std::vector<size_t> verb_tokens;
+  for (const auto& v : c.verb) verb_tokens.push_back(v.size());
+  if (std::adjacent_find(verb_tokens.begin(), verb_tokens.end(), std::not_equal_to<>()) != verb_tokens.end()) {
+    std::string lens;
+    for (size_t l = 0; l < task.verbalisers.size(); ++l)
+      lens += (l ? ", '" : "'") + task.verbalisers[l] + "' " + std::to_string(verb_tokens[l]);
+    spdlog::warn("[fewshot {}] the verbalisers encode to different numbers of tokens ({}): a label's score is the "
+                 "sum over its tokens, so longer verbalisers score lower; verbalisers of one token each compare "
+                 "evenly", task.name, lens);
   }
   int64_t max_len = std::numeric_limits<int64_t>::max();
   for (auto* e : m.experts) max_len = std::min(max_len, e->max_length());
@@ -202,21 +212,21 @@ nlohmann::json evaluate_fewshot_task(const FewShotTask& task, const FewShotSuite
     for (const auto& e : m.ensembles) {
       const FewShotRouting r = e.second->fewshot_routing();
       if (!r.by_accuracy || r.probes.empty() || probe_results.count({r.probes, r.probe_count})) continue;
-      std::mt19937_64 rng(stream(seed, task.name, 1 + (r.probes == "demonstrations")));
+      uint64_t rng = stream(seed, task.name, 1 + (r.probes == "demonstrations"));
       std::vector<Prompt> probes;
       if (r.probes == "validation") {
         if (rest.empty())
           throw Error("task '" + task.name + "': ensemble " + e.first + " needs validation examples, but every training "
                       "example is a demonstration");
         std::vector<size_t> pick = rest;
-        std::shuffle(pick.begin(), pick.end(), rng);
+        shuffle(pick, rng);
         pick.resize(std::min(pick.size(), static_cast<size_t>(r.probe_count)));
         for (size_t idx : pick) probes.push_back(make_prompt(c, demos, task.train[idx]));
       } else if (r.probes == "demonstrations") {
         if (demos.size() < 2) throw Error("task '" + task.name + "': ensemble " + e.first + " needs at least 2 demonstrations");
         for (int32_t p = 0; p < r.probe_count; ++p) {
           std::vector<FewShotExample> perm = demos;
-          std::shuffle(perm.begin(), perm.end(), rng);
+          shuffle(perm, rng);
           const FewShotExample last = perm.back();
           perm.pop_back();
           probes.push_back(make_prompt(c, perm, last));
@@ -254,7 +264,8 @@ nlohmann::json evaluate_fewshot_task(const FewShotTask& task, const FewShotSuite
           w = router.fewshot_weights();
         } else {
           Document doc;
-          doc.id = task.name + ":test:" + std::to_string(i);
+          // the seed is part of the id: a router that draws from the id (random) draws anew per seed
+          doc.id = task.name + ":seed" + std::to_string(seed) + ":test:" + std::to_string(i);
           doc.text = prompts[i].text;
           const Matrix rw = router.route(doc, prompts[i].pieces);
           if (rw.rows != static_cast<int64_t>(prompts[i].pieces.size()) || rw.cols != static_cast<int64_t>(K))
@@ -299,6 +310,7 @@ nlohmann::json evaluate_fewshot_task(const FewShotTask& task, const FewShotSuite
           {"data", task.data},
           {"labels", task.labels},
           {"verbalisers", task.verbalisers},
+          {"verbaliser_tokens", verb_tokens},
           {"test_examples", n_test},
           {"demonstrations", suite.demonstrations},
           {"seeds", suite.seeds},

@@ -82,21 +82,30 @@ TrainerState TrainerState::from_json(const json& j, const std::string& where) {
   return s;
 }
 
-std::string job_difference(const json& saved, const json& now) {
-  std::string diff;
-  auto keys = [](const json& j) {
-    std::vector<std::string> k;
-    for (auto it = j.begin(); it != j.end(); ++it) k.push_back(it.key());
-    return k;
-  };
-  std::vector<std::string> all = keys(saved);
-  for (const auto& k : keys(now))
-    if (!saved.contains(k)) all.push_back(k);
+namespace {
+void add_differences(const json& saved, const json& now, const std::string& prefix,
+                     const std::vector<std::string>& optional, std::string& diff) {
+  std::vector<std::string> all;
+  for (auto it = saved.begin(); it != saved.end(); ++it) all.push_back(it.key());
+  for (auto it = now.begin(); it != now.end(); ++it)
+    if (!saved.contains(it.key())) all.push_back(it.key());
   for (const auto& k : all) {
+    const bool both = saved.contains(k) && now.contains(k);
+    if (!both && prefix.empty() && std::find(optional.begin(), optional.end(), k) != optional.end()) continue;
     const json a = saved.contains(k) ? saved[k] : json();
     const json b = now.contains(k) ? now[k] : json();
-    if (a != b) diff += (diff.empty() ? "" : "; ") + k + ": " + a.dump() + " vs " + b.dump();
+    if (a.is_object() && b.is_object()) {
+      add_differences(a, b, prefix + k + ".", {}, diff);
+    } else if (a != b) {
+      diff += (diff.empty() ? "" : "; ") + prefix + k + ": " + a.dump() + " vs " + b.dump();
+    }
   }
+}
+}  // namespace
+
+std::string job_difference(const json& saved, const json& now, const std::vector<std::string>& optional) {
+  std::string diff;
+  add_differences(saved, now, "", optional, diff);
   return diff;
 }
 

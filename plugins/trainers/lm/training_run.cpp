@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <numeric>
@@ -14,6 +16,8 @@
 
 #include "batch_loader.h"
 #include "block_dataset.h"
+#include "cbtm/fs.h"
+#include "cbtm/hash.h"
 #include "cbtm/progress.h"
 #include "cbtm/runtime.h"
 #include "checkpoint_store.h"
@@ -57,6 +61,41 @@ std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
   return s;
+}
+
+// Job-identity keys that older checkpoints lack, or that cannot always be computed.
+const std::vector<std::string> kOptionalJobKeys = {"recipe", "init"};
+
+// The init checkpoint's identity: a fingerprint of its config.json, trainer_state.json (a
+// trained model's steps, data and losses) and model.safetensors' size plus 64 slices of 4 KiB
+// spread over it (two random inits of one config differ in every slice); "" when it cannot be
+// read. Cheap: 256 KiB read however large the model.
+std::string init_identity(const std::string& init) {
+  const fs::path dir(init);
+  if (init.empty() || !fs::exists(dir / "config.json")) return "";
+  try {
+    std::string id = read_file((dir / "config.json").string());
+    if (fs::exists(dir / "trainer_state.json")) id += read_file((dir / "trainer_state.json").string());
+    std::ifstream weights(dir / "model.safetensors", std::ios::binary);
+    std::error_code ec;
+    const auto bytes = fs::file_size(dir / "model.safetensors", ec);
+    if (!weights || ec) return "";
+    id += "\nmodel.safetensors " + std::to_string(static_cast<long long>(bytes)) + "\n";
+    constexpr uint64_t kSlices = 64, kSlice = 4096;
+    std::string slice(kSlice, '\0');
+    for (uint64_t i = 0; i < kSlices; ++i) {
+      const uint64_t at = bytes > kSlice ? (bytes - kSlice) / (kSlices - 1) * i : 0;
+      weights.seekg(static_cast<std::streamoff>(at));
+      weights.read(slice.data(), static_cast<std::streamsize>(std::min<uint64_t>(kSlice, bytes)));
+      if (!weights) return "";
+      id += slice;
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(id)));
+    return hex;
+  } catch (const Error&) {
+    return "";
+  }
 }
 
 // One call of train(): plan, resume or start, loop, finish.
@@ -127,6 +166,18 @@ TrainingRun::TrainingRun(const LmTrainer::Options& o, const TrainJob& job)
               {"grad_accum", o.grad_accum},
               {"bos_id", job.bos_id}};
   if (job.eos_id >= 0 && job.eos_id != job.bos_id) job_key_["eos_id"] = job.eos_id;  // it changes the stream
+  // What the optimizer does and where it starts: resuming under another recipe or from another
+  // init would splice two runs into one loss curve. Both are optional in job_difference:
+  // checkpoints written before they were recorded resume, and an init that is gone by the time
+  // a job resumes (it is only read at the start) is not compared.
+  job_key_["recipe"] = {{"lr", o.lr},
+                        {"adam_beta1", o.adam_beta1},
+                        {"adam_beta2", o.adam_beta2},
+                        {"adam_eps", o.adam_eps},
+                        {"weight_decay", o.weight_decay},
+                        {"clip", o.clip},
+                        {"warmup_steps", o.warmup_steps}};
+  if (const std::string init = init_identity(job.init); !init.empty()) job_key_["init"] = init;
   if (job.batch_divisor > 1 && o.batch_size % job.batch_divisor != 0)
     spdlog::warn("{}: batch_size {} is not a multiple of {} (the experts' split): each batch holds {} sequences, so this "
                  "job takes {:.1f}% more steps than the dense model for the same tokens",
@@ -139,7 +190,7 @@ TrainingRun::TrainingRun(const LmTrainer::Options& o, const TrainJob& job)
 TrainResult TrainingRun::finished() const {
   const std::string dir = store_.final_dir();
   TrainerState s = CheckpointStore::validate(dir);
-  const std::string diff = job_difference(s.job, job_key_);
+  const std::string diff = job_difference(s.job, job_key_, kOptionalJobKeys);
   if (!diff.empty())
     throw Error(name_ + ": " + dir + " was trained for a different job (" + diff +
                 "); use a fresh out_dir for this one");
@@ -189,7 +240,7 @@ void TrainingRun::restore_or_start() {
       set_aside(dir, std::string("damaged: ") + e.what());
       continue;
     }
-    const std::string diff = job_difference(s.job, job_key_);
+    const std::string diff = job_difference(s.job, job_key_, kOptionalJobKeys);
     if (!diff.empty())
       throw Error(name_ + ": " + dir + " belongs to a different training job (" + diff +
                   "); use a fresh out_dir for this one");

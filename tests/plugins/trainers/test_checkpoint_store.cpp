@@ -101,6 +101,21 @@ TEST_CASE("lm job identity: differences are named", "[lm_trainer]") {
   CHECK_THAT(d, !Catch::Contains("total_steps"));
 }
 
+TEST_CASE("lm job identity: nested keys by their dotted names, optional keys only when both have them",
+          "[lm_trainer]") {
+  const nlohmann::json old_job = {{"seed", 1}};  // written before "recipe" and "init" existed
+  const nlohmann::json now = {{"seed", 1}, {"recipe", {{"lr", 0.001}, {"clip", 1.0}}}, {"init", "abc"}};
+  CHECK(cbtm::lm::job_difference(old_job, now, {"recipe", "init"}).empty());
+  CHECK(cbtm::lm::job_difference(now, old_job, {"recipe", "init"}).empty());  // init unreadable now
+  CHECK_THAT(cbtm::lm::job_difference(old_job, now), Catch::Contains("recipe: null vs"));  // not optional
+  nlohmann::json other = now;
+  other["recipe"]["lr"] = 0.002;
+  other["init"] = "abd";
+  const std::string d = cbtm::lm::job_difference(now, other, {"recipe", "init"});
+  CHECK_THAT(d, Catch::Contains("recipe.lr: 0.001 vs 0.002") && Catch::Contains("init: \"abc\" vs \"abd\""));
+  CHECK_THAT(d, !Catch::Contains("clip"));
+}
+
 TEST_CASE("lm metrics log: appends lines and truncates on resume and ignores a cut line",
           "[lm_trainer]") {
   cbtm::test::TempDir tmp("lm-metrics");

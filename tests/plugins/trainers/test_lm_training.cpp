@@ -213,6 +213,23 @@ TEST_CASE("lm trainer: a checkpoint of another job is an Error", "[lm_trainer]")
   const auto other_data = make_job(in.init, tmp / "data2", tmp / "out", 8, 1);
   CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(other_data), Catch::Contains("data:"));
 
+  // The optimizer's recipe and the init checkpoint are part of the job too.
+  LmTrainer::Options other_lr = tiny_options();
+  other_lr.lr *= 2;
+  CHECK_THROWS_WITH(LmTrainer(other_lr).train(make_job(in.init, in.data, tmp / "out", 8, 1)),
+                    Catch::Contains("different training job") && Catch::Contains("recipe.lr:"));
+  LmTrainer::Options other_warmup = tiny_options();
+  other_warmup.warmup_steps = 3;
+  CHECK_THROWS_WITH(LmTrainer(other_warmup).train(make_job(in.init, in.data, tmp / "out", 8, 1)),
+                    Catch::Contains("recipe.warmup_steps: 0 vs 3"));
+  const std::string other_init = write_init(tmp / "init2", /*seed=*/7);  // same config, other weights
+  CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(make_job(other_init, in.data, tmp / "out", 8, 1)),
+                    Catch::Contains("different training job") && Catch::Contains("init:"));
+  LmTrainer::Options more_checkpoints = tiny_options();  // not part of the job: resumes
+  more_checkpoints.checkpoint_every = 1;
+  more_checkpoints.max_steps_this_run = 1;
+  run_until_stop(more_checkpoints, make_job(in.init, in.data, tmp / "out", 8, 1));
+
   // The finished job is checked the same way.
   LmTrainer(tiny_options()).train(make_job(in.init, in.data, tmp / "out", 8, 1));
   CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(other_seed),
