@@ -7,6 +7,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "cbtm/error.h"
+#include "nccl_group.h"
 
 namespace cbtm::lm {
 namespace {
@@ -43,6 +44,7 @@ DistEnv DistEnv::from_environment() {
     else if (e.world > 1)
       throw Error("data parallel: WORLD_SIZE=" + std::to_string(e.world) +
                   " needs MASTER_PORT (and MASTER_ADDR unless every rank runs on this machine)");
+    if (getenv_nonempty("LOCAL_RANK")) e.local_rank = int_env("LOCAL_RANK", getenv_nonempty("LOCAL_RANK"), 0, e.world - 1);
     e.source = "RANK/WORLD_SIZE";
   } else if (getenv_nonempty("SLURM_NTASKS") && getenv_nonempty("SLURM_PROCID")) {
     e.world = int_env("SLURM_NTASKS", getenv_nonempty("SLURM_NTASKS"), 1, 1 << 20);
@@ -53,6 +55,8 @@ DistEnv DistEnv::from_environment() {
       e.port = int_env("MASTER_PORT", getenv_nonempty("MASTER_PORT"), 1, 65535);
     else if (getenv_nonempty("SLURM_JOB_ID"))
       e.port = 29500 + int_env("SLURM_JOB_ID", getenv_nonempty("SLURM_JOB_ID"), 0, 1 << 30) % 10000;
+    if (getenv_nonempty("SLURM_LOCALID"))
+      e.local_rank = int_env("SLURM_LOCALID", getenv_nonempty("SLURM_LOCALID"), 0, e.world - 1);
     e.source = "SLURM_PROCID/SLURM_NTASKS";
   }
   return e;
@@ -60,10 +64,12 @@ DistEnv DistEnv::from_environment() {
 
 struct DataParallel::Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;  // CPU tensors, or CUDA ones staged through the host
+  std::unique_ptr<NcclGroup> nccl;                  // CUDA tensors, when this build has NCCL
 };
 
-DataParallel::DataParallel(const DistEnv& e, std::chrono::milliseconds timeout) : env_(e) {
+DataParallel::DataParallel(const DistEnv& e, torch::Device device, std::chrono::milliseconds timeout)
+    : env_(e), device_(device) {
   if (!active()) return;
   group_ = std::make_unique<Group>();
   try {
@@ -74,6 +80,12 @@ DataParallel::DataParallel(const DistEnv& e, std::chrono::milliseconds timeout) 
     so.waitWorkers = true;
     so.timeout = timeout;
     group_->store = c10::make_intrusive<c10d::TCPStore>(env_.addr, so);
+#ifdef CBTM_HAVE_NCCL
+    if (device_.is_cuda()) {
+      group_->nccl = make_nccl_group(group_->store, env_.rank, env_.world, device_, timeout);
+      return;
+    }
+#endif
     auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
     if (const char* ifname = getenv_nonempty("GLOO_SOCKET_IFNAME"))
       opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
@@ -82,15 +94,32 @@ DataParallel::DataParallel(const DistEnv& e, std::chrono::milliseconds timeout) 
     else
       opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
     opts->threads = 2;
-    group_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, env_.rank, env_.world, opts);
+    group_->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, env_.rank, env_.world, opts);
   } catch (const std::exception& ex) {
     throw Error("data parallel: rank " + std::to_string(env_.rank) + " of " +
                 std::to_string(env_.world) + " could not join the group at " + env_.addr + ":" +
-                std::to_string(env_.port) + " (" + env_.source + "): " + ex.what());
+                std::to_string(env_.port) + " (" + env_.source + ", " + backend() + "): " + ex.what());
   }
 }
 
 DataParallel::~DataParallel() = default;
+
+std::string DataParallel::backend_for(torch::Device device) {
+#ifdef CBTM_HAVE_NCCL
+  if (device.is_cuda()) return "nccl";
+#endif
+  return device.is_cuda() ? "gloo via host memory" : "gloo";
+}
+
+void DataParallel::allreduce_sum(torch::Tensor& t) {
+  if (group_->nccl) {
+    group_->nccl->allreduce_sum(t);
+    return;
+  }
+  std::vector<torch::Tensor> v{t.is_cuda() ? t.to(torch::kCPU) : t};
+  group_->gloo->allreduce(v)->wait();
+  if (t.is_cuda()) t.copy_(v[0]);
+}
 
 void DataParallel::average(const std::vector<torch::Tensor>& tensors) {
   if (!active()) return;
@@ -98,29 +127,36 @@ void DataParallel::average(const std::vector<torch::Tensor>& tensors) {
   for (const auto& t : tensors)
     if (t.defined()) parts.push_back(t.reshape({-1}).to(torch::kFloat));
   if (parts.empty()) return;
-  std::vector<torch::Tensor> flat{torch::cat(parts)};
-  group_->pg->allreduce(flat)->wait();
-  flat[0].div_(static_cast<double>(env_.world));
+  torch::Tensor flat = torch::cat(parts);
+  allreduce_sum(flat);
+  flat.div_(static_cast<double>(env_.world));
   int64_t at = 0;
   for (const auto& t : tensors) {
     if (!t.defined()) continue;
     const int64_t n = t.numel();
     torch::NoGradGuard no_grad;
-    t.copy_(flat[0].slice(0, at, at + n).view(t.sizes()));
+    t.copy_(flat.slice(0, at, at + n).view(t.sizes()));
     at += n;
   }
 }
 
 double DataParallel::average(double value) {
   if (!active()) return value;
-  std::vector<torch::Tensor> v{torch::full({1}, value, torch::kDouble)};
-  group_->pg->allreduce(v)->wait();
-  return v[0].item<double>() / env_.world;
+  // NCCL reduces tensors on its device; Gloo on the host
+  torch::Tensor v = torch::full({1}, value, torch::TensorOptions().dtype(torch::kDouble).device(group_->nccl ? device_ : torch::kCPU));
+  allreduce_sum(v);
+  return v.to(torch::kCPU, torch::kDouble).item<double>() / env_.world;
 }
 
 void DataParallel::barrier() {
   if (!active()) return;
-  group_->pg->barrier()->wait();
+  if (group_->nccl) {  // a one-element all-reduce, waited for on the host
+    torch::Tensor t = torch::zeros({1}, torch::TensorOptions().device(device_));
+    allreduce_sum(t);
+    (void)t.to(torch::kCPU).item<float>();
+    return;
+  }
+  group_->gloo->barrier()->wait();
 }
 
 }  // namespace cbtm::lm

@@ -415,16 +415,17 @@ TrainResult TrainingRun::run() {
   device_ = models::model_device();
   const DistEnv dist = DistEnv::from_environment();
   if (dist.world > 1) {
-    if (!device_.is_cpu())
-      throw Error(name_ + ": data parallel training runs on CPU (Gloo) in this build; NCCL for " +
-                  device_.str() + " is not implemented yet (unset WORLD_SIZE/RANK, or use one process)");
+    if (device_.is_cuda() && !device_.has_index()) {  // runtime.device auto/cuda: one GPU per local rank
+      const int local = dist.local_rank >= 0 ? dist.local_rank : dist.rank;
+      device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local % static_cast<int>(torch::cuda::device_count())));
+    }
     if (rows_ % dist.world != 0)
       throw Error(name_ + ": " + std::to_string(rows_) + " sequences per micro-batch (trainer.batch_size) "
                   "cannot be split evenly over " + std::to_string(dist.world) +
                   " data-parallel ranks; make batch_size a multiple of the world size");
-    spdlog::info("{}: data parallel rank {} of {} ({}), rendezvous {}:{}", name_, dist.rank,
-                 dist.world, dist.source, dist.addr, dist.port);
-    dp_ = std::make_unique<DataParallel>(dist);
+    spdlog::info("{}: data parallel rank {} of {} ({}), rendezvous {}:{}, {} on {}", name_, dist.rank,
+                 dist.world, dist.source, dist.addr, dist.port, DataParallel::backend_for(device_), device_.str());
+    dp_ = std::make_unique<DataParallel>(dist, device_);
   }
   if (lead()) store_.remove_stale_staging();
   if (dp_) dp_->barrier();  // no rank scans the checkpoints while the lead cleans up

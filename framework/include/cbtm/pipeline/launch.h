@@ -86,7 +86,7 @@ struct LaunchOptions {
     v("threads_per_job", threads_per_job,
       "local: runtime.threads of each training process (0: cores / (max_parallel x procs_per_expert))");
     v("procs_per_expert", procs_per_expert,
-      "data-parallel processes per expert or baseline (gradients all-reduced over Gloo; 1: none)");
+      "data-parallel processes per expert or baseline (gradients all-reduced: Gloo on CPU, NCCL on GPUs; 1: none)");
     v("master_port", master_port,
       "local data parallel: job J's rendezvous port is master_port + J (one per concurrent job)");
     v("progress_s", progress_s, "seconds between progress lines (the last log line of each running job)");
