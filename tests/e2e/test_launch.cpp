@@ -21,10 +21,17 @@ TEST_CASE("e2e: launch runs the experts as parallel processes and equals the seq
   cbtm::test::TempDir t("e2e-launch");
   const std::string cfg = cbtm::test::tiny_config() + " --set runtime.threads=1";
 
-  auto r = cbtm_cli("launch " + cfg + " --out " + t / "par" + " --set launch.max_parallel=3");
+  // launch.gpus hands each concurrent job its own GPU (CUDA_VISIBLE_DEVICES; no effect on CPU)
+  auto r = cbtm_cli("launch " + cfg + " --out " + t / "par" + " --set launch.max_parallel=3 --set 'launch.gpus=[5, 6, 7]'");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("3 training jobs, 3 at a time") != std::string::npos);
+  for (const char* gpu : {"GPU 5)", "GPU 6)", "GPU 7)"}) {
+    const size_t at = r.output.find(gpu);
+    CHECK(at != std::string::npos);
+    CHECK(r.output.find(gpu, at + 1) == std::string::npos);  // one job each
+  }
+  CHECK(r.output.find("share a GPU") == std::string::npos);
   for (const char* stage : {"expert-000", "expert-001", "baseline-dense"}) {
     CHECK(r.output.find(std::string("[launch] ") + stage + " started") != std::string::npos);
     CHECK(r.output.find(std::string("[launch] ") + stage + " finished") != std::string::npos);
@@ -83,6 +90,10 @@ TEST_CASE("e2e: launch rejects a bad launch section naming the key") {
   r = cbtm_cli("launch " + cbtm::test::tiny_config() + " --out " + t / "o" + " --set launch.scheduler=pbs");
   CHECK(r.status == 2);
   CHECK(r.output.find("launch.scheduler") != std::string::npos);
+  r = cbtm_cli("launch " + cbtm::test::tiny_config() + " --out " + t / "o" + " --set 'launch.gpus=[\"0,1\"]'");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("launch.gpus") != std::string::npos);
+  CHECK(r.output.find("'0,1'") != std::string::npos);
 }
 
 namespace {

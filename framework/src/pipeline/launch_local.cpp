@@ -43,6 +43,7 @@ struct Running {
   std::vector<Child> procs;  // rank 0 first
   std::vector<int> status;   // -1 while running
   std::chrono::steady_clock::time_point start;
+  int64_t slot = 0;  // 0..parallel-1: which launch.gpus its ranks take
 };
 
 double since(std::chrono::steady_clock::time_point t) {
@@ -72,6 +73,14 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
     spdlog::info("[launch] {} training jobs, {} at a time, {} process(es) each with {} thread(s); logs in {}",
                  pending.size(), parallel, procs, threads, logs);
 
+  // launch.gpus: the processes of job slot k take gpus[(k * procs + rank) mod n] as their only
+  // visible GPU, so concurrent jobs (and the ranks of one) do not share a device
+  std::vector<int64_t> free_slots;
+  for (int64_t k = parallel - 1; k >= 0; --k) free_slots.push_back(k);
+  if (!o.gpus.empty() && !pending.empty() && static_cast<int64_t>(o.gpus.size()) < parallel * procs)
+    spdlog::warn("[launch] {} GPUs (launch.gpus) for {} concurrent processes ({} jobs x {} ranks): some share a GPU",
+                 o.gpus.size(), parallel * procs, parallel, procs);
+
   SignalScope signals;
   std::vector<Running> running;
   std::vector<std::string> failed;
@@ -93,6 +102,9 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
       Running r;
       r.spec = pending[next++];
       r.start = std::chrono::steady_clock::now();
+      r.slot = free_slots.back();
+      free_slots.pop_back();
+      std::string gpus_used;
       const int port = static_cast<int>(o.master_port) + (slot_port++ % 1000);
       for (int64_t rank = 0; rank < procs; ++rank) {
         std::vector<std::string> argv = {req.cbtm_exe};
@@ -102,12 +114,18 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
         if (procs > 1)
           env.insert(env.end(), {{"RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(procs)},
                                  {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}});
+        if (!o.gpus.empty()) {
+          const std::string& gpu = o.gpus[static_cast<size_t>(r.slot * procs + rank) % o.gpus.size()];
+          env.emplace_back("CUDA_VISIBLE_DEVICES", gpu);
+          gpus_used += (gpus_used.empty() ? "" : ",") + gpu;
+        }
         const std::string log = logs + "/" + r.spec.stage + (rank ? ".rank" + std::to_string(rank) : "") + ".log";
         r.procs.push_back(spawn(argv, env, log));
         r.status.push_back(-1);
       }
-      spdlog::info("[launch] {} started (pid {}{}), log {}", r.spec.stage, r.procs[0].pid,
-                   procs > 1 ? ", " + std::to_string(procs) + " data-parallel ranks" : "", r.procs[0].log);
+      spdlog::info("[launch] {} started (pid {}{}{}), log {}", r.spec.stage, r.procs[0].pid,
+                   procs > 1 ? ", " + std::to_string(procs) + " data-parallel ranks" : "",
+                   gpus_used.empty() ? "" : ", GPU " + gpus_used, r.procs[0].log);
       running.push_back(std::move(r));
     }
     for (size_t i = 0; i < running.size();) {
@@ -137,6 +155,7 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
                       r.spec.stage, status, r.procs[0].log, tail_lines(r.procs[0].log, 6));
         failed.push_back(r.spec.stage + " (" + r.procs[0].log + ")");
       }
+      free_slots.push_back(r.slot);
       running.erase(running.begin() + static_cast<long>(i));
     }
     if (since(last_progress) >= o.progress_s && !running.empty()) {

@@ -54,6 +54,9 @@ void LaunchOptions::validate() const {
   require(max_parallel >= 0, "max_parallel", "must be >= 0");
   require(threads_per_job >= 0, "threads_per_job", "must be >= 0 (0: cores / jobs)");
   require(procs_per_expert >= 1, "procs_per_expert", "must be >= 1");
+  for (const auto& g : gpus)
+    require(!g.empty() && g.find_first_of(", \t") == std::string::npos, "gpus",
+            "entries are GPU indices or UUIDs as CUDA_VISIBLE_DEVICES takes them (got '" + g + "')");
   require(master_port > 0 && master_port < 65536, "master_port", "must be a TCP port (1..65535)");
   require(progress_s > 0, "progress_s", "must be > 0");
   require(!slurm || slurm.IsNull() || slurm.IsMap(), "slurm", "must be a map of Slurm options");

@@ -77,6 +77,7 @@ struct LaunchOptions {
   int64_t procs_per_expert = 1;
   int64_t master_port = 29500;
   double progress_s = 30;
+  std::vector<std::string> gpus;
   YAML::Node slurm;  ///< parsed into SlurmOptions (RunConfig::slurm)
 
   template <class V> void visit(V& v) {
@@ -90,6 +91,9 @@ struct LaunchOptions {
     v("master_port", master_port,
       "local data parallel: job J's rendezvous port is master_port + J (one per concurrent job)");
     v("progress_s", progress_s, "seconds between progress lines (the last log line of each running job)");
+    v("gpus", gpus,
+      "local: GPUs handed out to the training processes as CUDA_VISIBLE_DEVICES, one each, so concurrent "
+      "jobs and ranks do not share one (e.g. [0, 1, 2, 3]; []: every process sees every GPU and uses the first)");
     v("slurm", slurm, "Slurm resources: the keys of launch.slurm below");
   }
   void validate() const;
