@@ -1,7 +1,10 @@
 #include "data_parallel.h"
 
 #include <cstdlib>
+#include <set>
 #include <string>
+
+#include <unistd.h>
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -80,8 +83,9 @@ DataParallel::DataParallel(const DistEnv& e, torch::Device device, std::chrono::
     so.waitWorkers = true;
     so.timeout = timeout;
     group_->store = c10::make_intrusive<c10d::TCPStore>(env_.addr, so);
+    if (device_.is_cuda()) shared_gpu_ = ranks_share_a_gpu();
 #ifdef CBTM_HAVE_NCCL
-    if (device_.is_cuda()) {
+    if (device_.is_cuda() && !shared_gpu_) {
       group_->nccl = make_nccl_group(group_->store, env_.rank, env_.world, device_, timeout);
       return;
     }
@@ -109,6 +113,26 @@ std::string DataParallel::backend_for(torch::Device device) {
   if (device.is_cuda()) return "nccl";
 #endif
   return device.is_cuda() ? "gloo via host memory" : "gloo";
+}
+
+std::string DataParallel::backend() const {
+  if (!active()) return "none";
+  return shared_gpu_ ? "gloo via host memory (ranks share a GPU)" : backend_for(device_);
+}
+
+bool DataParallel::ranks_share_a_gpu() {
+  // every rank publishes host:device; NCCL refuses two ranks on one GPU, so then all use Gloo
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const std::string mine = std::string(host) + ":" + std::to_string(device_.has_index() ? device_.index() : 0);
+  group_->store->set("cbtm-device-" + std::to_string(env_.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
+  std::set<std::string> seen;
+  bool shared = false;
+  for (int r = 0; r < env_.world; ++r) {
+    const std::vector<uint8_t> v = group_->store->get("cbtm-device-" + std::to_string(r));
+    shared = !seen.insert(std::string(v.begin(), v.end())).second || shared;
+  }
+  return shared;
 }
 
 void DataParallel::allreduce_sum(torch::Tensor& t) {

@@ -3,8 +3,9 @@
 /// Data parallelism inside one training job: several processes (ranks) each compute the
 /// gradient of their share of every batch, and the gradients are averaged with LibTorch's
 /// c10d, so every rank applies the same update. The backend follows the model's device:
-/// Gloo on CPU; NCCL on CUDA when this build's LibTorch has it (CMake reports "NCCL: yes"),
-/// else Gloo through host memory (correct, slower).
+/// Gloo on CPU; NCCL on CUDA when this build's LibTorch has it (CMake reports "NCCL ...: ON"),
+/// else -- or when two ranks share a GPU, which NCCL refuses -- Gloo through host memory
+/// (correct, slower).
 ///
 /// Rendezvous, as torchrun and Slurm set it up:
 ///   - RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, LOCAL_RANK (torchrun, or by hand); else
@@ -59,8 +60,9 @@ class DataParallel {
   /// "gloo", "nccl" or "gloo via host memory" (CUDA tensors, no NCCL in this build): what a
   /// group on `device` uses.
   static std::string backend_for(torch::Device device);
-  /// backend_for(device), or "none" for one process.
-  std::string backend() const { return active() ? backend_for(device_) : "none"; }
+  /// What this group uses: backend_for(device), Gloo via host memory when ranks share a GPU
+  /// (NCCL refuses that), or "none" for one process.
+  std::string backend() const;
 
   /// Replaces each tensor with its mean over the ranks (one flat all-reduce). Undefined
   /// tensors (parameters without a gradient) are skipped; every rank must pass the same list.
@@ -74,7 +76,9 @@ class DataParallel {
   struct Group;
   DistEnv env_;
   torch::Device device_;
+  bool shared_gpu_ = false;
   std::unique_ptr<Group> group_;
+  bool ranks_share_a_gpu();
   void allreduce_sum(torch::Tensor& t);
 };
 

@@ -423,9 +423,10 @@ TrainResult TrainingRun::run() {
       throw Error(name_ + ": " + std::to_string(rows_) + " sequences per micro-batch (trainer.batch_size) "
                   "cannot be split evenly over " + std::to_string(dist.world) +
                   " data-parallel ranks; make batch_size a multiple of the world size");
-    spdlog::info("{}: data parallel rank {} of {} ({}), rendezvous {}:{}, {} on {}", name_, dist.rank,
-                 dist.world, dist.source, dist.addr, dist.port, DataParallel::backend_for(device_), device_.str());
+    spdlog::info("{}: data parallel rank {} of {} ({}), rendezvous {}:{}, on {}", name_, dist.rank,
+                 dist.world, dist.source, dist.addr, dist.port, device_.str());
     dp_ = std::make_unique<DataParallel>(dist, device_);
+    spdlog::info("{}: gradients averaged over {}", name_, dp_->backend());
   }
   if (lead()) store_.remove_stale_staging();
   if (dp_) dp_->barrier();  // no rank scans the checkpoints while the lead cleans up
