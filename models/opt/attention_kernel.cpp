@@ -37,12 +37,12 @@ __attribute__((target_clones("avx512f", "default")))
 #endif
 void causal_attention_entry(const uint16_t* q, const uint16_t* k, const uint16_t* v, uint16_t* out,
                             int64_t T, int64_t hd, float scale, float* scratch) {
-  const int64_t Tp = padded(T), hp = padded(hd);
+  const int64_t Tp = padded(T);
   float* qf = scratch;       // [T, hd], scaled
   float* kt = qf + Tp * hd;  // [hd, Tp]: k transposed, zero past T
   float* vf = kt + Tp * hd;  // [T, hd]
   float* s = vf + Tp * hd;   // [Tp]: one row's scores, then probabilities
-  float* o = s + Tp;         // [hp]
+  float* o = s + Tp;         // [padded(hd)]
   std::fill(kt, kt + Tp * hd, 0.f);
   for (int64_t r = 0; r < T; ++r)
     for (int64_t d = 0; d < hd; ++d) {
