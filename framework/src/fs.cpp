@@ -2,9 +2,18 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -115,36 +124,154 @@ void replace_directory(const std::string& src, const std::string& dst) {
   sync_directory(parent);
 }
 
+namespace {
+
+std::string me_as_holder() {
+  char host[64] = {0};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  return "pid " + std::to_string(::getpid()) + " on " + (host[0] ? host : "this host");
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+double heartbeat_seconds() {
+  const char* v = std::getenv("CBTM_LOCK_HEARTBEAT_S");
+  const double s = v && *v ? std::atof(v) : 10.0;
+  return s > 0 ? s : 10.0;
+}
+
+// Seconds since the last modification of `path` (-1 if it cannot be read).
+double age_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return -1;
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec - st.st_mtim.tv_nsec);
+}
+
+}  // namespace
+
+// The owner file's heartbeat: touches it every beat until stopped; then removes it if it is
+// still this process's (a holder stopped for longer than the staleness limit may have lost it).
+struct FileLock::Heartbeat {
+  std::string path, content;
+  std::mutex m;
+  std::condition_variable cv;
+  bool stop = false;
+  std::thread thread;
+  Heartbeat(std::string p, std::string c) : path(std::move(p)), content(std::move(c)) {
+    const auto beat = std::chrono::duration<double>(heartbeat_seconds());
+    thread = std::thread([this, beat] {
+      std::unique_lock<std::mutex> lock(m);
+      while (!cv.wait_for(lock, beat, [this] { return stop; })) ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+    });
+  }
+  ~Heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      stop = true;
+    }
+    cv.notify_all();
+    thread.join();
+    std::ifstream in(path);
+    std::stringstream now;
+    now << in.rdbuf();
+    if (now.str() == content) ::unlink(path.c_str());
+  }
+};
+
+bool FileLock::take_owner_file(const std::string& path) {
+  kind_ = "owner file";
+  const std::string owner = path + ".owner";
+  const std::string content = me_as_holder() + "\n";
+  const double stale_after = 6 * heartbeat_seconds();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const int fd = ::open(owner.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      const bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+      ::close(fd);
+      if (!ok) {
+        ::unlink(owner.c_str());
+        throw Error("cannot write lock owner file " + owner + ": " + std::strerror(errno));
+      }
+      heartbeat_ = std::make_unique<Heartbeat>(owner, content);
+      return true;
+    }
+    if (errno != EEXIST) throw Error("cannot create lock owner file " + owner + ": " + std::strerror(errno));
+    std::string held;
+    try {
+      held = trimmed(read_file(owner));
+    } catch (const Error&) {
+      continue;  // removed in between: try again
+    }
+    const double age = age_of(owner);
+    if (age < 0) continue;
+    if (age <= stale_after) {
+      char beat[64];
+      std::snprintf(beat, sizeof beat, " (last heartbeat %.0f s ago)", std::max(0.0, age));
+      holder_ = (held.empty() ? std::string("another process") : held) + beat;
+      return false;
+    }
+    // a dead holder's: move it aside under a unique name (only one taker's rename succeeds),
+    // then make sure what was moved is the stale file and not a fresh owner made meanwhile
+    const std::string aside = temp_path_for(owner) + ".stale";
+    if (::rename(owner.c_str(), aside.c_str()) != 0) continue;
+    if (age_of(aside) <= stale_after) {
+      (void)!::link(aside.c_str(), owner.c_str());  // put the fresh one back
+      ::unlink(aside.c_str());
+      continue;
+    }
+    ::unlink(aside.c_str());
+  }
+  holder_ = "another process (its owner file " + owner + " keeps changing)";
+  return false;
+}
+
 FileLock::FileLock(const std::string& path, bool wait) {
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty()) make_dirs(parent.string());
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw Error("cannot open lock file " + path + ": " + std::strerror(errno));
-  int rc;
-  while ((rc = ::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR) {
-  }
-  if (rc != 0 && errno != EWOULDBLOCK) {  // no locks on this filesystem: carry on unlocked
+  const char* mode_env = std::getenv("CBTM_LOCKS");
+  const std::string mode = mode_env ? mode_env : "";
+  if (mode == "none") {
+    kind_ = "none";
     locked_ = true;
     return;
   }
-  locked_ = rc == 0;
-  if (!locked_) {
-    char buf[256];
-    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
-    holder_ = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "another process";
-    while (!holder_.empty() && (holder_.back() == '\n' || holder_.back() == ' ')) holder_.pop_back();
-    ::close(fd_);
-    fd_ = -1;
-    return;
+  bool owner_file = mode == "file";
+  if (!owner_file) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error("cannot open lock file " + path + ": " + std::strerror(errno));
+    int rc;
+    while ((rc = ::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR) {
+    }
+    if (rc != 0 && errno != EWOULDBLOCK) {  // no flock on this filesystem: an owner file instead
+      ::close(fd_);
+      fd_ = -1;
+      owner_file = true;
+    } else {
+      locked_ = rc == 0;
+      if (!locked_) {
+        char buf[256];
+        const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+        holder_ = n > 0 ? trimmed(std::string(buf, static_cast<size_t>(n))) : "another process";
+        ::close(fd_);
+        fd_ = -1;
+        return;
+      }
+      const std::string me = me_as_holder() + "\n";
+      if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, me.data(), me.size(), 0);
+      return;
+    }
   }
-  char host[64] = {0};
-  if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
-  const std::string me = "pid " + std::to_string(::getpid()) + " on " + (host[0] ? host : "this host") + "\n";
-  if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, me.data(), me.size(), 0);
+  while (!(locked_ = take_owner_file(path)) && wait) std::this_thread::sleep_for(std::chrono::milliseconds(200));
 }
 
 FileLock::~FileLock() {
-  if (fd_ >= 0) ::close(fd_);  // releases the lock
+  heartbeat_.reset();          // stops the heartbeat, removes the owner file
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
 }
 
 }  // namespace cbtm

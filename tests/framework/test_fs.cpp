@@ -2,9 +2,15 @@
 // directories, and that a failed replacement keeps what was there.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
+#include <memory>
+#include <thread>
 #include <set>
 #include <string>
 
@@ -79,4 +85,97 @@ TEST_CASE("fs: FileLock is exclusive, names its holder and is released with the 
   }
   cbtm::FileLock c(p, false);  // the first was released with its object
   CHECK(c.locked());
+}
+
+namespace {
+// Sets an environment variable for one scope.
+struct SetEnv {
+  SetEnv(const char* k, const char* v) : key(k) {
+    if (const char* o = std::getenv(k)) old = o, had = true;
+    setenv(k, v, 1);
+  }
+  ~SetEnv() { had ? (void)setenv(key.c_str(), old.c_str(), 1) : (void)unsetenv(key.c_str()); }
+  std::string key, old;
+  bool had = false;
+};
+
+void set_mtime_ago(const std::string& path, int seconds) {
+  struct timespec times[2];
+  ::clock_gettime(CLOCK_REALTIME, &times[0]);
+  times[0].tv_sec -= seconds;
+  times[1] = times[0];
+  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+}
+}  // namespace
+
+TEST_CASE("fs: FileLock owner files (no flock, or CBTM_LOCKS=file) are exclusive, name the holder, go with the object") {
+  SetEnv mode("CBTM_LOCKS", "file");
+  cbtm::test::TempDir t{"fs"};
+  const std::string p = t / "locks/x.lock";
+  {
+    cbtm::FileLock a(p, false);
+    REQUIRE(a.locked());
+    CHECK(a.kind() == "owner file");
+    CHECK(cbtm::read_file(p + ".owner") == "pid " + std::to_string(::getpid()) + " on " + cbtm::read_file("/proc/sys/kernel/hostname"));
+    cbtm::FileLock b(p, false);
+    CHECK_FALSE(b.locked());
+    CHECK(b.holder().rfind("pid " + std::to_string(::getpid()) + " on ", 0) == 0);
+    CHECK_THAT(b.holder(), Catch::Contains("last heartbeat 0 s ago"));
+  }
+  CHECK_FALSE(fs::exists(p + ".owner"));  // released: removed
+  cbtm::FileLock c(p, false);
+  CHECK(c.locked());
+}
+
+TEST_CASE("fs: FileLock owner file: a dead holder's is taken over, the heartbeat keeps a live one fresh") {
+  SetEnv mode("CBTM_LOCKS", "file");
+  SetEnv beat("CBTM_LOCK_HEARTBEAT_S", "0.2");  // stale after 6 beats: 1.2 s
+  cbtm::test::TempDir t{"fs"};
+  const std::string p = t / "y.lock";
+  cbtm::test::write_text(p + ".owner", "pid 1 on a-node-that-died\n");
+  set_mtime_ago(p + ".owner", 2);  // older than 1.2 s: its holder stopped beating
+  {
+    cbtm::FileLock a(p, false);
+    REQUIRE(a.locked());
+    CHECK(cbtm::read_file(p + ".owner").rfind("pid " + std::to_string(::getpid()), 0) == 0);
+    set_mtime_ago(p + ".owner", 1);  // as if a second had passed without a beat
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // two beats
+    cbtm::FileLock b(p, false);
+    CHECK_FALSE(b.locked());  // beaten recently: still held
+    // a fresh owner (age below the limit) is never taken over, even when it is someone else's
+  }
+  cbtm::test::write_text(p + ".owner", "pid 2 on a-live-node\n");
+  set_mtime_ago(p + ".owner", 1);
+  cbtm::FileLock c(p, false);
+  CHECK_FALSE(c.locked());
+  CHECK_THAT(c.holder(), Catch::Contains("pid 2 on a-live-node (last heartbeat 1 s ago)"));
+  CHECK(cbtm::read_file(p + ".owner") == "pid 2 on a-live-node\n");  // untouched by the loser
+}
+
+TEST_CASE("fs: FileLock with wait blocks until the holder lets go (flock and owner files), CBTM_LOCKS=none always takes") {
+  for (const char* mode : {"", "file"}) {
+    SetEnv m("CBTM_LOCKS", mode);
+    SetEnv beat("CBTM_LOCK_HEARTBEAT_S", "0.2");
+    cbtm::test::TempDir t{"fs"};
+    const std::string p = t / "z.lock";
+    auto a = std::make_unique<cbtm::FileLock>(p, false);
+    REQUIRE(a->locked());
+    const auto t0 = std::chrono::steady_clock::now();
+    std::thread release([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+      a.reset();
+    });
+    cbtm::FileLock b(p, true);
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    release.join();
+    INFO("mode '" << mode << "'");
+    CHECK(b.locked());
+    CHECK(waited >= 0.35);
+  }
+  SetEnv none("CBTM_LOCKS", "none");
+  cbtm::test::TempDir t{"fs"};
+  cbtm::FileLock a(t / "n.lock", false), b(t / "n.lock", false);
+  CHECK(a.locked());
+  CHECK(b.locked());
+  CHECK(b.kind() == "none");
 }

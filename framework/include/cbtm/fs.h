@@ -2,6 +2,7 @@
 /// \file fs.h
 /// Atomic file output: every artifact is written under a temporary name in the same
 /// directory and renamed into place, so a killed job never leaves a half-written file.
+#include <memory>
 #include <string>
 
 namespace cbtm {
@@ -23,10 +24,17 @@ void replace_directory(const std::string& src, const std::string& dst);
 void sync_directory(const std::string& dir);
 bool path_exists(const std::string& path);
 
-/// An exclusive advisory lock (flock) on the file `path` (created if missing), held until the
-/// object is destroyed or the process ends -- never stale. The holder writes "pid P on HOST"
-/// into the file, for the message of whoever finds it held. Where the filesystem has no locks
-/// (ENOLCK, EOPNOTSUPP) it counts as taken: a best effort, never an error.
+/// An exclusive lock on the file `path` (created if missing), held until the object is
+/// destroyed or the process ends. The holder writes "pid P on HOST" into the file, for the
+/// message of whoever finds it held.
+///
+/// It is an advisory flock -- never stale: the kernel releases it with the process -- where the
+/// filesystem has them. Where it has none (flock fails with ENOSYS, EOPNOTSUPP or ENOLCK:
+/// Lustre mounted without `flock`, some FUSE filesystems), or with `CBTM_LOCKS=file` (Lustre's
+/// `localflock`, whose flocks other nodes do not see), it is an owner file `path.owner` made with
+/// O_EXCL and touched by a heartbeat thread every `CBTM_LOCK_HEARTBEAT_S` seconds (10): an owner
+/// file whose last heartbeat is older than 6 beats belongs to a dead process and is taken over.
+/// `CBTM_LOCKS=none` turns locking off (every lock is taken).
 class FileLock {
  public:
   /// wait: block until the lock is free; otherwise try once (see locked()).
@@ -35,13 +43,19 @@ class FileLock {
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
   bool locked() const { return locked_; }
-  /// When not locked: who holds it ("pid 123 on node7"), as that holder wrote it.
+  /// When not locked: who holds it ("pid 123 on node7"), as that holder wrote it (owner files:
+  /// with the age of its last heartbeat).
   const std::string& holder() const { return holder_; }
+  /// "flock", "owner file" or "none": how this lock is kept.
+  const std::string& kind() const { return kind_; }
 
  private:
+  struct Heartbeat;
   int fd_ = -1;
   bool locked_ = false;
-  std::string holder_;
+  std::string holder_, kind_ = "flock";
+  std::unique_ptr<Heartbeat> heartbeat_;
+  bool take_owner_file(const std::string& path);
 };
 void make_dirs(const std::string& path);
 
