@@ -210,8 +210,9 @@ bool FileLock::take_owner_file(const std::string& path) {
     const double age = age_of(owner);
     if (age < 0) continue;
     if (age <= stale_after) {
-      char beat[64];
-      std::snprintf(beat, sizeof beat, " (last heartbeat %.0f s ago)", std::max(0.0, age));
+      char beat[128];
+      std::snprintf(beat, sizeof beat, " (last heartbeat %.0f s ago; a lock silent for %.0f s is free)",
+                    std::max(0.0, age), stale_after);
       holder_ = (held.empty() ? std::string("another process") : held) + beat;
       return false;
     }
