@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,6 +153,44 @@ double age_of(const std::string& path) {
   return static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec - st.st_mtim.tv_nsec);
 }
 
+// /proc/PID/stat's start time (clock ticks since boot), "" if the process does not exist.
+std::string process_start(pid_t pid) {
+  std::string stat;
+  try {
+    stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  } catch (const Error&) {
+    return "";
+  }
+  const size_t paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+  if (paren == std::string::npos) return "";
+  std::istringstream rest(stat.substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i) {  // field 3 is the state, 22 the start time
+    if (i == 22) return field;
+  }
+  return "";
+}
+
+// An owner file written by a process of this host that no longer runs (its pid is gone, or
+// belongs to a process started at another time).
+bool dead_here(const std::string& owner_content) {
+  std::istringstream in(owner_content);
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  char host[64] = {0};
+  if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) return false;
+  const std::string mark = " on " + std::string(host);
+  if (first.rfind("pid ", 0) != 0 || first.size() < mark.size() ||
+      first.compare(first.size() - mark.size(), mark.size(), mark) != 0)
+    return false;  // another host's (or unreadable): only its heartbeat tells
+  const long pid = std::strtol(first.c_str() + 4, nullptr, 10);
+  if (pid <= 0) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return true;
+  const std::string started = second.rfind("start ", 0) == 0 ? second.substr(6) : "";
+  return !started.empty() && process_start(static_cast<pid_t>(pid)) != started;
+}
+
 }  // namespace
 
 // The owner file's heartbeat: touches it every beat until stopped; then removes it if it is
@@ -186,9 +225,10 @@ struct FileLock::Heartbeat {
 bool FileLock::take_owner_file(const std::string& path) {
   kind_ = "owner file";
   const std::string owner = path + ".owner";
-  const std::string content = me_as_holder() + "\n";
+  // line 1 for messages; line 2 tells this process from a later one with the same pid
+  const std::string content = me_as_holder() + "\nstart " + process_start(::getpid()) + "\n";
   const double stale_after = 6 * heartbeat_seconds();
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
     const int fd = ::open(owner.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd >= 0) {
       const bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
@@ -203,28 +243,31 @@ bool FileLock::take_owner_file(const std::string& path) {
     if (errno != EEXIST) throw Error("cannot create lock owner file " + owner + ": " + std::strerror(errno));
     std::string held;
     try {
-      held = trimmed(read_file(owner));
+      held = read_file(owner);
     } catch (const Error&) {
       continue;  // removed in between: try again
     }
     const double age = age_of(owner);
     if (age < 0) continue;
-    if (age <= stale_after) {
+    const std::string who = trimmed(held.substr(0, held.find('\n')));
+    if (age <= stale_after && !dead_here(held)) {
       char beat[128];
       std::snprintf(beat, sizeof beat, " (last heartbeat %.0f s ago; a lock silent for %.0f s is free)",
                     std::max(0.0, age), stale_after);
-      holder_ = (held.empty() ? std::string("another process") : held) + beat;
+      holder_ = (who.empty() ? std::string("another process") : who) + beat;
       return false;
     }
-    // a dead holder's: move it aside under a unique name (only one taker's rename succeeds),
-    // then make sure what was moved is the stale file and not a fresh owner made meanwhile
+    // a dead holder's (silent too long, or a process of this host that no longer runs): move
+    // it aside under a unique name (only one taker's rename succeeds), then make sure what was
+    // moved is the file judged dead and not a new owner's made meanwhile
     const std::string aside = temp_path_for(owner) + ".stale";
     if (::rename(owner.c_str(), aside.c_str()) != 0) continue;
-    if (age_of(aside) <= stale_after) {
-      (void)!::link(aside.c_str(), owner.c_str());  // put the fresh one back
-      ::unlink(aside.c_str());
-      continue;
+    std::string moved;
+    try {
+      moved = read_file(aside);
+    } catch (const Error&) {
     }
+    if (moved != held) (void)!::link(aside.c_str(), owner.c_str());  // someone else's: put it back
     ::unlink(aside.c_str());
   }
   holder_ = "another process (its owner file " + owner + " keeps changing)";

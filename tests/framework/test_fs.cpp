@@ -116,7 +116,7 @@ TEST_CASE("fs: FileLock owner files (no flock, or CBTM_LOCKS=file) are exclusive
     cbtm::FileLock a(p, false);
     REQUIRE(a.locked());
     CHECK(a.kind() == "owner file");
-    CHECK(cbtm::read_file(p + ".owner") == "pid " + std::to_string(::getpid()) + " on " + cbtm::read_file("/proc/sys/kernel/hostname"));
+    CHECK(cbtm::read_file(p + ".owner").rfind("pid " + std::to_string(::getpid()) + " on " + cbtm::read_file("/proc/sys/kernel/hostname") + "start ", 0) == 0);
     cbtm::FileLock b(p, false);
     CHECK_FALSE(b.locked());
     CHECK(b.holder().rfind("pid " + std::to_string(::getpid()) + " on ", 0) == 0);
@@ -150,6 +150,33 @@ TEST_CASE("fs: FileLock owner file: a dead holder's is taken over, the heartbeat
   CHECK_FALSE(c.locked());
   CHECK_THAT(c.holder(), Catch::Contains("pid 2 on a-live-node (last heartbeat 1 s ago; a lock silent for 1 s is free)"));
   CHECK(cbtm::read_file(p + ".owner") == "pid 2 on a-live-node\n");  // untouched by the loser
+}
+
+TEST_CASE("fs: FileLock owner file of a process of this host that is gone is taken over at once") {
+  SetEnv mode("CBTM_LOCKS", "file");
+  cbtm::test::TempDir t{"fs"};
+  const std::string p = t / "w.lock";
+  std::string host = cbtm::read_file("/proc/sys/kernel/hostname");
+  host.pop_back();  // the newline
+  // a fresh heartbeat, but no such process (kill -KILL leaves this behind; the rerun need not wait)
+  cbtm::test::write_text(p + ".owner", "pid 999999999 on " + host + "\nstart 1\n");
+  {
+    cbtm::FileLock a(p, false);
+    CHECK(a.locked());
+  }
+  // this process's pid, but a start time that is not this process's: the pid was reused
+  cbtm::test::write_text(p + ".owner", "pid " + std::to_string(::getpid()) + " on " + host + "\nstart 1\n");
+  {
+    cbtm::FileLock a(p, false);
+    CHECK(a.locked());
+  }
+  // a live process of this host (this one, rightly described) keeps it
+  {
+    cbtm::FileLock a(p, false);
+    REQUIRE(a.locked());
+    cbtm::FileLock b(p, false);
+    CHECK_FALSE(b.locked());
+  }
 }
 
 TEST_CASE("fs: FileLock with wait blocks until the holder lets go (flock and owner files), CBTM_LOCKS=none always takes") {
