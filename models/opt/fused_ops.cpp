@@ -2,7 +2,6 @@
 #include "fused_ops.h"
 
 #include <ATen/Parallel.h>
-#include <torch/version.h>
 
 #include <cmath>
 #include <limits>
@@ -199,10 +198,6 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, c
     if (!torch::GradMode::is_enabled() && T < kShortAttentionRows) return causal_attention_loops(q, k, v, scale);
     return CausalAttention::apply(flat(q), flat(k), flat(v), scale).view(q.sizes());
   }
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  // GPUs: LibTorch's fused kernels (flash / memory-efficient attention), never the T x T scores in memory
-  if (q.is_cuda()) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, scale);
-#endif
   const torch::Tensor future =
       torch::ones({T, T}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).triu(1);
   const torch::Tensor scores = torch::matmul(q * scale, k.transpose(-2, -1));

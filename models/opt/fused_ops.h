@@ -23,8 +23,7 @@ torch::Tensor fused_dropout(const torch::Tensor& x, double p, bool train);
 
 /// Causal self-attention of q, k, v [..., T, head_dim] (row i attends to 0..i), no dropout.
 /// bf16 CPU tensors take the fused path -- without autograd and for T < 80, the loop kernel of
-/// causal_attention_loops --; CUDA tensors (LibTorch >= 2.1) scaled_dot_product_attention; anything
-/// else matmul + masked_fill + softmax.
+/// causal_attention_loops --; anything else matmul + masked_fill + softmax.
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                double scale);
 
