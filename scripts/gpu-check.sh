@@ -2,17 +2,17 @@
 # The GPU checks of issues 4 and 5, as one script for a machine with an NVIDIA GPU, pip's
 # PyTorch (CUDA) as `python3`, a C++ compiler, CMake and Ninja, but neither cbtm's other
 # libraries nor network access -- the lent device machines. Before, on a Debian 12 machine
-# with network: `scripts/gpu-deps.sh` (fills .gpu/debs); then carry .gpu along and run
+# with network: `scripts/gpu-deps.sh` (fills .gpu/debs); then bring .gpu/debs along (not .gpu/prefix, which this script fills) and run
 #
 #   scripts/gpu-check.sh            # writes $OUT (default gpu-check-out/): summary.txt + logs
 #
 # GPU_CHECK_SKIP="ctest build_all" skips steps by name (a rerun after a partial one);
-# BUILD_DIR (build-gpu) and CBTM_DEPS_PREFIX (/opt/cbtm-deps) move its folders.
+# BUILD_DIR (build-gpu) and CBTM_DEPS_PREFIX (.gpu/prefix) move its folders.
 #
 # Steps (each logged; a failed step is reported and the later ones still run where they can),
 # the most wanted results first in case the time runs out:
 #   1. the machine: GPU, driver, PyTorch, compilers
-#   2. .gpu/debs unpacked into a private prefix (/opt/cbtm-deps, never /), their CMake and
+#   2. .gpu/debs unpacked into a private prefix (.gpu/prefix, never /), their CMake and
 #      pkg-config files pointed at it
 #   3. configure against PyTorch's LibTorch (torch.utils.cmake_prefix_path; CMake reports
 #      whether NCCL was found); build cbtm, its plugins and train_bench (build-gpu/)
@@ -47,7 +47,7 @@ step() {  # name, command...: runs it with its output in $LOGS/<name>.log (tail 
   return $rc
 }
 jobs=$(nproc)
-deps=${CBTM_DEPS_PREFIX:-/opt/cbtm-deps}
+deps=${CBTM_DEPS_PREFIX:-$PWD/.gpu/prefix}
 build=${BUILD_DIR:-build-gpu}
 
 # 1. the machine
@@ -58,11 +58,19 @@ build=${BUILD_DIR:-build-gpu}
   cmake --version 2>&1 | head -1
   echo "ninja $(ninja --version 2>&1)"
   echo "pkg-config: $(command -v pkg-config || echo none)"
+  echo "nvcc: $(command -v nvcc || echo "not on PATH") CUDA_HOME=${CUDA_HOME:-unset} /usr/local/cuda: $(ls -d /usr/local/cuda 2>/dev/null || echo absent)"
 } | tee -a "$SUMMARY"
+# Debian's libraries use the C++11 ABI; PyTorch wheels do from 2.7 on (older ones cannot be
+# linked with them)
+abi=$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null)
+if [ "$abi" != 1 ]; then
+  log "PyTorch's LibTorch uses the pre-C++11 ABI (_GLIBCXX_USE_CXX11_ABI=${abi:-unknown}): it cannot link with Debian's libraries; use PyTorch >= 2.7 (or a cxx11-ABI LibTorch). Stopping."
+  exit 1
+fi
 
 # 2. the libraries
 unpack() {
-  ls .gpu/debs/*.deb > /dev/null || { echo "no .gpu/debs: run scripts/gpu-deps.sh on a machine with network and carry .gpu"; return 1; }
+  ls .gpu/debs/*.deb > /dev/null || { echo "no .gpu/debs: run scripts/gpu-deps.sh on a machine with network and bring .gpu/debs"; return 1; }
   mkdir -p "$deps"
   for f in .gpu/debs/*.deb; do
     if command -v dpkg-deb > /dev/null; then dpkg-deb -x "$f" "$deps" || return 1

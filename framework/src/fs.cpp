@@ -257,18 +257,25 @@ bool FileLock::take_owner_file(const std::string& path) {
       holder_ = (who.empty() ? std::string("another process") : who) + beat;
       return false;
     }
-    // a dead holder's (silent too long, or a process of this host that no longer runs): move
-    // it aside under a unique name (only one taker's rename succeeds), then make sure what was
-    // moved is the file judged dead and not a new owner's made meanwhile
-    const std::string aside = temp_path_for(owner) + ".stale";
-    if (::rename(owner.c_str(), aside.c_str()) != 0) continue;
-    std::string moved;
+    // a dead holder's (silent too long, or a process of this host that no longer runs): remove
+    // it under a takeover guard (O_EXCL, so one taker at a time), after checking again that it
+    // is still the file judged dead -- only a guard holder removes an owner file that is not its
+    // own, and nobody can create one while it exists, so none is lost in between
+    const std::string guard = owner + ".takeover";
+    const int g = ::open(guard.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (g < 0) {
+      if (errno == EEXIST && age_of(guard) > 10) ::unlink(guard.c_str());  // a taker died mid-way
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    ::close(g);
+    std::string again;
     try {
-      moved = read_file(aside);
+      again = read_file(owner);
     } catch (const Error&) {
     }
-    if (moved != held) (void)!::link(aside.c_str(), owner.c_str());  // someone else's: put it back
-    ::unlink(aside.c_str());
+    if (again == held && (age_of(owner) > stale_after || dead_here(again))) ::unlink(owner.c_str());
+    ::unlink(guard.c_str());
   }
   holder_ = "another process (its owner file " + owner + " keeps changing)";
   return false;
@@ -279,6 +286,8 @@ FileLock::FileLock(const std::string& path, bool wait) {
   if (!parent.empty()) make_dirs(parent.string());
   const char* mode_env = std::getenv("CBTM_LOCKS");
   const std::string mode = mode_env ? mode_env : "";
+  if (!mode.empty() && mode != "flock" && mode != "file" && mode != "none")
+    throw Error("CBTM_LOCKS=" + mode + ": expected flock (the default), file or none");
   if (mode == "none") {
     kind_ = "none";
     locked_ = true;

@@ -49,7 +49,7 @@ grep -q "srun" "$out/slurm/cbtm-experts.sbatch" || fail "data-parallel expert no
 grep -q "^unset CBTM_OPENMP_POLICY" "$out/slurm/cbtm-experts.sbatch" || fail "sbatch script keeps the submitter's OpenMP policy"
 for t in 0 1; do
   log=$(ls "$out"/logs/slurm-cbtm-experts-*_"$t".out)
-  grep -q "data parallel rank 1 of 2 (SLURM_PROCID/SLURM_NTASKS)" "$log" || fail "expert $t: no rank 1 of 2 in $log"
+  grep -q "data parallel rank 1 of 2 (SLURM_PROCID/SLURM_NTASKS" "$log" || fail "expert $t: no rank 1 of 2 in $log"
   grep -q "expert-00$t: trained" "$log" || fail "expert $t did not train ($log)"
 done
 python3 - "$out/results.json" <<'PY' || fail "results.json lacks the ensembles"

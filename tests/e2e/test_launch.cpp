@@ -19,7 +19,9 @@ using nlohmann::json;
 
 TEST_CASE("e2e: launch runs the experts as parallel processes and equals the sequential run") {
   cbtm::test::TempDir t("e2e-launch");
-  const std::string cfg = cbtm::test::tiny_config() + " --set runtime.threads=1";
+  // on the CPU whatever the machine: with launch.gpus below a GPU machine's jobs would see
+  // other GPUs (or none) than the sequential run, and the weights could not be compared bit for bit
+  const std::string cfg = cbtm::test::tiny_config() + " --set runtime.threads=1 --set runtime.device=cpu";
 
   // launch.gpus hands each concurrent job its own GPU (CUDA_VISIBLE_DEVICES; no effect on CPU)
   auto r = cbtm_cli("launch " + cfg + " --out " + t / "par" + " --set launch.max_parallel=3 --set 'launch.gpus=[5, 6, 7]'");
@@ -77,6 +79,22 @@ TEST_CASE("e2e: launch runs the experts as parallel processes and equals the seq
   CHECK(r.output.find("1 training jobs") != std::string::npos);
   CHECK(r.output.find("expert-000 started") == std::string::npos);
   CHECK(fs::exists(t / "fail/results.json"));
+}
+
+TEST_CASE("e2e: launch.gpus gives a data-parallel job's ranks the job's GPUs and a local rank each") {
+  cbtm::test::TempDir t("e2e-launch-dp-gpus");
+  // CUDA_VISIBLE_DEVICES names GPUs this machine may not have: on the CPU, whatever it has
+  const std::string cfg = cbtm::test::tiny_config() + " --set runtime.threads=1 --set runtime.device=cpu --set 'baselines=[]'";
+  auto r = cbtm_cli("launch " + cfg + " --out " + t / "o" +
+                    " --set launch.max_parallel=2 --set launch.procs_per_expert=2 --set 'launch.gpus=[3, 4, 5, 6]'");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("2 data-parallel ranks, GPU 3,4)") != std::string::npos);  // slot 0
+  CHECK(r.output.find("2 data-parallel ranks, GPU 5,6)") != std::string::npos);  // slot 1
+  for (const char* e : {"expert-000", "expert-001"}) {
+    CHECK(cbtm::read_file(t / ("o/logs/" + std::string(e) + ".log")).find("rank 0 of 2 (RANK/WORLD_SIZE, local rank 0)") != std::string::npos);
+    CHECK(cbtm::read_file(t / ("o/logs/" + std::string(e) + ".rank1.log")).find("rank 1 of 2 (RANK/WORLD_SIZE, local rank 1)") != std::string::npos);
+  }
 }
 
 TEST_CASE("e2e: launch rejects a bad launch section naming the key") {

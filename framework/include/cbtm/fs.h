@@ -32,9 +32,11 @@ bool path_exists(const std::string& path);
 /// filesystem has them. Where it has none (flock fails with ENOSYS, EOPNOTSUPP or ENOLCK:
 /// Lustre mounted without `flock`, some FUSE filesystems), or with `CBTM_LOCKS=file` (Lustre's
 /// `localflock`, whose flocks other nodes do not see), it is an owner file `path.owner` made with
-/// O_EXCL and touched by a heartbeat thread every `CBTM_LOCK_HEARTBEAT_S` seconds (10): an owner
-/// file whose last heartbeat is older than 6 beats belongs to a dead process and is taken over.
-/// `CBTM_LOCKS=none` turns locking off (every lock is taken).
+/// O_EXCL and touched by a heartbeat thread every `CBTM_LOCK_HEARTBEAT_S` seconds (10). An owner
+/// file belongs to a dead process -- and is taken over, under an O_EXCL `.takeover` guard -- when
+/// its last heartbeat is older than 6 beats (by this host's clock), or at once when it names a
+/// process of this host that is gone (pid and start time). `CBTM_LOCKS=none` turns locking off
+/// (every lock is taken); any other value than flock, file or none is an Error.
 class FileLock {
  public:
   /// wait: block until the lock is free; otherwise try once (see locked()).

@@ -73,8 +73,9 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
     spdlog::info("[launch] {} training jobs, {} at a time, {} process(es) each with {} thread(s); logs in {}",
                  pending.size(), parallel, procs, threads, logs);
 
-  // launch.gpus: the processes of job slot k take gpus[(k * procs + rank) mod n] as their only
-  // visible GPU, so concurrent jobs (and the ranks of one) do not share a device
+  // launch.gpus: job slot k takes gpus[(k * procs + r) mod n] for r < procs, so concurrent jobs
+  // do not share a device; all of a job's ranks see the job's GPUs (NCCL can then reach its
+  // peers directly) and each picks its own by LOCAL_RANK
   std::vector<int64_t> free_slots;
   for (int64_t k = parallel - 1; k >= 0; --k) free_slots.push_back(k);
   if (!o.gpus.empty() && !pending.empty() && static_cast<int64_t>(o.gpus.size()) < parallel * procs)
@@ -104,7 +105,15 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
       r.start = std::chrono::steady_clock::now();
       r.slot = free_slots.back();
       free_slots.pop_back();
-      std::string gpus_used;
+      std::string gpus_used;  // this job's, as CUDA_VISIBLE_DEVICES takes them
+      if (!o.gpus.empty()) {
+        std::vector<std::string> mine;
+        for (int64_t rank = 0; rank < procs; ++rank) {
+          const std::string& g = o.gpus[static_cast<size_t>(r.slot * procs + rank) % o.gpus.size()];
+          if (std::find(mine.begin(), mine.end(), g) == mine.end()) mine.push_back(g);
+        }
+        for (const auto& g : mine) gpus_used += (gpus_used.empty() ? "" : ",") + g;
+      }
       const int port = static_cast<int>(o.master_port) + (slot_port++ % 1000);
       for (int64_t rank = 0; rank < procs; ++rank) {
         std::vector<std::string> argv = {req.cbtm_exe};
@@ -114,10 +123,9 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
         if (procs > 1)
           env.insert(env.end(), {{"RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(procs)},
                                  {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}});
-        if (!o.gpus.empty()) {
-          const std::string& gpu = o.gpus[static_cast<size_t>(r.slot * procs + rank) % o.gpus.size()];
-          env.emplace_back("CUDA_VISIBLE_DEVICES", gpu);
-          gpus_used += (gpus_used.empty() ? "" : ",") + gpu;
+        if (!gpus_used.empty()) {
+          env.emplace_back("CUDA_VISIBLE_DEVICES", gpus_used);
+          if (procs > 1) env.emplace_back("LOCAL_RANK", std::to_string(rank));  // cuda:rank of those
         }
         const std::string log = logs + "/" + r.spec.stage + (rank ? ".rank" + std::to_string(rank) : "") + ".log";
         r.procs.push_back(spawn(argv, env, log));

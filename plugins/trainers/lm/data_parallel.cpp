@@ -83,7 +83,7 @@ DataParallel::DataParallel(const DistEnv& e, torch::Device device, std::chrono::
     so.waitWorkers = true;
     so.timeout = timeout;
     group_->store = c10::make_intrusive<c10d::TCPStore>(env_.addr, so);
-    if (device_.is_cuda()) shared_gpu_ = ranks_share_a_gpu();
+    shared_gpu_ = compare_devices();
 #ifdef CBTM_HAVE_NCCL
     if (device_.is_cuda() && !shared_gpu_) {
       group_->nccl = make_nccl_group(group_->store, env_.rank, env_.world, device_, timeout);
@@ -120,19 +120,36 @@ std::string DataParallel::backend() const {
   return shared_gpu_ ? "gloo via host memory (ranks share a GPU)" : backend_for(device_);
 }
 
-bool DataParallel::ranks_share_a_gpu() {
-  // every rank publishes host:device; NCCL refuses two ranks on one GPU, so then all use Gloo
+bool DataParallel::compare_devices() {
+  // Every rank publishes its device as TYPE HOST ID (ID: the GPU's PCI bus id where this build
+  // can ask CUDA, else the logical index): ranks on different device types cannot average
+  // together, and NCCL refuses two ranks on one GPU (then every rank uses Gloo).
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  const std::string mine = std::string(host) + ":" + std::to_string(device_.has_index() ? device_.index() : 0);
+  std::string id = "-";
+  if (device_.is_cuda()) {
+#ifdef CBTM_HAVE_NCCL
+    id = gpu_identity(device_);
+#else
+    id = std::to_string(device_.has_index() ? device_.index() : 0);
+#endif
+  }
+  const std::string mine = std::string(device_.is_cuda() ? "cuda" : "cpu") + " " + host + " " + id;
   group_->store->set("cbtm-device-" + std::to_string(env_.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
-  std::set<std::string> seen;
-  bool shared = false;
+  std::vector<std::string> all;
   for (int r = 0; r < env_.world; ++r) {
     const std::vector<uint8_t> v = group_->store->get("cbtm-device-" + std::to_string(r));
-    shared = !seen.insert(std::string(v.begin(), v.end())).second || shared;
+    all.emplace_back(v.begin(), v.end());
   }
-  return shared;
+  const auto type = [](const std::string& d) { return d.substr(0, d.find(' ')); };
+  for (int r = 0; r < env_.world; ++r)
+    if (type(all[r]) != type(all[0]))
+      throw Error("data parallel: rank 0 trains on " + type(all[0]) + " (" + all[0] + ") but rank " + std::to_string(r) +
+                  " on " + type(all[r]) + " (" + all[r] + "); every rank must use the same kind of device "
+                  "(check CUDA_VISIBLE_DEVICES / launch.gpus and runtime.device)");
+  if (!device_.is_cuda()) return false;
+  std::set<std::string> seen(all.begin(), all.end());
+  return seen.size() < all.size();
 }
 
 void DataParallel::allreduce_sum(torch::Tensor& t) {

@@ -78,7 +78,7 @@ class DataParallel {
   torch::Device device_;
   bool shared_gpu_ = false;
   std::unique_ptr<Group> group_;
-  bool ranks_share_a_gpu();
+  bool compare_devices();  // true when ranks share a GPU; Error when device types differ
   void allreduce_sum(torch::Tensor& t);
 };
 

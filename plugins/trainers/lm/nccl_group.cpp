@@ -4,6 +4,7 @@
 #include "nccl_group.h"
 
 #include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
 namespace cbtm::lm {
@@ -32,6 +33,13 @@ class Nccl : public NcclGroup {
 };
 
 }  // namespace
+
+std::string gpu_identity(torch::Device device) {
+  char bus[64] = {0};
+  const int index = device.has_index() ? device.index() : c10::cuda::current_device();
+  if (cudaDeviceGetPCIBusId(bus, sizeof bus, index) != cudaSuccess) return "cuda:" + std::to_string(index);
+  return bus;
+}
 
 std::unique_ptr<NcclGroup> make_nccl_group(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world,
                                            torch::Device device, std::chrono::milliseconds timeout) {

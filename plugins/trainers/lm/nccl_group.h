@@ -6,6 +6,7 @@
 /// data-parallel training on a GPU averages gradients through Gloo via host memory.
 #include <chrono>
 #include <memory>
+#include <string>
 
 #include <torch/torch.h>
 #include <torch/csrc/distributed/c10d/Store.hpp>
@@ -22,6 +23,10 @@ class NcclGroup {
 };
 
 #ifdef CBTM_HAVE_NCCL
+/// The physical GPU behind `device` (its PCI bus id): ranks that see different logical
+/// indices (CUDA_VISIBLE_DEVICES) can still be on one GPU, and ranks that all see cuda:0 can
+/// be on different ones.
+std::string gpu_identity(torch::Device device);
 /// Joins the NCCL group of `world` ranks through `store` (already rendezvoused), on `device`.
 std::unique_ptr<NcclGroup> make_nccl_group(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world,
                                            torch::Device device, std::chrono::milliseconds timeout);

@@ -14,6 +14,8 @@
 #include <numeric>
 #include <set>
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
 #include "batch_loader.h"
 #include "block_dataset.h"
 #include "cbtm/fs.h"
@@ -72,12 +74,12 @@ const std::vector<std::string> kOptionalJobKeys = {"recipe", "init"};
 // read. Cheap: 256 KiB read however large the model.
 std::string init_identity(const std::string& init) {
   const fs::path dir(init);
-  if (init.empty() || !fs::exists(dir / "config.json")) return "";
+  std::error_code ec;
+  if (init.empty() || !fs::exists(dir / "config.json", ec)) return "";
   try {
     std::string id = read_file((dir / "config.json").string());
     if (fs::exists(dir / "trainer_state.json")) id += read_file((dir / "trainer_state.json").string());
     std::ifstream weights(dir / "model.safetensors", std::ios::binary);
-    std::error_code ec;
     const auto bytes = fs::file_size(dir / "model.safetensors", ec);
     if (!weights || ec) return "";
     id += "\nmodel.safetensors " + std::to_string(static_cast<long long>(bytes)) + "\n";
@@ -93,7 +95,7 @@ std::string init_identity(const std::string& init) {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(id)));
     return hex;
-  } catch (const Error&) {
+  } catch (const std::exception&) {  // Error, or std::filesystem's (permissions): not comparable
     return "";
   }
 }
@@ -419,12 +421,16 @@ TrainResult TrainingRun::run() {
       const int local = dist.local_rank >= 0 ? dist.local_rank : dist.rank;
       device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local % static_cast<int>(torch::cuda::device_count())));
     }
+    // the current device too, so that whatever allocates on "the" CUDA device (a default
+    // stream, NCCL's helpers) does so on this rank's GPU and not on GPU 0
+    if (device_.is_cuda()) c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(device_);
     if (rows_ % dist.world != 0)
       throw Error(name_ + ": " + std::to_string(rows_) + " sequences per micro-batch (trainer.batch_size) "
                   "cannot be split evenly over " + std::to_string(dist.world) +
                   " data-parallel ranks; make batch_size a multiple of the world size");
-    spdlog::info("{}: data parallel rank {} of {} ({}), rendezvous {}:{}, on {}", name_, dist.rank,
-                 dist.world, dist.source, dist.addr, dist.port, device_.str());
+    spdlog::info("{}: data parallel rank {} of {} ({}{}), rendezvous {}:{}, on {}", name_, dist.rank, dist.world,
+                 dist.source, dist.local_rank >= 0 ? ", local rank " + std::to_string(dist.local_rank) : "",
+                 dist.addr, dist.port, device_.str());
     dp_ = std::make_unique<DataParallel>(dist, device_);
     spdlog::info("{}: gradients averaged over {}", name_, dp_->backend());
   }

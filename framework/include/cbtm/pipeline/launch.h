@@ -92,8 +92,9 @@ struct LaunchOptions {
       "local data parallel: job J's rendezvous port is master_port + J (one per concurrent job)");
     v("progress_s", progress_s, "seconds between progress lines (the last log line of each running job)");
     v("gpus", gpus,
-      "local: GPUs handed out to the training processes as CUDA_VISIBLE_DEVICES, one each, so concurrent "
-      "jobs and ranks do not share one (e.g. [0, 1, 2, 3]; []: every process sees every GPU and uses the first)");
+      "local: GPUs handed out to the training jobs as CUDA_VISIBLE_DEVICES, procs_per_expert each, so "
+      "concurrent jobs do not share one; a job's ranks see its GPUs and take one each by LOCAL_RANK "
+      "(e.g. [0, 1, 2, 3]; []: every process sees every GPU and uses the first)");
     v("slurm", slurm, "Slurm resources: the keys of launch.slurm below");
   }
   void validate() const;
