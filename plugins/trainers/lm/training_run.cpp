@@ -245,7 +245,11 @@ void TrainingRun::restore_or_start() {
     const std::string diff = job_difference(s.job, job_key_, kOptionalJobKeys);
     if (!diff.empty())
       throw Error(name_ + ": " + dir + " belongs to a different training job (" + diff +
-                  "); use a fresh out_dir for this one");
+                  "); use a fresh out_dir for this one" +
+                  (diff.find("recipe.") != std::string::npos
+                       ? " (to go on from these weights under the new recipe -- e.g. a lower lr after a divergence -- "
+                         "give the new job this checkpoint as its init)"
+                       : std::string()));
     try {
       net_ = models::load_checkpoint(dir);
       net_->to(device_);
