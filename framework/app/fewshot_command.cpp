@@ -142,7 +142,8 @@ int run_fewshot(const FewShotArgs& a, PluginHost& host) {
   res["average"] = avg;
   const std::string out = a.out.empty() ? a.run + "/fewshot.json" : a.out;
   write_file_atomic(out, res.dump(2) + "\n");
-  spdlog::info("[fewshot] results -> {}\n\n{}", out, table(res));
+  spdlog::info("[fewshot] results -> {}", out);
+  std::fputs(table(res).c_str(), stdout);  // the result: stdout (the log is stderr)
   return 0;
 }
 

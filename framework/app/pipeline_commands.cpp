@@ -4,11 +4,23 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cbtm/json_file.h"
 #include "cbtm/pipeline/pipeline.h"
+#include "cbtm/pipeline/results_table.h"
 #include "cbtm/pipeline/run_config.h"
 #include "commands.h"
 
 namespace cbtm::app {
+
+namespace {
+// The evaluation table of a finished run on stdout: the result of run/eval/launch (logs go to
+// stderr, so `cbtm run ... > table.txt` keeps just this).
+void print_results(const std::string& results_json) {
+  if (!std::filesystem::exists(results_json)) return;
+  std::fputs(format_results(read_json_file(results_json)).c_str(), stdout);
+  std::fflush(stdout);
+}
+}  // namespace
 
 int run_pipeline(const std::string& command, const PipelineArgs& a, PluginHost& host) {
   RunConfig cfg = RunConfig::load(a.config, a.set, host);
@@ -42,6 +54,7 @@ int run_pipeline(const std::string& command, const PipelineArgs& a, PluginHost& 
     if (!only_seed && (only_baselines || (!only_experts && !a.no_baselines))) p.train_baselines(a.baselines);
   }
   spdlog::info("{}: done ({})", command, a.out);
+  if (command == "run" || command == "eval") print_results(p.dir().results());
   return 0;
 }
 
@@ -53,6 +66,7 @@ int run_launch(LaunchRequest req, PluginHost& host) {
   req.cbtm_exe = fs::read_symlink("/proc/self/exe", ec).string();
   const int rc = launch(req, host);
   spdlog::info("launch: done ({})", req.out);
+  if (rc == 0 && req.until.empty() && req.wait) print_results(req.out + "/results.json");  // slurm --no-wait: not yet
   return rc;
 }
 

@@ -40,7 +40,6 @@ void Pipeline::eval() {
   }
   if (done("eval")) {
     spdlog::info("[eval] finished earlier; results in {}", dir_.results());
-    spdlog::info("\n{}", format_results(read_json_file(dir_.results())));
     return;
   }
   write_manifest();
@@ -190,7 +189,7 @@ void Pipeline::eval() {
   results["config"] = cfg_.yaml();
   write_file_atomic(dir_.results(), results.dump(2) + "\n");
   finish_stage("eval", {{"results", "results.json"}});
-  spdlog::info("[eval] results -> {}\n\n{}", dir_.results(), format_results(results));
+  spdlog::info("[eval] results -> {}", dir_.results());  // the table: the command prints it (stdout)
 }
 
 }  // namespace cbtm
