@@ -5,6 +5,7 @@
 
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime_api.h>
+#include <torch/version.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
 namespace cbtm::lm {
@@ -19,6 +20,15 @@ class Nccl : public NcclGroup {
     auto opts = c10d::ProcessGroupNCCL::Options::create();
     opts->timeout = timeout;
     pg_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, opts);
+  }
+
+  ~Nccl() override {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    try {  // a normal exit (LibTorch warns about a process group destroyed without it)
+      pg_->shutdown();
+    } catch (...) {
+    }
+#endif
   }
 
   void allreduce_sum(torch::Tensor& t) override {
