@@ -91,7 +91,9 @@ void add_differences(const json& saved, const json& now, const std::string& pref
     if (!saved.contains(it.key())) all.push_back(it.key());
   for (const auto& k : all) {
     const bool both = saved.contains(k) && now.contains(k);
-    if (!both && prefix.empty() && std::find(optional.begin(), optional.end(), k) != optional.end()) continue;
+    // inside a nested identity (recipe) a key on one side only was added or dropped by another
+    // version of cbtm: not a difference of the job
+    if (!both && (!prefix.empty() || std::find(optional.begin(), optional.end(), k) != optional.end())) continue;
     const json a = saved.contains(k) ? saved[k] : json();
     const json b = now.contains(k) ? now[k] : json();
     if (a.is_object() && b.is_object()) {

@@ -43,8 +43,8 @@ struct TrainerState {
 
 /// The keys of two job identities that differ, as "key: saved vs now" (empty when equal);
 /// nested objects by their dotted keys ("recipe.lr: 0.001 vs 0.002"). A top-level key named in
-/// `optional` is compared only when both sides have it (a checkpoint written before the key
-/// existed, or an input that can no longer be read).
+/// `optional`, and any key inside a nested object, is compared only when both sides have it (a
+/// checkpoint written before the key existed, or an input that can no longer be read).
 std::string job_difference(const nlohmann::json& saved, const nlohmann::json& now,
                            const std::vector<std::string>& optional = {});
 

@@ -114,6 +114,10 @@ TEST_CASE("lm job identity: nested keys by their dotted names, optional keys onl
   const std::string d = cbtm::lm::job_difference(now, other, {"recipe", "init"});
   CHECK_THAT(d, Catch::Contains("recipe.lr: 0.001 vs 0.002") && Catch::Contains("init: \"abc\" vs \"abd\""));
   CHECK_THAT(d, !Catch::Contains("clip"));
+  nlohmann::json newer = now;  // a later version records one more recipe setting
+  newer["recipe"]["beta3"] = 0.5;
+  CHECK(cbtm::lm::job_difference(now, newer, {"recipe", "init"}).empty());
+  CHECK(cbtm::lm::job_difference(newer, now, {"recipe", "init"}).empty());
 }
 
 TEST_CASE("lm metrics log: appends lines and truncates on resume and ignores a cut line",
