@@ -19,7 +19,8 @@
 #   4. train_bench on the GPU for an OPT-125M-sized model (issue 4: >= 40% MFU), with the
 #      Python peer on the same GPU
 #   5. configs/tiny.yaml end to end on the GPU; its eval again with the experts on two devices
-#      (runtime.expert_devices [cuda:0, cpu]) and all on the CPU: the perplexities must agree
+#      (runtime.expert_devices [cuda:0, cpu]) and all on the CPU: the perplexities must agree;
+#      infer_bench on that run (the sparse ensemble's tokens/s on the GPU)
 #   6. the rest of the build, and the whole test suite but the Slurm test, on the GPU machine
 #      (models run on the GPU wherever runtime.device is auto)
 # Budget: about 8 minutes on 16 cores (the build is most of it).
@@ -97,7 +98,7 @@ configure() {
     grep -E "NCCL|Torch|CUDA" "$build/CMakeCache.txt" | grep -vE "^//|INTERNAL" | head -20
 }
 step configure configure && grep -h "NCCL for data parallelism" "$LOGS/configure.log" | tee -a "$SUMMARY"
-step build ninja -C "$build" -j "$jobs" cbtm train_bench
+step build ninja -C "$build" -j "$jobs" cbtm train_bench infer_bench
 
 # 4. training throughput on the GPU, OPT-125M-sized (issue 4: >= 40% MFU), Python peer in the same run
 step train_bench "$build/bin/train_bench" --device cuda --d-model 768 --layers 12 --heads 12 --d-ff 3072 \
@@ -130,6 +131,9 @@ if two and cpu:
     worst = max(abs(two[k] / cpu[k] - 1) for k in two if k in cpu)
     print("two devices vs CPU: largest relative difference %.2e (%s)" % (worst, "ok" if worst < 2e-2 else "TOO LARGE"))
 PY
+  # the sparse ensemble's speed on the GPU (K = 2 here: top-1 is half the experts)
+  step infer_bench "$build/bin/infer_bench" --run "$run" --repeat 3 --docs 200 --json "$OUT/infer_bench_gpu.json"
+  grep -E "^(top-|all)|cost ratio" "$LOGS/infer_bench.log" | tee -a "$SUMMARY"
 fi
 
 # 6. everything else, and the test suite on the GPU machine
