@@ -21,6 +21,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
 #include "cbtm/error.h"
 
 namespace fs = std::filesystem;
@@ -205,7 +207,21 @@ struct FileLock::Heartbeat {
     const auto beat = std::chrono::duration<double>(heartbeat_seconds());
     thread = std::thread([this, beat] {
       std::unique_lock<std::mutex> lock(m);
-      while (!cv.wait_for(lock, beat, [this] { return stop; })) ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+      bool warned = false;
+      while (!cv.wait_for(lock, beat, [this] { return stop; })) {
+        std::string now;
+        try {
+          now = read_file(path);
+        } catch (const Error&) {
+        }
+        if (now == content) {
+          ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+        } else if (!warned) {  // taken over while this process did not beat (stopped, or a hung mount)
+          warned = true;
+          spdlog::error("lock {} was taken over ({}): another process may be running the same work now",
+                        path, now.empty() ? "its owner file is gone" : "now held by " + now.substr(0, now.find('\n')));
+        }
+      }
     });
   }
   ~Heartbeat() {

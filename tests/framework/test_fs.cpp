@@ -6,13 +6,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <set>
 #include <string>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "cbtm/error.h"
 #include "cbtm/fs.h"
@@ -208,4 +213,24 @@ TEST_CASE("fs: FileLock with wait blocks until the holder lets go (flock and own
   CHECK(a.locked());
   CHECK(b.locked());
   CHECK(b.kind() == "none");
+}
+
+TEST_CASE("fs: FileLock owner file: a holder whose lock was taken over says so") {
+  SetEnv mode("CBTM_LOCKS", "file");
+  SetEnv beat("CBTM_LOCK_HEARTBEAT_S", "0.3");
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  spdlog::default_logger()->sinks().push_back(sink);
+  {
+    cbtm::test::TempDir t{"fs"};
+    const std::string p = t / "v.lock";
+    cbtm::FileLock a(p, false);
+    REQUIRE(a.locked());
+    cbtm::test::write_text(p + ".owner", "pid 3 on another-node\n");  // as a taker would, while we were stopped
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    CHECK(cbtm::read_file(p + ".owner") == "pid 3 on another-node\n");  // neither touched nor removed
+  }
+  auto& sinks = spdlog::default_logger()->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+  CHECK_THAT(log.str(), Catch::Contains("was taken over (now held by pid 3 on another-node)"));
 }
