@@ -28,15 +28,21 @@
 namespace fs = std::filesystem;
 
 namespace cbtm {
+namespace {
+// This machine's name ("" if it cannot be read), as the lock files and temp names use it.
+std::string host_name() {
+  char h[64] = {0};
+  return ::gethostname(h, sizeof h - 1) == 0 ? std::string(h) : std::string();
+}
+}  // namespace
 
 std::string temp_path_for(const std::string& path) {
   // host + pid + counter: unique across the processes of one machine and across the nodes of a
   // cluster writing to a shared filesystem
   static std::atomic<int> counter{0};
   static const std::string host = [] {
-    char h[64] = {0};
-    if (::gethostname(h, sizeof h - 1) != 0 || !h[0]) return std::string("host");
-    std::string s(h);
+    std::string s = host_name();
+    if (s.empty()) return std::string("host");
     for (char& c : s)
       if (c == '/' || c == '.') c = '_';
     return s.substr(0, 32);
@@ -130,9 +136,8 @@ void replace_directory(const std::string& src, const std::string& dst) {
 namespace {
 
 std::string me_as_holder() {
-  char host[64] = {0};
-  if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
-  return "pid " + std::to_string(::getpid()) + " on " + (host[0] ? host : "this host");
+  const std::string host = host_name();
+  return "pid " + std::to_string(::getpid()) + " on " + (host.empty() ? "this host" : host);
 }
 
 std::string trimmed(std::string s) {
@@ -180,9 +185,9 @@ bool dead_here(const std::string& owner_content) {
   std::string first, second;
   std::getline(in, first);
   std::getline(in, second);
-  char host[64] = {0};
-  if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) return false;
-  const std::string mark = " on " + std::string(host);
+  const std::string host = host_name();
+  if (host.empty()) return false;
+  const std::string mark = " on " + host;
   if (first.rfind("pid ", 0) != 0 || first.size() < mark.size() ||
       first.compare(first.size() - mark.size(), mark.size(), mark) != 0)
     return false;  // another host's (or unreadable): only its heartbeat tells
