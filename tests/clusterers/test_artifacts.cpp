@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "blobs.h"
 #include "cbtm/clusterer.h"
@@ -78,16 +78,16 @@ TEST_CASE("clusterer artifacts: corrupted files name the problem", "[artifacts]"
     const auto size = std::filesystem::file_size(path);
     std::filesystem::resize_file(path, size - 5);
     CHECK_THROWS_AS(cbtm::TensorFile::read(path), cbtm::Error);
-    CHECK_THROWS_WITH(cbtm::TensorFile::read(path), Catch::Contains("truncated"));
+    CHECK_THROWS_WITH(cbtm::TensorFile::read(path), ContainsText("truncated"));
   }
   SECTION("centres of the wrong shape") {
     write_artifact(path, {3, 4}, ok, 4, "balanced_kmeans");
     CHECK_THROWS_WITH(cl->load(cbtm::TensorFile::read(path), "c"),
-                      Catch::Contains("c.centers' must have shape [4, dim]") &&
-                          Catch::Contains(path));
+                      ContainsText("c.centers' must have shape [4, dim]") &&
+                          ContainsText(path));
     write_artifact(path, {12}, ok, 4, "balanced_kmeans");
     CHECK_THROWS_WITH(cl->load(cbtm::TensorFile::read(path), "c"),
-                      Catch::Contains("must have shape [4, dim]"));
+                      ContainsText("must have shape [4, dim]"));
   }
   SECTION("centres of the wrong dtype") {
     cbtm::TensorFileWriter w;
@@ -96,26 +96,26 @@ TEST_CASE("clusterer artifacts: corrupted files name the problem", "[artifacts]"
     w.add_strings("c.plugin", {"balanced_kmeans"});
     w.write(path);
     CHECK_THROWS_WITH(cl->load(cbtm::TensorFile::read(path), "c"),
-                      Catch::Contains("expected a float type"));
+                      ContainsText("expected a float type"));
   }
   SECTION("non-finite centres") {
     std::vector<float> bad = ok;
     bad[7] = std::numeric_limits<float>::infinity();
     write_artifact(path, {4, 3}, bad, 4, "balanced_kmeans");
-    CHECK_THROWS_WITH(cl->load(cbtm::TensorFile::read(path), "c"), Catch::Contains("not finite"));
+    CHECK_THROWS_WITH(cl->load(cbtm::TensorFile::read(path), "c"), ContainsText("not finite"));
   }
   SECTION("missing tensors") {
     cbtm::TensorFileWriter w;
     w.add_f32("c.centers", {4, 3}, ok);
     w.write(path);
     CHECK_THROWS_WITH(cl->load(cbtm::TensorFile::read(path), "c"),
-                      Catch::Contains("tensor 'c.k' is missing"));
+                      ContainsText("tensor 'c.k' is missing"));
     write_artifact(path, {4, 3}, ok, 4, "random");
     CHECK_THROWS_WITH(make("{type: random, k: 4}")->load(cbtm::TensorFile::read(path), "c"),
-                      Catch::Contains("c.seed' is missing"));
+                      ContainsText("c.seed' is missing"));
     write_artifact(path, {4, 3}, ok, 4, "metadata");
     CHECK_THROWS_WITH(make("{type: metadata, k: 4}")->load(cbtm::TensorFile::read(path), "c"),
-                      Catch::Contains("c.field.bytes' is missing"));
+                      ContainsText("c.field.bytes' is missing"));
   }
   SECTION("metadata values that do not match k") {
     cbtm::TensorFileWriter w;
@@ -126,7 +126,7 @@ TEST_CASE("clusterer artifacts: corrupted files name the problem", "[artifacts]"
     w.add_strings("c.values", {"a", "b"});
     w.write(path);
     CHECK_THROWS_WITH(make("{type: metadata, k: 4}")->load(cbtm::TensorFile::read(path), "c"),
-                      Catch::Contains("lists 2 cluster values, not k=4"));
+                      ContainsText("lists 2 cluster values, not k=4"));
   }
   // A failed load leaves the clusterer unfitted.
   CHECK(cl->centers().empty());

@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "kmeans_core/auction.h"
 
@@ -352,8 +352,8 @@ TEST_CASE("auction: input errors", "[auction]") {
   BalancedAuction auction;
   std::vector<float> c(6, 1.f);
   CHECK_THROWS_WITH(auction.solve(c.data(), 2, 3),
-                    Catch::Contains("k=3 is larger than the number of points (2)"));
+                    ContainsText("k=3 is larger than the number of points (2)"));
   CHECK_THROWS(auction.solve(c.data(), 6, 0));
   c[4] = std::nanf("");
-  CHECK_THROWS_WITH(auction.solve(c.data(), 3, 2), Catch::Contains("row 2"));
+  CHECK_THROWS_WITH(auction.solve(c.data(), 3, 2), ContainsText("row 2"));
 }

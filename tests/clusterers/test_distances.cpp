@@ -4,7 +4,7 @@
 #include <set>
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "cbtm/clusterer.h"
 #include "kmeans_core/distances.h"

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "blobs.h"
 #include "kmeans_core/distances.h"
@@ -216,5 +216,5 @@ TEST_CASE("lloyd: n_init keeps the fit with the lowest final objective of seeds 
   for (int64_t i = 0; i < best_centers.rows * best_centers.cols; ++i)
     CHECK(c.centers().data[i] == Approx(best_centers.data[i]).margin(1e-6));
   ko.batch_size = 50;
-  CHECK_THROWS_WITH(ko.validate(), Catch::Contains("full-batch fitting only"));
+  CHECK_THROWS_WITH(ko.validate(), ContainsText("full-batch fitting only"));
 }

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "cbtm/clusterer.h"
 #include "cbtm/config_node.h"
@@ -71,8 +71,8 @@ TEST_CASE("metadata clusterer: registered - reads its field - needs the metadata
   auto cl = make("{type: metadata, field: source, k: 2}");
   CHECK(cl->metadata_field() == "source");
   CHECK(make("{type: kmeans, k: 2}")->metadata_field().empty());
-  CHECK_THROWS_WITH(cl->fit(random_rows(10, 3, 1)), Catch::Contains("fit_with_metadata"));
-  CHECK_THROWS_WITH(cl->assign(random_rows(3, 3, 1)), Catch::Contains("before fit"));
+  CHECK_THROWS_WITH(cl->fit(random_rows(10, 3, 1)), ContainsText("fit_with_metadata"));
+  CHECK_THROWS_WITH(cl->assign(random_rows(3, 3, 1)), ContainsText("before fit"));
   const YAML::Node resolved = cbtm::test::plugins().registry().resolve(
       "clusterer", {YAML::Load("{type: metadata, k: 3}"), "clusterer", "t.yaml"});
   CHECK(resolved["field"].as<std::string>() == "domain");
@@ -125,8 +125,8 @@ TEST_CASE("metadata clusterer: empty values take the k most frequent - ties by n
   auto big = make("{type: metadata, k: 5}");
   CHECK_THROWS_AS(big->fit_with_metadata(x, meta), cbtm::Error);
   CHECK_THROWS_WITH(big->fit_with_metadata(x, meta),
-                    Catch::Contains("field 'domain' has 4 distinct values") &&
-                        Catch::Contains("fewer than k=5"));
+                    ContainsText("field 'domain' has 4 distinct values") &&
+                        ContainsText("fewer than k=5"));
 }
 
 TEST_CASE("metadata clusterer: unknown values - nearest or error", "[metadata]") {
@@ -149,18 +149,18 @@ TEST_CASE("metadata clusterer: unknown values - nearest or error", "[metadata]")
 
   auto strict = make("{type: metadata, k: 3, unknown: error}");
   // The fit documents themselves include d and missing values.
-  CHECK_THROWS_WITH(strict->fit_with_metadata(x, meta), Catch::Contains("not one of the k=3"));
+  CHECK_THROWS_WITH(strict->fit_with_metadata(x, meta), ContainsText("not one of the k=3"));
   Strings clean = meta;
   for (auto& v : clean)
     if (v == "d" || v.empty()) v = "a";
   strict->fit_with_metadata(x, clean);
   CHECK_THROWS_WITH(strict->assign_with_metadata(y, ymeta),
-                    Catch::Contains("document 1 has domain 'zzz'") &&
-                        Catch::Contains("unknown: nearest"));
+                    ContainsText("document 1 has domain 'zzz'") &&
+                        ContainsText("unknown: nearest"));
   CHECK_THROWS_WITH(strict->assign_with_metadata(y, {"b", "a", "", "a", "a", "a"}),
-                    Catch::Contains("document 2 has no 'domain' field"));
+                    ContainsText("document 2 has no 'domain' field"));
   CHECK_THROWS_WITH(strict->assign_with_metadata(y, {"b"}),
-                    Catch::Contains("1 values of field 'domain' for 6 embeddings"));
+                    ContainsText("1 values of field 'domain' for 6 embeddings"));
 }
 
 TEST_CASE("metadata clusterer: save and load round trip - mismatches named", "[metadata]") {
@@ -188,36 +188,36 @@ TEST_CASE("metadata clusterer: save and load round trip - mismatches named", "[m
   // Loading with the same values configured works; other values, field or k do not.
   make("{type: metadata, k: 3, values: [b, c, a]}")->load(f, "clusterer");
   CHECK_THROWS_WITH(make("{type: metadata, k: 3, values: [a, b, c]}")->load(f, "clusterer"),
-                    Catch::Contains("differ from the configured `values`"));
+                    ContainsText("differ from the configured `values`"));
   CHECK_THROWS_WITH(make("{type: metadata, field: source, k: 3}")->load(f, "clusterer"),
-                    Catch::Contains("clusters by field 'domain'"));
-  CHECK_THROWS_WITH(make("{type: metadata, k: 4}")->load(f, "clusterer"), Catch::Contains("k=3"));
+                    ContainsText("clusters by field 'domain'"));
+  CHECK_THROWS_WITH(make("{type: metadata, k: 4}")->load(f, "clusterer"), ContainsText("k=3"));
   CHECK_THROWS_WITH(make("{type: kmeans, k: 3}")->load(f, "clusterer"),
-                    Catch::Contains("fitted by 'metadata'"));
+                    ContainsText("fitted by 'metadata'"));
 }
 
 TEST_CASE("metadata clusterer: option and input errors", "[metadata]") {
-  CHECK_THROWS_WITH(make("{type: metadata}"), Catch::Contains("clusterer.k"));
+  CHECK_THROWS_WITH(make("{type: metadata}"), ContainsText("clusterer.k"));
   CHECK_THROWS_WITH(make("{type: metadata, k: 2, values: [a]}"),
-                    Catch::Contains("lists 1 values but k is 2"));
+                    ContainsText("lists 1 values but k is 2"));
   CHECK_THROWS_WITH(make("{type: metadata, k: 2, values: [a, a]}"),
-                    Catch::Contains("'a' is listed twice"));
-  CHECK_THROWS_WITH(make("{type: metadata, k: 2, unknown: drop}"), Catch::Contains("unknown"));
-  CHECK_THROWS_WITH(make("{type: metadata, k: 2, field: ''}"), Catch::Contains("field"));
+                    ContainsText("'a' is listed twice"));
+  CHECK_THROWS_WITH(make("{type: metadata, k: 2, unknown: drop}"), ContainsText("unknown"));
+  CHECK_THROWS_WITH(make("{type: metadata, k: 2, field: ''}"), ContainsText("field"));
   const Matrix x = random_rows(30, 3, 12);
   const Strings meta = skewed_metadata(13);
   CHECK_THROWS_WITH(make("{type: metadata, k: 2, values: [a, q]}")->fit_with_metadata(x, meta),
-                    Catch::Contains("value 'q'"));
+                    ContainsText("value 'q'"));
   CHECK_THROWS_WITH(make("{type: metadata, k: 2}")->fit_with_metadata(x, Strings(29, "a")),
-                    Catch::Contains("29 values of field 'domain' for 30 embeddings"));
+                    ContainsText("29 values of field 'domain' for 30 embeddings"));
   Matrix bad = x;
   bad.at(4, 1) = std::nanf("");
   CHECK_THROWS_WITH(make("{type: metadata, k: 2}")->fit_with_metadata(bad, meta),
-                    Catch::Contains("row 4"));
+                    ContainsText("row 4"));
   auto cl = make("{type: metadata, k: 2}");
   cl->fit_with_metadata(x, meta);
   CHECK_THROWS_WITH(cl->assign_with_metadata(random_rows(2, 4, 1), {"a", "b"}),
-                    Catch::Contains("4 columns"));
+                    ContainsText("4 columns"));
   // A failed fit leaves the clusterer unchanged.
   auto strict = make("{type: metadata, k: 2, unknown: error, values: [a, b]}");
   Strings ab = meta;

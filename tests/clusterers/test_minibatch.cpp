@@ -6,7 +6,7 @@
 #include <random>
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "blobs.h"
 #include "kmeans_core/auction.h"

@@ -2,7 +2,7 @@
 // job array runs them) and merged by a command give exactly the single-run result; a killed
 // assign resumes after its last committed part; `cbtm inspect` reports the analysis; a
 // corrupted or wrong-version clusterer artifact is refused with its path named.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <algorithm>

@@ -1,6 +1,6 @@
 // Bad input: each case exits with status 2 and a message naming the file, key or line,
 // and leaves nothing half-written.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <sys/wait.h>
 

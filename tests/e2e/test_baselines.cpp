@@ -1,6 +1,6 @@
 // The baselines of the paper next to C-BTM in one run: dense and the sparse-upcycled MoE
 // each train from the seed for the same total tokens and are scored like the experts.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <filesystem>

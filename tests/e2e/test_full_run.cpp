@@ -1,5 +1,5 @@
 // `cbtm run` on configs/tiny.yaml: every stage, every artifact, resume, config changes.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <fstream>

@@ -1,7 +1,7 @@
 // `cbtm launch` with the local scheduler: the experts and baselines as concurrent child
 // processes give exactly what the sequential `cbtm run` gives; a failing expert does not stop
 // the others, the launch fails naming it, and a rerun retries only it.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <chrono>
 #include <filesystem>

@@ -2,7 +2,7 @@
 // as it starts, cbtm re-executes itself with GOMP_SPINCOUNT=1000 (libgomp then reports 1000);
 // a policy set by the user is left alone; busy_cores measures what other work uses; a cbtm
 // process holds the machine's marker and one that finds it held spins 1000 without sampling.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -1,7 +1,7 @@
 // `cbtm generate`, `cbtm serve` and `cbtm fewshot` on a finished tiny run, plus the eval of
 // the routers that need expert scores (cached_prior) and of fixed expert sets
 // (fix_experts_after).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -183,7 +183,7 @@ TEST_CASE("e2e serve: a tiny run's ensemble scores as cbtm eval does, generates 
     for (size_t i = 0; i < texts.size(); ++i) same(together[i], alone[i]);
     CHECK(alone[texts.size() - 2].tokens == 1);
     CHECK(ens->info()["max_batch"] == 16);
-    CHECK_THROWS_WITH(ens->set_max_batch(0), Catch::Contains("max_batch must be >= 1"));
+    CHECK_THROWS_WITH(ens->set_max_batch(0), ContainsText("max_batch must be >= 1"));
 
     // Concurrent score() calls that arrive while a generation holds the worker are scored
     // together once it ends.

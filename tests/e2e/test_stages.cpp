@@ -1,6 +1,6 @@
 // The stage subcommands one at a time (as one job per stage or per expert would run them),
 // a killed training job resuming from its checkpoint, and the plugins/config commands.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <regex>

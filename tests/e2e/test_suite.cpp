@@ -2,7 +2,7 @@
 // its second cell, resumed, then rerun (nothing runs), listed, tabulated, and its seed borrowed
 // by another suite directory (--seed-from), re-evaluated by itself after its eval config changed (and with --redo
 // eval); bad suites and a bad cell fail before anything runs; every shipped paper suite validates.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 

@@ -1,6 +1,6 @@
 // The "hashing" embedder on real documents (devpile; skipped when absent): its geometry
 // agrees with the tfidf embedder's. A hidden [.bench] case measures fit/embed throughput.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 #include <chrono>
 #include <cmath>
 #include <cstdio>

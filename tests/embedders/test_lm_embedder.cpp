@@ -24,7 +24,6 @@
 #include "support/test_support.h"
 
 using namespace cbtm::lm_embed;
-using Catch::Matchers::Contains;
 using cbtm::Matrix;
 namespace fs = std::filesystem;
 namespace models = cbtm::models;
@@ -328,7 +327,7 @@ TEST_CASE("lm embedder: standardize gives mean 0 and std 1 on the fit texts") {
     CHECK(std::sqrt(s2 / double(y.rows)) == Approx(1.0).epsilon(1e-4));
   }
   LmEmbedder none(o, f.registry);
-  CHECK_THROWS_WITH(none.fit({"", ""}), Contains("standardize needs at least one"));
+  CHECK_THROWS_WITH(none.fit({"", ""}), ContainsText("standardize needs at least one"));
 }
 
 TEST_CASE("lm embedder: bf16 autocast stays close to fp32") {
@@ -373,20 +372,20 @@ TEST_CASE("lm embedder: save and load through the plugin round-trip") {
   SECTION("a moved checkpoint fails naming the path") {
     fs::rename(f.checkpoint, f.dir / "moved");
     CHECK_THROWS_WITH(r.load<cbtm::Embedder>(host.registry(), "embedder"),
-                      Contains(f.checkpoint) && Contains("does not exist") &&
-                          Contains("option checkpoint") && Contains(art));
+                      ContainsText(f.checkpoint) && ContainsText("does not exist") &&
+                          ContainsText("option checkpoint") && ContainsText(art));
   }
   SECTION("a missing tokenizer fails naming the path") {
     fs::remove(f.tokenizer);
     CHECK_THROWS_WITH(r.load<cbtm::Embedder>(host.registry(), "embedder"),
-                      Contains(f.tokenizer) && Contains("option tokenizer"));
+                      ContainsText(f.tokenizer) && ContainsText("option tokenizer"));
   }
   SECTION("a retrained checkpoint at the same path is refused") {
     models::OptLM other = Fixture::make_model(99);
     fs::remove_all(f.checkpoint);
     models::save_checkpoint(other, f.checkpoint);
     CHECK_THROWS_WITH(r.load<cbtm::Embedder>(host.registry(), "embedder"),
-                      Contains(f.checkpoint) && Contains("is not the one the embedder was fitted with"));
+                      ContainsText(f.checkpoint) && ContainsText("is not the one the embedder was fitted with"));
   }
 }
 
@@ -396,31 +395,31 @@ TEST_CASE("lm embedder: errors name the option and the path") {
   o.checkpoint = f.dir / "no-such-checkpoint";
   LmEmbedder missing(o, f.registry);
   CHECK_THROWS_AS(missing.fit({}), cbtm::Error);
-  CHECK_THROWS_WITH(missing.fit({}), Contains(o.checkpoint) && Contains("option checkpoint"));
-  CHECK_THROWS_WITH(missing.embed({"x"}), Contains("before fit() or load()"));
+  CHECK_THROWS_WITH(missing.fit({}), ContainsText(o.checkpoint) && ContainsText("option checkpoint"));
+  CHECK_THROWS_WITH(missing.embed({"x"}), ContainsText("before fit() or load()"));
 
   o = f.options();
   o.checkpoint = cbtm::test::source_path("tests/data/opt-tiny");  // vocabulary of 50
   LmEmbedder small(o, f.registry);
-  CHECK_THROWS_WITH(small.fit({}), Contains("has 260 ids") && Contains("vocabulary of 50"));
+  CHECK_THROWS_WITH(small.fit({}), ContainsText("has 260 ids") && ContainsText("vocabulary of 50"));
 
   o = f.options();
   o.layer = 3;
   LmEmbedder deep(o, f.registry);
-  CHECK_THROWS_WITH(deep.fit({}), Contains("layer = 3") && Contains("has 2 blocks"));
+  CHECK_THROWS_WITH(deep.fit({}), ContainsText("layer = 3") && ContainsText("has 2 blocks"));
 
   o = f.options();
   o.pooling = "max";
-  CHECK_THROWS_WITH(LmEmbedder(o, f.registry), Contains("pooling"));
+  CHECK_THROWS_WITH(LmEmbedder(o, f.registry), ContainsText("pooling"));
   o = f.options();
   o.checkpoint = "";
-  CHECK_THROWS_WITH(LmEmbedder(o, f.registry), Contains("checkpoint") && Contains("required"));
+  CHECK_THROWS_WITH(LmEmbedder(o, f.registry), ContainsText("checkpoint") && ContainsText("required"));
 
   cbtm::ConfigNode node;
   node.node = YAML::Load("{type: lm, tokenizer: t.safetensors}");
   node.path = "embedder";
   CHECK_THROWS_WITH(cbtm::test::plugins().registry().create<cbtm::Embedder>(node),
-                    Contains("embedder.checkpoint") && Contains("required"));
+                    ContainsText("embedder.checkpoint") && ContainsText("required"));
 }
 
 // ---- throughput (run by hand: test_lm_embedder "[.bench]") --------------------------------

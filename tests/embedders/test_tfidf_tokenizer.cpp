@@ -1,6 +1,6 @@
 // The word splitter and term filter of the tfidf embedder against scikit-learn's analyzer.
 // Expected lists: tests/embedders/golden/tokenizer_cases.py (scikit-learn 1.2.1, Python 3.11).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cctype>
 #include <random>

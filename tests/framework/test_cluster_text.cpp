@@ -1,4 +1,4 @@
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <set>
 
@@ -66,6 +66,6 @@ TEST_CASE("cluster_text: a window is a seeded, per-document slice of the text") 
 }
 
 TEST_CASE("cluster_text: unknown modes and lengths below 1 fail") {
-  CHECK_THROWS_WITH(cluster_text("x y", "d", {"suffix", 5, 1}), Catch::Contains("unknown mode 'suffix'"));
-  CHECK_THROWS_WITH(cluster_text("x y", "d", {"prefix", 0, 1}), Catch::Contains("cluster_text_chars"));
+  CHECK_THROWS_WITH(cluster_text("x y", "d", {"suffix", 5, 1}), ContainsText("unknown mode 'suffix'"));
+  CHECK_THROWS_WITH(cluster_text("x y", "d", {"prefix", 0, 1}), ContainsText("cluster_text_chars"));
 }

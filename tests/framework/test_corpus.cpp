@@ -1,4 +1,4 @@
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -158,5 +158,5 @@ TEST_CASE("corpus: sample_corpus is uniform over every file - seeded - in corpus
   const auto capped = cbtm::sample_corpus(dir, o, 15, 1);
   REQUIRE(capped.size() == 15);
   for (const auto& d : capped) CHECK(std::stoi(d.id.substr(2)) <= 10);
-  CHECK_THROWS_WITH(cbtm::sample_corpus(dir, {}, 0, 1), Catch::Contains("sample size"));
+  CHECK_THROWS_WITH(cbtm::sample_corpus(dir, {}, 0, 1), ContainsText("sample size"));
 }

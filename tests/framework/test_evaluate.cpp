@@ -1,4 +1,4 @@
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -296,13 +296,13 @@ TEST_CASE("evaluate: the specialisation matrix is each expert's perplexity per c
   const auto e = cbtm::specialisation(ev, d, {1, 1, 1}, 2);
   CHECK(std::isnan(e.ppl[0][0]));
   CHECK(e.to_json()["ratio"][0][0].is_null());
-  CHECK_THROWS_WITH(cbtm::specialisation(ev, d, {0, 1}, 2), Catch::Contains("2 cluster ids for 3 documents"));
-  CHECK_THROWS_WITH(cbtm::specialisation(ev, d, {0, 1, 5}, 2), Catch::Contains("out of range"));
+  CHECK_THROWS_WITH(cbtm::specialisation(ev, d, {0, 1}, 2), ContainsText("2 cluster ids for 3 documents"));
+  CHECK_THROWS_WITH(cbtm::specialisation(ev, d, {0, 1, 5}, 2), ContainsText("out of range"));
   cbtm::EnsembleEvaluator top1(d, 2);
   FixedRouter only0(2, 0);
   top1.add("only0", only0);
   top1.run([](int32_t j) { return std::make_unique<FakeLM>(j); });
-  CHECK_THROWS_WITH(cbtm::specialisation(top1, d, cluster, 2), Catch::Contains("every expert"));
+  CHECK_THROWS_WITH(cbtm::specialisation(top1, d, cluster, 2), ContainsText("every expert"));
 }
 
 // All weight on expert 1 at odd positions, on expert 0 at even ones.
@@ -363,8 +363,8 @@ TEST_CASE("LanguageModel::score_positions: NaN where not wanted - a mask of the 
   CHECK(out[0][1] == -static_cast<float>(1 + 11 % 5) / 4.f);
   CHECK(std::isnan(out[0][2]));
   CHECK(out[1][0] == -static_cast<float>(1 + 7 % 5) / 4.f);
-  CHECK_THROWS_WITH(lm.score_positions({{2, 10, 11}}, {{1}}), Catch::Contains("sequence 0") && Catch::Contains("2 scored tokens"));
-  CHECK_THROWS_WITH(lm.score_positions({{2, 10}}, {}), Catch::Contains("0 position masks for 1 sequences"));
+  CHECK_THROWS_WITH(lm.score_positions({{2, 10, 11}}, {{1}}), ContainsText("sequence 0") && ContainsText("2 scored tokens"));
+  CHECK_THROWS_WITH(lm.score_positions({{2, 10}}, {}), ContainsText("0 position masks for 1 sequences"));
 }
 
 // next_token_log_probs only: log p(v | row) = -(v + row.size() + row.back()) / 100.
@@ -389,6 +389,6 @@ TEST_CASE("LanguageModel::continuation (default): extend appends and recomputes 
   auto c = lm.continuation();
   CHECK(c->extend({2, 5}) == std::vector<float>{-0.07f, -0.08f, -0.09f, -0.10f});  // row {2, 5}: 2 + 5
   CHECK(c->extend({1}) == std::vector<float>{-0.04f, -0.05f, -0.06f, -0.07f});     // row {2, 5, 1}: 3 + 1
-  CHECK_THROWS_WITH(c->extend({}), Catch::Contains("no tokens"));
-  CHECK_THROWS_WITH(c->extend({1, 1, 1, 1}), Catch::Contains("more than the model's 6"));
+  CHECK_THROWS_WITH(c->extend({}), ContainsText("no tokens"));
+  CHECK_THROWS_WITH(c->extend({1, 1, 1, 1}), ContainsText("more than the model's 6"));
 }

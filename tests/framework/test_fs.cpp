@@ -1,6 +1,6 @@
 // Atomic file output (framework/include/cbtm/fs.h): temp names, atomic replacement of files and
 // directories, and that a failed replacement keeps what was there.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -57,7 +57,7 @@ TEST_CASE("fs: write_file_atomic replaces a file whole and leaves no temp file")
   CHECK(entries == 0);
   // a directory in the way: an error naming the path, nothing left behind
   fs::create_directories(t / "d");
-  CHECK_THROWS_WITH(cbtm::write_file_atomic(t / "d", "x"), Catch::Contains(t / "d"));
+  CHECK_THROWS_WITH(cbtm::write_file_atomic(t / "d", "x"), ContainsText(t / "d"));
   CHECK(temp_entries(t.path()) == 0);
 }
 
@@ -73,7 +73,7 @@ TEST_CASE("fs: replace_directory swaps a directory in and keeps the old one when
   CHECK(cbtm::read_file(dst + "/v") == "new");
   CHECK_FALSE(fs::exists(src));
   // the source is missing: the rename fails, and dst still holds the previous version
-  CHECK_THROWS_WITH(cbtm::replace_directory(t / "missing", dst), Catch::Contains("previous version is kept"));
+  CHECK_THROWS_WITH(cbtm::replace_directory(t / "missing", dst), ContainsText("previous version is kept"));
   CHECK(cbtm::read_file(dst + "/v") == "new");
   CHECK(temp_entries(t.path()) == 0);
 }
@@ -125,7 +125,7 @@ TEST_CASE("fs: FileLock owner files (no flock, or CBTM_LOCKS=file) are exclusive
     cbtm::FileLock b(p, false);
     CHECK_FALSE(b.locked());
     CHECK(b.holder().rfind("pid " + std::to_string(::getpid()) + " on ", 0) == 0);
-    CHECK_THAT(b.holder(), Catch::Contains("(last heartbeat "));
+    CHECK_THAT(b.holder(), ContainsText("(last heartbeat "));
   }
   CHECK_FALSE(fs::exists(p + ".owner"));  // released: removed
   cbtm::FileLock c(p, false);
@@ -155,8 +155,8 @@ TEST_CASE("fs: FileLock owner file: a dead holder's is taken over, the heartbeat
   cbtm::test::write_text(p + ".owner", "pid 2 on a-live-node\n");
   cbtm::FileLock c(p, false);
   CHECK_FALSE(c.locked());
-  CHECK_THAT(c.holder(), Catch::Contains("pid 2 on a-live-node (last heartbeat ") &&
-                             Catch::Contains("a lock silent for 6 s is free)"));
+  CHECK_THAT(c.holder(), ContainsText("pid 2 on a-live-node (last heartbeat ") &&
+                             ContainsText("a lock silent for 6 s is free)"));
   CHECK(cbtm::read_file(p + ".owner") == "pid 2 on a-live-node\n");  // untouched by the loser
 }
 
@@ -232,5 +232,5 @@ TEST_CASE("fs: FileLock owner file: a holder whose lock was taken over says so")
   }
   auto& sinks = spdlog::default_logger()->sinks();
   sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
-  CHECK_THAT(log.str(), Catch::Contains("was taken over (now held by pid 3 on another-node)"));
+  CHECK_THAT(log.str(), ContainsText("was taken over (now held by pid 3 on another-node)"));
 }

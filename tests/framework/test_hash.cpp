@@ -1,6 +1,6 @@
 // cbtm/hash.h: the seeded stream and the portable shuffle, against values computed
 // independently (a Python transcription of splitmix64 and Fisher-Yates, at test-authoring time).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <map>
 #include <numeric>

@@ -1,4 +1,4 @@
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "cbtm/abi.h"
 #include "cbtm/plugin_host.h"

@@ -1,4 +1,4 @@
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "cbtm/pipeline/run_config.h"
 #include "cbtm/runtime.h"

@@ -1,4 +1,4 @@
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "cbtm/pipeline/run_dir.h"
 #include "support/test_support.h"

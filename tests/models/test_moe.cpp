@@ -1,7 +1,7 @@
 // The mixture-of-experts FFN and sparse upcycling: an upcycled model equals its dense seed;
 // routing, capacity drops and the load-balancing loss against per-token hand computations;
 // checkpoints round-trip; parameter and FLOP counts.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 

@@ -152,7 +152,7 @@ TEST_CASE("checkpoint round trip gives bit-identical logits", "[opt][checkpoint]
         [](const std::string& name, const torch::Tensor& t) {
           return std::make_pair(DType::F32, name == "lm_head.weight" ? t + 1 : t);
         });
-    CHECK_THROWS_WITH(models::load_checkpoint(tmp / "ckpt"), Catch::Contains("lm_head.weight"));
+    CHECK_THROWS_WITH(models::load_checkpoint(tmp / "ckpt"), ContainsText("lm_head.weight"));
   }
 }
 
@@ -166,25 +166,25 @@ TEST_CASE("damaged checkpoints are Errors naming the file", "[opt][checkpoint]")
   SECTION("truncated weights") {
     fs::resize_file(weights, fs::file_size(weights) - 100);
     CHECK_THROWS_WITH(models::load_checkpoint(dir),
-                      Catch::Contains("truncated") && Catch::Contains("model.safetensors"));
+                      ContainsText("truncated") && ContainsText("model.safetensors"));
   }
   SECTION("a corrupt header") {
     std::string bytes = read_file(weights);
     bytes[8] = '#';  // the header's JSON starts at byte 8
     test::write_text(weights, bytes);
-    CHECK_THROWS_WITH(models::load_checkpoint(dir), Catch::Contains("model.safetensors"));
+    CHECK_THROWS_WITH(models::load_checkpoint(dir), ContainsText("model.safetensors"));
     bytes[0] = '\xff';  // a header length past the end of the file
     bytes[5] = '\x7f';
     test::write_text(weights, bytes);
-    CHECK_THROWS_WITH(models::load_checkpoint(dir), Catch::Contains("model.safetensors"));
+    CHECK_THROWS_WITH(models::load_checkpoint(dir), ContainsText("model.safetensors"));
   }
   SECTION("a shape that disagrees with config.json") {
     nlohmann::json j = read_json(dir + "/config.json");
     j["ffn_dim"] = 32;
     test::write_text(dir + "/config.json", j.dump(2));
     CHECK_THROWS_WITH(models::load_checkpoint(dir),
-                      Catch::Contains("model.safetensors") && Catch::Contains("fc1.weight") &&
-                          Catch::Contains("[24, 16]"));
+                      ContainsText("model.safetensors") && ContainsText("fc1.weight") &&
+                          ContainsText("[24, 16]"));
   }
   SECTION("a missing tensor") {
     rewrite_weights(dir, [](const std::string& name, const torch::Tensor& t) {
@@ -193,31 +193,31 @@ TEST_CASE("damaged checkpoints are Errors naming the file", "[opt][checkpoint]")
                                             : t);
     });
     CHECK_THROWS_WITH(models::load_checkpoint(dir),
-                      Catch::Contains("missing tensor 'model.decoder.layers.1.fc2.bias'"));
+                      ContainsText("missing tensor 'model.decoder.layers.1.fc2.bias'"));
   }
   SECTION("an unexpected tensor") {
     rewrite_weights(
         dir, [](const std::string&, const torch::Tensor& t) { return std::make_pair(DType::F32, t); },
         {{"model.decoder.project_in.weight", torch::zeros({16, 16})}});
-    CHECK_THROWS_WITH(models::load_checkpoint(dir), Catch::Contains("project_in"));
+    CHECK_THROWS_WITH(models::load_checkpoint(dir), ContainsText("project_in"));
   }
   SECTION("config.json of another architecture or variant") {
     nlohmann::json j = read_json(dir + "/config.json");
     j["model_type"] = "gpt2";
     test::write_text(dir + "/config.json", j.dump());
     CHECK_THROWS_WITH(models::load_checkpoint(dir),
-                      Catch::Contains("config.json") && Catch::Contains("gpt2"));
+                      ContainsText("config.json") && ContainsText("gpt2"));
     j["model_type"] = "opt";
     j["do_layer_norm_before"] = false;
     test::write_text(dir + "/config.json", j.dump());
-    CHECK_THROWS_WITH(models::load_checkpoint(dir), Catch::Contains("do_layer_norm_before"));
+    CHECK_THROWS_WITH(models::load_checkpoint(dir), ContainsText("do_layer_norm_before"));
     j["do_layer_norm_before"] = true;
     j.erase("num_attention_heads");
     test::write_text(dir + "/config.json", j.dump());
-    CHECK_THROWS_WITH(models::load_checkpoint(dir), Catch::Contains("num_attention_heads"));
+    CHECK_THROWS_WITH(models::load_checkpoint(dir), ContainsText("num_attention_heads"));
     j["num_attention_heads"] = 3;
     test::write_text(dir + "/config.json", j.dump());
-    CHECK_THROWS_WITH(models::load_checkpoint(dir), Catch::Contains("n_heads"));
+    CHECK_THROWS_WITH(models::load_checkpoint(dir), ContainsText("n_heads"));
   }
   SECTION("no checkpoint at all") {
     CHECK_THROWS_AS(models::load_checkpoint(tmp / "nothing"), Error);

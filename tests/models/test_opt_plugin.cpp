@@ -98,8 +98,8 @@ TEST_CASE("plugin 'opt' creates - loads and scores checkpoints", "[opt][plugin]"
   }
 
   SECTION("too long or out-of-vocabulary sequences are Errors") {
-    CHECK_THROWS_WITH(lm->score({seq(5, 1), seq(25, 1)}), Catch::Contains("max_positions"));
-    CHECK_THROWS_WITH(lm->score({{2, 50}}), Catch::Contains("50"));
+    CHECK_THROWS_WITH(lm->score({seq(5, 1), seq(25, 1)}), ContainsText("max_positions"));
+    CHECK_THROWS_WITH(lm->score({{2, 50}}), ContainsText("50"));
   }
   SECTION("the framework loads it by its config.json") {
     auto again = load_language_model(test::plugins().registry(), tmp / "ckpt");
@@ -112,7 +112,7 @@ TEST_CASE("plugin 'opt' creates - loads and scores checkpoints", "[opt][plugin]"
     for (size_t t = 0; t < s[0].size(); ++t) CHECK(s[0][t] == Approx(scores[0][t]).margin(1e-6));
     const int64_t gpus = torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
     const std::string absent = "cuda:" + std::to_string(gpus);
-    CHECK_THROWS_WITH(load_language_model(test::plugins().registry(), tmp / "ckpt", absent), Catch::Contains(absent));
+    CHECK_THROWS_WITH(load_language_model(test::plugins().registry(), tmp / "ckpt", absent), ContainsText(absent));
   }
   SECTION("bf16 autocast stays close to fp32") {
     Bf16Setting bf16(true);
@@ -151,7 +151,7 @@ TEST_CASE("plugin 'opt' score_positions: the output layer only where wanted, the
         else CHECK(std::isnan(some[i][t]));
       }
     }
-    CHECK_THROWS_WITH(lm->score_positions(seqs, {}), Catch::Contains("position masks"));
+    CHECK_THROWS_WITH(lm->score_positions(seqs, {}), ContainsText("position masks"));
   }
 }
 
@@ -176,16 +176,16 @@ TEST_CASE("plugin 'opt' continuation: incremental next-token distributions equal
       CHECK(worst < (bf16 ? 0.05 : 2e-5));
       CHECK(at::get_num_threads() == threads);  // a small step runs on one thread, then restores the count
     }
-    CHECK_THROWS_WITH(cont->extend({}), Catch::Contains("at least one token"));
-    CHECK_THROWS_WITH(cont->extend(std::vector<int32_t>(14, 3)), Catch::Contains("max_positions 24"));  // 13 + 14 > 24
-    CHECK_THROWS_WITH(lm->continuation()->extend({2, 50}), Catch::Contains("50"));
+    CHECK_THROWS_WITH(cont->extend({}), ContainsText("at least one token"));
+    CHECK_THROWS_WITH(cont->extend(std::vector<int32_t>(14, 3)), ContainsText("max_positions 24"));  // 13 + 14 > 24
+    CHECK_THROWS_WITH(lm->continuation()->extend({2, 50}), ContainsText("50"));
   }
 }
 
 TEST_CASE("plugin 'opt' validates its options", "[opt][plugin]") {
   CHECK_THROWS_WITH(make_arch("{type: opt, d_model: 30, n_heads: 4}"),
-                    Catch::Contains("n_heads") && Catch::Contains("test.yaml"));
-  CHECK_THROWS_WITH(make_arch("{type: opt, vocab_size: 100}"), Catch::Contains("vocab_size"));
+                    ContainsText("n_heads") && ContainsText("test.yaml"));
+  CHECK_THROWS_WITH(make_arch("{type: opt, vocab_size: 100}"), ContainsText("vocab_size"));
   CHECK_THROWS_AS(make_arch(kYaml)->init_checkpoint("unused", 0, 1), Error);
 }
 

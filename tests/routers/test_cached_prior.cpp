@@ -1,6 +1,6 @@
 // The "cached_prior" router (BTM): prior from an EMA of calibration posteriors, times each
 // expert's likelihood of the document so far -- against a hand computation.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 
@@ -74,11 +74,11 @@ TEST_CASE("cached_prior router: text-only routing, wrong score shapes and bad op
   cbtm::RoutingContext ctx;
   ctx.experts = 2;
   r->bind(ctx);
-  CHECK_THROWS_WITH(r->route({}, {"", "a"}), Catch::Contains("expert's scores"));
-  CHECK_THROWS_WITH(r->route_scored({}, {"", "a"}, {{-1.f, -1.f}}), Catch::Contains("1 experts, not 2"));
-  CHECK_THROWS_WITH(r->route_scored({}, {"", "a"}, {{-1.f}, {-1.f}}), Catch::Contains("expert 0 scored 1 tokens"));
-  CHECK_THROWS_WITH(make("{type: cached_prior, ema: 0}"), Catch::Contains("ema"));
-  CHECK_THROWS_WITH(make("{type: cached_prior, calibration_docs: -1}"), Catch::Contains("calibration_docs"));
+  CHECK_THROWS_WITH(r->route({}, {"", "a"}), ContainsText("expert's scores"));
+  CHECK_THROWS_WITH(r->route_scored({}, {"", "a"}, {{-1.f, -1.f}}), ContainsText("1 experts, not 2"));
+  CHECK_THROWS_WITH(r->route_scored({}, {"", "a"}, {{-1.f}, {-1.f}}), ContainsText("expert 0 scored 1 tokens"));
+  CHECK_THROWS_WITH(make("{type: cached_prior, ema: 0}"), ContainsText("ema"));
+  CHECK_THROWS_WITH(make("{type: cached_prior, calibration_docs: -1}"), ContainsText("calibration_docs"));
 }
 
 TEST_CASE("cached_prior router: fix_experts_after keeps the posterior's top-k set after N tokens, by hand") {
@@ -134,6 +134,6 @@ TEST_CASE("cached_prior router: fix_experts_after keeps the posterior's top-k se
   // A document no longer than N: every expert, the full posterior throughout.
   const cbtm::Matrix s = r->route_scored({}, {"", "a"}, {{lp[0][0], lp[0][1]}, {lp[1][0], lp[1][1]}, {lp[2][0], lp[2][1]}});
   for (int j = 0; j < 3; ++j) CHECK(s.at(1, j) == Approx(post(1, {0, 1, 2})[j]).margin(1e-6));
-  CHECK_THROWS_WITH(make("{type: cached_prior, fix_experts_after: 4}"), Catch::Contains("top_k"));
-  CHECK_THROWS_WITH(make("{type: cached_prior, top_k: 1, fix_experts_after: -1}"), Catch::Contains("fix_experts_after"));
+  CHECK_THROWS_WITH(make("{type: cached_prior, fix_experts_after: 4}"), ContainsText("top_k"));
+  CHECK_THROWS_WITH(make("{type: cached_prior, top_k: 1, fix_experts_after: -1}"), ContainsText("fix_experts_after"));
 }

@@ -1,4 +1,4 @@
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -122,7 +122,7 @@ TEST_CASE("cluster_distance router: freeze_after keeps the weights of the routed
   for (int64_t t = 0; t < 8; ++t) CHECK(w1.at(t, 0) == wa.at(0, 0));
   cbtm::ConfigNode bad = router_yaml(0.5, 0);
   bad.node["freeze_after"] = 0.0;
-  CHECK_THROWS_WITH(cbtm::test::plugins().registry().create<cbtm::Router>(bad), Catch::Contains("freeze_after"));
+  CHECK_THROWS_WITH(cbtm::test::plugins().registry().create<cbtm::Router>(bad), ContainsText("freeze_after"));
 }
 
 TEST_CASE("cluster_distance router: fix_experts_after keeps the top-k of position N for the rest, re-weighted by eq. 3 within it") {
@@ -167,17 +167,17 @@ TEST_CASE("cluster_distance router: fix_experts_after keeps the top-k of positio
     for (int64_t j = 0; j < 3; ++j) CHECK(short_w.at(t, j) == short_p.at(t, j));
   cbtm::ConfigNode bad = router_yaml(T, 2);
   bad.node["fix_experts_after"] = -1;
-  CHECK_THROWS_WITH(cbtm::test::plugins().registry().create<cbtm::Router>(bad), Catch::Contains("fix_experts_after"));
+  CHECK_THROWS_WITH(cbtm::test::plugins().registry().create<cbtm::Router>(bad), ContainsText("fix_experts_after"));
 }
 
 TEST_CASE("cluster_distance router: bad options and a mismatched expert count fail clearly") {
   auto& reg = cbtm::test::plugins().registry();
-  CHECK_THROWS_WITH(reg.create<cbtm::Router>(router_yaml(0.0, 1)), Catch::Contains("temperature") && Catch::Contains("must be > 0"));
-  CHECK_THROWS_WITH(reg.create<cbtm::Router>(router_yaml(0.1, -1)), Catch::Contains("top_k"));
+  CHECK_THROWS_WITH(reg.create<cbtm::Router>(router_yaml(0.0, 1)), ContainsText("temperature") && ContainsText("must be > 0"));
+  CHECK_THROWS_WITH(reg.create<cbtm::Router>(router_yaml(0.1, -1)), ContainsText("top_k"));
   LetterEmbedder emb;
   FixedCenters cl(cbtm::Matrix(2, 3));
   auto router = reg.create<cbtm::Router>(router_yaml(0.1, 1));
-  CHECK_THROWS_WITH(router->bind({&emb, &cl, 3}), Catch::Contains("2 centres for 3 experts"));
+  CHECK_THROWS_WITH(router->bind({&emb, &cl, 3}), ContainsText("2 centres for 3 experts"));
 }
 
 TEST_CASE("cluster_distance router: a session's push equals route()'s last row for every prefix, whatever the options") {

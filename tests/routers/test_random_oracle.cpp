@@ -1,6 +1,6 @@
 // The "random" and "oracle" routers: weights against a hand computation, determinism, and
 // their errors.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <map>
 #include <set>
@@ -100,7 +100,7 @@ TEST_CASE("oracle router: P(cluster | domain) of the training data, argmax, top_
   }
   // errors: no metadata table, a table of the wrong width, a bad mode
   auto bare = make("{type: oracle}");
-  CHECK_THROWS_WITH(bare->bind({nullptr, nullptr, 4}), Catch::Contains("domain_field"));
-  CHECK_THROWS_WITH(bare->bind({nullptr, nullptr, 3, &counts, "domain"}), Catch::Contains("4 clusters for 3 experts"));
+  CHECK_THROWS_WITH(bare->bind({nullptr, nullptr, 4}), ContainsText("domain_field"));
+  CHECK_THROWS_WITH(bare->bind({nullptr, nullptr, 3, &counts, "domain"}), ContainsText("4 clusters for 3 experts"));
   CHECK_THROWS(make("{type: oracle, mode: best}"));
 }

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 #include <nlohmann/json.hpp>
 
 #include "cbtm/error.h"

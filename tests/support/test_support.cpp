@@ -2,7 +2,7 @@
 
 #include <zstd.h>
 
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <atomic>
 #include <filesystem>

@@ -1,6 +1,6 @@
 // Few-shot classification: suite parsing and its errors, prompts, and accuracy on a toy task
 // whose answer is known (fewshot/task.h, fewshot/evaluate.h).
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <set>
@@ -81,7 +81,7 @@ TEST_CASE("fewshot: bad suites and task data fail naming the file, line and key"
   auto fails = [&](const std::string& yaml, const std::string& msg) {
     INFO(msg);
     cbtm::test::write_text(t / "bad.yaml", yaml);
-    CHECK_THROWS_WITH(cbtm::load_fewshot_suite(t / "bad.yaml"), Catch::Contains(msg));
+    CHECK_THROWS_WITH(cbtm::load_fewshot_suite(t / "bad.yaml"), ContainsText(msg));
   };
   fails(suite_yaml("demonstration: 3\n"), "unknown key 'demonstration'");
   fails(suite_yaml("", "    verbaliser: X\n"), "unknown key 'tasks.0.verbaliser'");
@@ -95,9 +95,9 @@ TEST_CASE("fewshot: bad suites and task data fail naming the file, line and key"
   cbtm::test::write_text(t / "badsplit.jsonl", R"({"text": "x", "label": "x", "split": "dev"})" "\n");
   fails("tasks:\n  - name: toy\n    data: badsplit.jsonl\n    labels: {x: X, y: Y}\n", "badsplit.jsonl: document 1");
   fails("tasks: [\n", "bad.yaml:");
-  CHECK_THROWS_WITH(cbtm::load_fewshot_suite(t / "suite.yaml"), Catch::Contains("cannot read"));
+  CHECK_THROWS_WITH(cbtm::load_fewshot_suite(t / "suite.yaml"), ContainsText("cannot read"));
   cbtm::test::write_text(t / "suite.yaml", suite_yaml());
-  CHECK_THROWS_WITH(cbtm::load_fewshot_suite(t / "suite.yaml", {"novalue"}), Catch::Contains("expected KEY=VALUE"));
+  CHECK_THROWS_WITH(cbtm::load_fewshot_suite(t / "suite.yaml", {"novalue"}), ContainsText("expected KEY=VALUE"));
 }
 
 TEST_CASE("fewshot: accuracy on a toy task whose answer is known, for models, experts and routed ensembles") {
@@ -149,6 +149,6 @@ TEST_CASE("fewshot: accuracy on a toy task whose answer is known, for models, ex
   SECTION("a router of the wrong shape fails clearly") {
     OneExpert three(3, 0);
     m.ensembles = {{"three", &three}};
-    CHECK_THROWS_WITH(cbtm::evaluate_fewshot_task(s.tasks[0], s, m), Catch::Contains("ensemble three: the router returned"));
+    CHECK_THROWS_WITH(cbtm::evaluate_fewshot_task(s.tasks[0], s, m), ContainsText("ensemble three: the router returned"));
   }
 }

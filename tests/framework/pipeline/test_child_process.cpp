@@ -1,6 +1,6 @@
 // The launcher's log tails (framework/src/pipeline/child_process.h): what `cbtm launch`
 // prints of a running child's log every launch.progress_s.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "pipeline/child_process.h"
 #include "support/test_support.h"

@@ -1,7 +1,7 @@
 // BatchQueue (framework/include/cbtm/serve/batch_queue.h): callers waiting while the worker
 // is busy are answered in batches of at most max_batch, in arrival order, each with its own
 // answer; a failing batch is retried input by input.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -165,7 +165,7 @@ TEST_CASE("BatchQueue: a batch function that answers the wrong number of inputs,
   worker.open();
   Queue q([](const std::vector<int>&) { return std::vector<int>{}; }, [&](std::function<void()> job) { worker.post(std::move(job)); });
   CHECK(q.max_batch() == 16);
-  CHECK_THROWS_WITH(q.call(1), Catch::Contains("returned 0 answers for 1 inputs"));
+  CHECK_THROWS_WITH(q.call(1), ContainsText("returned 0 answers for 1 inputs"));
   CHECK_THROWS_AS(q.set_max_batch(0), std::invalid_argument);
   CHECK_THROWS_AS(Queue([](const std::vector<int>& x) { return x; }, [](std::function<void()>) {}, -1), std::invalid_argument);
 }

@@ -1,7 +1,7 @@
 // The JSON API's answers to bad requests and failures, over a fake ensemble: 400 for what the
 // client sent wrong (numbers out of range included), 405 with Allow, 422 for a request the
 // ensemble cannot do, 500 for the ensemble's own failures.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <stdexcept>
 #include <string>

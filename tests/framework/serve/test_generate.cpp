@@ -1,6 +1,6 @@
 // Generation with a routed ensemble (generate.h): routing sessions and incremental expert
 // scores give exactly what re-routing and re-scoring the whole text at every token gives.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <memory>
@@ -179,7 +179,7 @@ TEST_CASE("Router::session: the default routes the pieces so far - a scoring rou
   auto s = uniform->session({});
   for (const std::string p : {"", "x", "yz"}) CHECK(s->push(p) == std::vector<float>(4, 0.25f));
   auto prior = make_router("{type: cached_prior, calibration_docs: 0}", {nullptr, nullptr, 2});
-  CHECK_THROWS_WITH(prior->session({}), Catch::Contains("route_scored"));
+  CHECK_THROWS_WITH(prior->session({}), ContainsText("route_scored"));
 }
 
 TEST_CASE("generate: bad options and a prompt that leaves no room fail clearly") {
@@ -189,9 +189,9 @@ TEST_CASE("generate: bad options and a prompt that leaves no room fail clearly")
   auto router = make_router("{type: uniform}", {nullptr, nullptr, 1});
   cbtm::GenerateOptions opt;
   opt.top_p = 0;
-  CHECK_THROWS_WITH(cbtm::generate(experts, *router, tok, 64, "a", opt), Catch::Contains("top_p"));
+  CHECK_THROWS_WITH(cbtm::generate(experts, *router, tok, 64, "a", opt), ContainsText("top_p"));
   opt = {};
-  CHECK_THROWS_WITH(cbtm::generate(experts, *router, tok, 4, "abc", opt), Catch::Contains("3 tokens"));
+  CHECK_THROWS_WITH(cbtm::generate(experts, *router, tok, 4, "abc", opt), ContainsText("3 tokens"));
   auto two = make_router("{type: uniform}", {nullptr, nullptr, 2});
-  CHECK_THROWS_WITH(cbtm::generate(experts, *two, tok, 64, "a", opt), Catch::Contains("2 experts"));
+  CHECK_THROWS_WITH(cbtm::generate(experts, *two, tok, 64, "a", opt), ContainsText("2 experts"));
 }

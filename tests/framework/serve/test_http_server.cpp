@@ -1,6 +1,6 @@
 // The HTTP server and client: round trips, concurrent clients, malformed requests, limits,
 // slow clients, stopping.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -347,12 +347,12 @@ TEST_CASE("http server: a port in use - a bad address or bad options fail clearl
   Running s({}, echo);
   cbtm::HttpServerOptions o;
   o.port = s.server.port();
-  CHECK_THROWS_WITH(cbtm::HttpServer(o, echo), Catch::Contains("cannot listen on 127.0.0.1:" + std::to_string(o.port)));
+  CHECK_THROWS_WITH(cbtm::HttpServer(o, echo), ContainsText("cannot listen on 127.0.0.1:" + std::to_string(o.port)));
   o.port = 0;
   o.host = "localhost";
-  CHECK_THROWS_WITH(cbtm::HttpServer(o, echo), Catch::Contains("not an IPv4 address"));
+  CHECK_THROWS_WITH(cbtm::HttpServer(o, echo), ContainsText("not an IPv4 address"));
   CHECK(cbtm::http_call(1, "GET", "/").status == -1);
   o = {};
   o.request_timeout_s = 0;
-  CHECK_THROWS_WITH(cbtm::HttpServer(o, echo), Catch::Contains("request_timeout_s must be > 0"));
+  CHECK_THROWS_WITH(cbtm::HttpServer(o, echo), ContainsText("request_timeout_s must be > 0"));
 }

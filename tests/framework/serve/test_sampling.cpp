@@ -1,5 +1,5 @@
 // Generation's pure pieces: mixing next-token distributions and sampling from them.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cmath>
 #include <map>
@@ -14,8 +14,8 @@ TEST_CASE("mix_next_token equals log sum_j w_j p_j(v) over the weighted experts"
   const double want[3] = {0.25 * 0.7 + 0.75 * 0.1, 0.25 * 0.2 + 0.75 * 0.1, 0.25 * 0.1 + 0.75 * 0.8};
   for (int v = 0; v < 3; ++v) CHECK(m[v] == Approx(std::log(want[v])).epsilon(1e-6));
   CHECK(cbtm::mix_next_token({a, {}}, {1.f, 0.f}) == a);  // an expert without weight needs no row
-  CHECK_THROWS_WITH(cbtm::mix_next_token({a, {}}, {0.5f, 0.5f}), Catch::Contains("expert 1"));
-  CHECK_THROWS_WITH(cbtm::mix_next_token({a, {0.f}}, {0.5f, 0.5f}), Catch::Contains("differ"));
+  CHECK_THROWS_WITH(cbtm::mix_next_token({a, {}}, {0.5f, 0.5f}), ContainsText("expert 1"));
+  CHECK_THROWS_WITH(cbtm::mix_next_token({a, {0.f}}, {0.5f, 0.5f}), ContainsText("differ"));
   CHECK_THROWS(cbtm::mix_next_token({a}, {0.f}));
 }
 

@@ -1,5 +1,5 @@
 // Suite files: expansion into cells (names, overrides, order) and every error path.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include "cbtm/error.h"
 #include "cbtm/suite/figures.h"
@@ -87,53 +87,53 @@ TEST_CASE("suite: no axes is one cell called base - --set edits the suite tree")
 
 TEST_CASE("suite: bad suites fail naming the file, line and key") {
   cbtm::test::TempDir t("suite-errors");
-  CHECK_THAT(error_of(t, "colour: red\n"), Catch::Contains("suite.yaml:2:1: unknown key 'colour'"));
+  CHECK_THAT(error_of(t, "colour: red\n"), ContainsText("suite.yaml:2:1: unknown key 'colour'"));
   try {
     Suite::parse("axes: []\n", t / "nobase.yaml");
     FAIL("no error");
   } catch (const cbtm::Error& e) {
-    CHECK_THAT(e.what(), Catch::Contains("nobase.yaml: base: required"));
+    CHECK_THAT(e.what(), ContainsText("nobase.yaml: base: required"));
   }
   try {
     Suite::parse("base: missing.yaml\n", t / "s.yaml");
     FAIL("no error");
   } catch (const cbtm::Error& e) {
-    CHECK_THAT(e.what(), Catch::Contains("missing.yaml does not exist"));
+    CHECK_THAT(e.what(), ContainsText("missing.yaml does not exist"));
   }
-  CHECK_THAT(error_of(t, "axes:\n  - {key: clusterer.k}\n"), Catch::Contains("axes.0: give either key + values"));
-  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [1], variants: {x: {}}}\n"), Catch::Contains("give either"));
-  CHECK_THAT(error_of(t, "axes:\n  - {name: n, values: [1]}\n"), Catch::Contains("needs key"));
-  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: []}\n"), Catch::Contains("values: expected a non-empty list"));
-  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [1, 1]}\n"), Catch::Contains("label '1' appears twice"));
-  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [x/y]}\n"), Catch::Contains("label 'x/y' may hold only"));
-  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [{b: 1}]}\n"), Catch::Contains("needs a label"));
-  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [1, 2], labels: [x]}\n"), Catch::Contains("a list of 2 labels"));
-  CHECK_THAT(error_of(t, "axes:\n  - {variants: {a: {}}}\n"), Catch::Contains("a variant axis needs a name"));
+  CHECK_THAT(error_of(t, "axes:\n  - {key: clusterer.k}\n"), ContainsText("axes.0: give either key + values"));
+  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [1], variants: {x: {}}}\n"), ContainsText("give either"));
+  CHECK_THAT(error_of(t, "axes:\n  - {name: n, values: [1]}\n"), ContainsText("needs key"));
+  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: []}\n"), ContainsText("values: expected a non-empty list"));
+  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [1, 1]}\n"), ContainsText("label '1' appears twice"));
+  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [x/y]}\n"), ContainsText("label 'x/y' may hold only"));
+  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [{b: 1}]}\n"), ContainsText("needs a label"));
+  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [1, 2], labels: [x]}\n"), ContainsText("a list of 2 labels"));
+  CHECK_THAT(error_of(t, "axes:\n  - {variants: {a: {}}}\n"), ContainsText("a variant axis needs a name"));
   CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [1]}\n  - {key: b.a, values: [2]}\n"),
-             Catch::Contains("a second axis named 'a'"));
-  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [1], colour: 2}\n"), Catch::Contains("unknown key 'colour'"));
-  CHECK_THAT(error_of(t, "share_seed: maybe\n"), Catch::Contains("share_seed: expected true or false"));
-  CHECK_THAT(error_of(t, "set: [1]\n"), Catch::Contains("set: expected a map"));
-  CHECK_THAT(error_of(t, "axes: {a: 1}\n"), Catch::Contains("axes: expected a list"));
-  CHECK_THAT(error_of(t, "base: [\n"), Catch::Contains("not valid YAML"));
+             ContainsText("a second axis named 'a'"));
+  CHECK_THAT(error_of(t, "axes:\n  - {key: a, values: [1], colour: 2}\n"), ContainsText("unknown key 'colour'"));
+  CHECK_THAT(error_of(t, "share_seed: maybe\n"), ContainsText("share_seed: expected true or false"));
+  CHECK_THAT(error_of(t, "set: [1]\n"), ContainsText("set: expected a map"));
+  CHECK_THAT(error_of(t, "axes: {a: 1}\n"), ContainsText("axes: expected a list"));
+  CHECK_THAT(error_of(t, "base: [\n"), ContainsText("not valid YAML"));
 }
 
 TEST_CASE("suite: figures are checked against the axes before anything runs") {
   cbtm::test::TempDir t("suite-figures");
   const std::string axes = "axes:\n  - {name: k, key: clusterer.k, values: [2, 4]}\n  - name: c\n    variants: {a: {}, b: {}}\n";
   CHECK(error_of(t, axes + "figures:\n  - {name: f, x: k, series: c}\n  - {name: g, type: best, x: c, of: k}\n").empty());
-  CHECK_THAT(error_of(t, axes + "figures:\n  - {x: k}\n"), Catch::Contains("figures.0: name: required"));
-  CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, x: tokens}\n"), Catch::Contains("x: 'tokens' is not an axis"));
-  CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, type: pie}\n"), Catch::Contains("'pie' is not one of"));
+  CHECK_THAT(error_of(t, axes + "figures:\n  - {x: k}\n"), ContainsText("figures.0: name: required"));
+  CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, x: tokens}\n"), ContainsText("x: 'tokens' is not an axis"));
+  CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, type: pie}\n"), ContainsText("'pie' is not one of"));
   CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, type: best, x: k, of: c}\n"),
-             Catch::Contains("axis 'c' has labels that are not numbers"));
-  CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, x: k, y: loss}\n"), Catch::Contains("y: 'loss' is not one of"));
+             ContainsText("axis 'c' has labels that are not numbers"));
+  CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, x: k, y: loss}\n"), ContainsText("y: 'loss' is not one of"));
   CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, x: k, where: {c: z}}\n"),
-             Catch::Contains("where.c: 'z' is not one of the axis' labels"));
-  CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, type: heatmap, data: loss}\n"), Catch::Contains("data: 'loss'"));
+             ContainsText("where.c: 'z' is not one of the axis' labels"));
+  CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, type: heatmap, data: loss}\n"), ContainsText("data: 'loss'"));
   CHECK_THAT(error_of(t, axes + "figures:\n  - {name: f, x: k}\n  - {name: f, x: k}\n"),
-             Catch::Contains("a second figure named 'f'"));
-  CHECK_THAT(error_of(t, axes + "figures:\n  - {name: a/b, x: k}\n"), Catch::Contains("may hold only"));
+             ContainsText("a second figure named 'f'"));
+  CHECK_THAT(error_of(t, axes + "figures:\n  - {name: a/b, x: k}\n"), ContainsText("may hold only"));
 }
 
 TEST_CASE("suite: ensemble_grid adds every combination of its list keys to a cell's ensembles") {
@@ -161,12 +161,12 @@ TEST_CASE("suite: ensemble_grid adds every combination of its list keys to a cel
   CHECK(de["temperature0_5"]["temperature"].as<double>() == 0.5);
   CHECK(parse(t, "axes: []\n").grid_ensembles(base, 2).size() == 1);  // no grid: unchanged
 
-  CHECK_THAT(error_of(t, "ensemble_grid: {type: cluster_distance, temperature: 0.1}\n"), Catch::Contains("no list-valued key"));
-  CHECK_THAT(error_of(t, "ensemble_grid: {temperature: [0.1]}\n"), Catch::Contains("ensemble_grid.type: required"));
+  CHECK_THAT(error_of(t, "ensemble_grid: {type: cluster_distance, temperature: 0.1}\n"), ContainsText("no list-valued key"));
+  CHECK_THAT(error_of(t, "ensemble_grid: {temperature: [0.1]}\n"), ContainsText("ensemble_grid.type: required"));
   CHECK_THAT(error_of(t, "ensemble_grid: {type: c, temperature: [0.1], top_k: [1], name: \"T{temperature}\"}\n"),
-             Catch::Contains("lacks {top_k}"));
-  CHECK_THAT(error_of(t, "ensemble_grid: {type: c, top_k: [1], name: \"a.{top_k}\"}\n"), Catch::Contains("holds a '.'"));
-  CHECK_THAT(error_of(t, "ensemble_grid: {type: c, top_k: []}\n"), Catch::Contains("ensemble_grid.top_k: an empty list"));
-  CHECK_THAT(error_of(t, "ensemble_grid: {type: c, top_k: [{a: 1}]}\n"), Catch::Contains("must be scalars"));
-  CHECK_THAT(error_of(t, "ensemble_grid: [1]\n"), Catch::Contains("suite.yaml:2"));
+             ContainsText("lacks {top_k}"));
+  CHECK_THAT(error_of(t, "ensemble_grid: {type: c, top_k: [1], name: \"a.{top_k}\"}\n"), ContainsText("holds a '.'"));
+  CHECK_THAT(error_of(t, "ensemble_grid: {type: c, top_k: []}\n"), ContainsText("ensemble_grid.top_k: an empty list"));
+  CHECK_THAT(error_of(t, "ensemble_grid: {type: c, top_k: [{a: 1}]}\n"), ContainsText("must be scalars"));
+  CHECK_THAT(error_of(t, "ensemble_grid: [1]\n"), ContainsText("suite.yaml:2"));
 }

@@ -1,6 +1,6 @@
 // A suite's tables from fixture cells (results.json + stage records written by hand), and
 // its figures' data: the line and best-of series checked against the fixture's numbers.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -230,7 +230,7 @@ TEST_CASE("suite figures: gnuplot renders SVG, or a missing gnuplot leaves data,
   auto figs = cbtm::draw_figures(s, c, t / "out", "/nonexistent/gnuplot");
   REQUIRE(figs.size() == 1);
   CHECK(figs[0].svg.empty());
-  CHECK_THAT(figs[0].note, Catch::Contains("not found"));
+  CHECK_THAT(figs[0].note, ContainsText("not found"));
   CHECK(fs::exists(figs[0].script));
   CHECK_FALSE(fs::exists(t / "out/figures/ppl.svg"));
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {

@@ -1,7 +1,7 @@
 // A suite's training costs (FLOPs per paper A.2 from the stage records), the A.3 speed-up
 // interpolation against hand computations, the flops x-axis, the Markdown tables (ensembles
 // by router option: Table 9; the speed-up table) and training curves from metrics.jsonl.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -254,11 +254,11 @@ TEST_CASE("suite tables: training curves from the models' metrics.jsonl, buckete
     }
     return std::string();
   };
-  CHECK_THAT(error_of("{name: c, type: curve, x: k}"), Catch::Contains("a curve's x is tokens or step"));
-  CHECK_THAT(error_of("{name: t, type: table, rows: k}"), Catch::Contains("a table needs rows and cols"));
-  CHECK_THAT(error_of("{name: s, type: speedup}"), Catch::Contains(".x: required"));
-  CHECK_THAT(error_of("{name: s, type: speedup, x: tokens, series: q}"), Catch::Contains("'q' is not an axis"));
-  CHECK_THAT(error_of("{name: f, type: line, x: flops, logx: maybe}"), Catch::Contains("logx/logy/include_seed"));
+  CHECK_THAT(error_of("{name: c, type: curve, x: k}"), ContainsText("a curve's x is tokens or step"));
+  CHECK_THAT(error_of("{name: t, type: table, rows: k}"), ContainsText("a table needs rows and cols"));
+  CHECK_THAT(error_of("{name: s, type: speedup}"), ContainsText(".x: required"));
+  CHECK_THAT(error_of("{name: s, type: speedup, x: tokens, series: q}"), ContainsText("'q' is not an axis"));
+  CHECK_THAT(error_of("{name: f, type: line, x: flops, logx: maybe}"), ContainsText("logx/logy/include_seed"));
   CHECK(error_of("{name: f, type: line, x: flops}").empty());
 }
 

@@ -1,5 +1,5 @@
 // The `bpe` tokenizer as a component: round trips, save/load, registry, concurrency.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <filesystem>
 #include <fstream>
@@ -125,7 +125,7 @@ TEST_CASE("bpe: save/load round trip and consistency checks", "[bpe]") {
     w.add_i32("tokenizer.vocab_size", {1}, {262});
     w.write(dir / "bad.safetensors");
     CHECK_THROWS_WITH(back.load(cbtm::TensorFile::read(dir / "bad.safetensors"), "tokenizer"),
-                      Catch::Contains("bad.safetensors") && Catch::Contains("vocab_size"));
+                      ContainsText("bad.safetensors") && ContainsText("vocab_size"));
   }
   SECTION("a merge uses an id that is not defined yet") {
     cbtm::TensorFileWriter w;
@@ -133,7 +133,7 @@ TEST_CASE("bpe: save/load round trip and consistency checks", "[bpe]") {
     w.add_i32("tokenizer.vocab_size", {1}, {262});
     w.write(dir / "bad.safetensors");
     CHECK_THROWS_WITH(back.load(cbtm::TensorFile::read(dir / "bad.safetensors"), "tokenizer"),
-                      Catch::Contains("bad.safetensors") && Catch::Contains("merge 0"));
+                      ContainsText("bad.safetensors") && ContainsText("merge 0"));
   }
   SECTION("a merge of specials, or a repeated merge") {
     cbtm::TensorFileWriter w;
@@ -143,8 +143,8 @@ TEST_CASE("bpe: save/load round trip and consistency checks", "[bpe]") {
     w.add_i32("dup.vocab_size", {1}, {262});
     w.write(dir / "bad.safetensors");
     const auto f = cbtm::TensorFile::read(dir / "bad.safetensors");
-    CHECK_THROWS_WITH(back.load(f, "tokenizer"), Catch::Contains("bad.safetensors"));
-    CHECK_THROWS_WITH(back.load(f, "dup"), Catch::Contains("already exists"));
+    CHECK_THROWS_WITH(back.load(f, "tokenizer"), ContainsText("bad.safetensors"));
+    CHECK_THROWS_WITH(back.load(f, "dup"), ContainsText("already exists"));
   }
   SECTION("wrong shape or missing tensor") {
     cbtm::TensorFileWriter w;
@@ -153,8 +153,8 @@ TEST_CASE("bpe: save/load round trip and consistency checks", "[bpe]") {
     w.add_i32("other.merges", {0, 2}, {});
     w.write(dir / "bad.safetensors");
     const auto f = cbtm::TensorFile::read(dir / "bad.safetensors");
-    CHECK_THROWS_WITH(back.load(f, "tokenizer"), Catch::Contains("I32 [n, 2]"));
-    CHECK_THROWS_WITH(back.load(f, "other"), Catch::Contains("other.vocab_size"));
+    CHECK_THROWS_WITH(back.load(f, "tokenizer"), ContainsText("I32 [n, 2]"));
+    CHECK_THROWS_WITH(back.load(f, "other"), ContainsText("other.vocab_size"));
   }
 }
 
@@ -174,13 +174,13 @@ TEST_CASE("bpe: created from YAML through the plugin registry", "[bpe][plugin]")
   CHECK(resolved["max_train_bytes"].as<int64_t>() == 50000000);
 
   CHECK_THROWS_WITH(reg.create<Tokenizer>(node("{type: bpe, vocab_sise: 300}")),
-                    Catch::Contains("vocab_sise"));
+                    ContainsText("vocab_sise"));
   CHECK_THROWS_WITH(reg.create<Tokenizer>(node("{type: bpe, vocab_size: 100}")),
-                    Catch::Contains("vocab_size"));
+                    ContainsText("vocab_size"));
   CHECK_THROWS_WITH(reg.create<Tokenizer>(node("{type: bpe, min_frequency: 0}")),
-                    Catch::Contains("min_frequency"));
+                    ContainsText("min_frequency"));
   CHECK_THROWS_WITH(reg.create<Tokenizer>(node("{type: bpe, max_train_bytes: 0}")),
-                    Catch::Contains("max_train_bytes"));
+                    ContainsText("max_train_bytes"));
 
   // An artifact written with the plugin's state recreates the same tokenizer.
   cbtm::test::TempDir dir("bpe-artifact");

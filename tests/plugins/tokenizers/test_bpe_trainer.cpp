@@ -1,6 +1,6 @@
 // BPE training against the naive reference in naive_bpe.h, plus the hand-checked classic
 // example.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <map>
 #include <random>

@@ -1,5 +1,5 @@
 // The `byte` tokenizer.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <string>
 #include <vector>
@@ -37,7 +37,7 @@ TEST_CASE("byte: plugin - save and load", "[byte][plugin]") {
   CHECK(tok->vocab_size() == 260);
   CHECK(tok->encode("ok") == std::vector<int32_t>{4 + 'o', 4 + 'k'});
   const cbtm::ConfigNode bad{YAML::Load("{type: byte, vocab_size: 3}"), "tokenizer", ""};
-  CHECK_THROWS_WITH(reg.create<Tokenizer>(bad), Catch::Contains("vocab_size"));
+  CHECK_THROWS_WITH(reg.create<Tokenizer>(bad), ContainsText("vocab_size"));
 
   cbtm::test::TempDir dir("byte");
   cbtm::TensorFileWriter w;
@@ -47,6 +47,6 @@ TEST_CASE("byte: plugin - save and load", "[byte][plugin]") {
   const auto f = cbtm::TensorFile::read(dir / "t.safetensors");
   ByteTokenizer back;
   back.load(f, "tok");
-  CHECK_THROWS_WITH(back.load(f, "bad"), Catch::Contains("t.safetensors"));
+  CHECK_THROWS_WITH(back.load(f, "bad"), ContainsText("t.safetensors"));
   CHECK_THROWS_AS(back.load(f, "missing"), Error);
 }

@@ -1,5 +1,5 @@
 // GPT-2 vocab.json / merges.txt export and re-import.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <nlohmann/json.hpp>
 
@@ -74,11 +74,11 @@ TEST_CASE("gpt2 export reloads to the same tokenizer", "[bpe][gpt2]") {
   SECTION("a bad merges line names the file and line") {
     cbtm::test::write_text(dir / "merges.txt", "#version: 0.2\nab\n");
     CHECK_THROWS_WITH(import_gpt2(dir / "vocab.json", dir / "merges.txt"),
-                      Catch::Contains("merges.txt:2"));
+                      ContainsText("merges.txt:2"));
   }
   SECTION("merges that do not match the vocabulary") {
     cbtm::test::write_text(dir / "merges.txt", "#version: 0.2\nx y\n");
     CHECK_THROWS_WITH(import_gpt2(dir / "vocab.json", dir / "merges.txt"),
-                      Catch::Contains("merges.txt:2"));
+                      ContainsText("merges.txt:2"));
   }
 }

@@ -1,6 +1,6 @@
 // The hand-written GPT-2 pre-tokeniser against Python's `regex` module (golden splits from
 // gen_pretokenizer_golden.py) and hand-checked splits.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <random>
 #include <string>

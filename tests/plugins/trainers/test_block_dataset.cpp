@@ -114,7 +114,7 @@ TEST_CASE("lm block packing: too little data is an Error naming the directories"
   // 3+1 + 1+1 = 6 tokens: enough for seq_len 5, not for 6.
   CHECK(BlockDataset::load({tmp / "tiny"}, kBos, 5, 0).blocks() == 1);
   CHECK_THROWS_WITH(BlockDataset::load({tmp / "tiny"}, kBos, 6, 0),
-                    Catch::Contains(tmp / "tiny") && Catch::Contains("seq_len+1 = 7"));
+                    ContainsText(tmp / "tiny") && ContainsText("seq_len+1 = 7"));
   CHECK_THROWS_AS(BlockDataset::load({tmp / "missing"}, kBos, 4, 0), cbtm::Error);
 }
 

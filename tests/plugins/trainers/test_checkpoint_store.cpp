@@ -80,14 +80,14 @@ TEST_CASE("lm checkpoint store: damaged checkpoints are recognised", "[lm_traine
   commit(store, 3);
   fs::resize_file(store.step_dir(3) + "/model.bin", 10);
   CHECK_THROWS_WITH(CheckpointStore::validate(store.step_dir(3)),
-                    Catch::Contains("model.bin") && Catch::Contains("truncated"));
+                    ContainsText("model.bin") && ContainsText("truncated"));
   fs::remove(store.step_dir(2) + "/sub/optimizer.pt");
-  CHECK_THROWS_WITH(CheckpointStore::validate(store.step_dir(2)), Catch::Contains("missing"));
+  CHECK_THROWS_WITH(CheckpointStore::validate(store.step_dir(2)), ContainsText("missing"));
   cbtm::test::write_text(store.step_dir(1) + "/trainer_state.json", "{\"step\": ");
   CHECK_THROWS_WITH(CheckpointStore::validate(store.step_dir(1)),
-                    Catch::Contains("trainer_state.json"));
+                    ContainsText("trainer_state.json"));
   CHECK_THROWS_WITH(CheckpointStore::validate(tmp / "nothing"),
-                    Catch::Contains("no trainer_state.json"));
+                    ContainsText("no trainer_state.json"));
 }
 
 TEST_CASE("lm job identity: differences are named", "[lm_trainer]") {
@@ -97,8 +97,8 @@ TEST_CASE("lm job identity: differences are named", "[lm_trainer]") {
   b["seed"] = 2;
   b["extra"] = true;
   const std::string d = cbtm::lm::job_difference(a, b);
-  CHECK_THAT(d, Catch::Contains("seed: 1 vs 2") && Catch::Contains("extra: null vs true"));
-  CHECK_THAT(d, !Catch::Contains("total_steps"));
+  CHECK_THAT(d, ContainsText("seed: 1 vs 2") && ContainsText("extra: null vs true"));
+  CHECK_THAT(d, !ContainsText("total_steps"));
 }
 
 TEST_CASE("lm job identity: nested keys by their dotted names, optional keys only when both have them",
@@ -107,13 +107,13 @@ TEST_CASE("lm job identity: nested keys by their dotted names, optional keys onl
   const nlohmann::json now = {{"seed", 1}, {"recipe", {{"lr", 0.001}, {"clip", 1.0}}}, {"init", "abc"}};
   CHECK(cbtm::lm::job_difference(old_job, now, {"recipe", "init"}).empty());
   CHECK(cbtm::lm::job_difference(now, old_job, {"recipe", "init"}).empty());  // init unreadable now
-  CHECK_THAT(cbtm::lm::job_difference(old_job, now), Catch::Contains("recipe: null vs"));  // not optional
+  CHECK_THAT(cbtm::lm::job_difference(old_job, now), ContainsText("recipe: null vs"));  // not optional
   nlohmann::json other = now;
   other["recipe"]["lr"] = 0.002;
   other["init"] = "abd";
   const std::string d = cbtm::lm::job_difference(now, other, {"recipe", "init"});
-  CHECK_THAT(d, Catch::Contains("recipe.lr: 0.001 vs 0.002") && Catch::Contains("init: \"abc\" vs \"abd\""));
-  CHECK_THAT(d, !Catch::Contains("clip"));
+  CHECK_THAT(d, ContainsText("recipe.lr: 0.001 vs 0.002") && ContainsText("init: \"abc\" vs \"abd\""));
+  CHECK_THAT(d, !ContainsText("clip"));
   nlohmann::json newer = now;  // a later version records one more recipe setting
   newer["recipe"]["beta3"] = 0.5;
   CHECK(cbtm::lm::job_difference(now, newer, {"recipe", "init"}).empty());

@@ -49,7 +49,7 @@ struct Setup {
 
 // Runs `job` expecting the max_steps_this_run stop.
 void run_until_stop(const LmTrainer::Options& o, const cbtm::TrainJob& job) {
-  CHECK_THROWS_WITH(LmTrainer(o).train(job), Catch::Contains("max_steps_this_run"));
+  CHECK_THROWS_WITH(LmTrainer(o).train(job), ContainsText("max_steps_this_run"));
 }
 
 }  // namespace
@@ -185,8 +185,8 @@ TEST_CASE("lm trainer: a damaged newest checkpoint falls back to the previous on
   LogCapture log;
   const auto r = LmTrainer(o).train(job);
   INFO(log.text());
-  CHECK_THAT(log.text(), Catch::Contains("skipping") && Catch::Contains("step-00000008"));
-  CHECK_THAT(log.text(), Catch::Contains("resuming from " + tmp / "out/step-00000004"));
+  CHECK_THAT(log.text(), ContainsText("skipping") && ContainsText("step-00000008"));
+  CHECK_THAT(log.text(), ContainsText("resuming from " + tmp / "out/step-00000004"));
   // set aside, not deleted by the commits that followed
   CHECK(fs::exists(tmp / "out/step-00000008.unreadable/trainer_state.json"));
   CHECK(r.steps == 12);
@@ -204,28 +204,28 @@ TEST_CASE("lm trainer: a checkpoint of another job is an Error", "[lm_trainer]")
 
   const auto other_seed = make_job(in.init, in.data, tmp / "out", 8, /*seed=*/2);
   CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(other_seed),
-                    Catch::Contains("different training job") && Catch::Contains("seed") &&
-                        Catch::Contains("fresh out_dir"));
+                    ContainsText("different training job") && ContainsText("seed") &&
+                        ContainsText("fresh out_dir"));
   const auto longer = make_job(in.init, in.data, tmp / "out", 9, 1);
   CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(longer),
-                    Catch::Contains("total_steps: 8 vs 9"));
+                    ContainsText("total_steps: 8 vs 9"));
   write_byte_shards(tmp / "data2", synthetic_texts(300, 8));
   const auto other_data = make_job(in.init, tmp / "data2", tmp / "out", 8, 1);
-  CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(other_data), Catch::Contains("data:"));
+  CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(other_data), ContainsText("data:"));
 
   // The optimizer's recipe and the init checkpoint are part of the job too.
   LmTrainer::Options other_lr = tiny_options();
   other_lr.lr *= 2;
   CHECK_THROWS_WITH(LmTrainer(other_lr).train(make_job(in.init, in.data, tmp / "out", 8, 1)),
-                    Catch::Contains("different training job") && Catch::Contains("recipe.lr:") &&
-                        Catch::Contains("as its init"));
+                    ContainsText("different training job") && ContainsText("recipe.lr:") &&
+                        ContainsText("as its init"));
   LmTrainer::Options other_warmup = tiny_options();
   other_warmup.warmup_steps = 3;
   CHECK_THROWS_WITH(LmTrainer(other_warmup).train(make_job(in.init, in.data, tmp / "out", 8, 1)),
-                    Catch::Contains("recipe.warmup_steps: 0 vs 3"));
+                    ContainsText("recipe.warmup_steps: 0 vs 3"));
   const std::string other_init = write_init(tmp / "init2", /*seed=*/7);  // same config, other weights
   CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(make_job(other_init, in.data, tmp / "out", 8, 1)),
-                    Catch::Contains("different training job") && Catch::Contains("init:"));
+                    ContainsText("different training job") && ContainsText("init:"));
   LmTrainer::Options more_checkpoints = tiny_options();  // not part of the job: resumes
   more_checkpoints.checkpoint_every = 1;
   more_checkpoints.max_steps_this_run = 1;
@@ -234,7 +234,7 @@ TEST_CASE("lm trainer: a checkpoint of another job is an Error", "[lm_trainer]")
   // The finished job is checked the same way.
   LmTrainer(tiny_options()).train(make_job(in.init, in.data, tmp / "out", 8, 1));
   CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(other_seed),
-                    Catch::Contains("different job") && Catch::Contains("final"));
+                    ContainsText("different job") && ContainsText("final"));
 }
 
 TEST_CASE("lm trainer: a non-finite loss stops the job and the last checkpoint stays",
@@ -247,9 +247,9 @@ TEST_CASE("lm trainer: a non-finite loss stops the job and the last checkpoint s
   o.checkpoint_every = 1;
   const auto job = make_job(in.init, in.data, tmp / "out", 10);
   const std::string good = tmp / "out/step-00000001";
-  CHECK_THROWS_WITH(LmTrainer(o).train(job), Catch::Contains("test-lm: loss became") &&
-                                                 Catch::Contains("at step 2") &&
-                                                 Catch::Contains("last good checkpoint: " + good));
+  CHECK_THROWS_WITH(LmTrainer(o).train(job), ContainsText("test-lm: loss became") &&
+                                                 ContainsText("at step 2") &&
+                                                 ContainsText("last good checkpoint: " + good));
   const auto s = cbtm::lm::CheckpointStore::validate(good);
   CHECK(s.step == 1);
   CHECK(cbtm::models::read_config(good).d_model == 32);
@@ -304,22 +304,22 @@ TEST_CASE("lm trainer: input errors name what is wrong", "[lm_trainer]") {
   LmTrainer::Options o = tiny_options();
   o.seq_len = 128;  // the tiny model has 64 positions
   CHECK_THROWS_WITH(LmTrainer(o).train(make_job(in.init, in.data, tmp / "a", 2)),
-                    Catch::Contains("trainer.seq_len = 128") && Catch::Contains("64"));
+                    ContainsText("trainer.seq_len = 128") && ContainsText("64"));
   CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(make_job(tmp / "nope", in.data, tmp / "b", 2)),
-                    Catch::Contains("init checkpoint " + tmp / "nope"));
+                    ContainsText("init checkpoint " + tmp / "nope"));
   write_byte_shards(tmp / "small", {"hi"});
   CHECK_THROWS_WITH(LmTrainer(tiny_options()).train(make_job(in.init, tmp / "small", tmp / "c", 2)),
-                    Catch::Contains(tmp / "small"));
+                    ContainsText(tmp / "small"));
   CHECK_THROWS_WITH(
       LmTrainer(tiny_options()).train(make_job(in.init, tmp / "absent", tmp / "d", 2)),
-      Catch::Contains(tmp / "absent"));
+      ContainsText(tmp / "absent"));
   cbtm::TrainJob zero = make_job(in.init, in.data, tmp / "e", 2);
   zero.tokens = 0;
   CHECK_THROWS_AS(LmTrainer(tiny_options()).train(zero), cbtm::Error);
 
   const cbtm::ConfigNode bad{YAML::Load("lr: 0.001\nclip: -1"), "trainer", "t.yaml"};
   CHECK_THROWS_WITH(cbtm::parse_options<LmTrainer::Options>(bad, "trainer 'lm'"),
-                    Catch::Contains("trainer.clip"));
+                    ContainsText("trainer.clip"));
 }
 
 TEST_CASE("lm trainer: registered as plugin trainer 'lm' and trains through it", "[lm_trainer]") {
