@@ -8,6 +8,7 @@
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 
 #include "cbtm/error.h"
 #include "nccl_group.h"
@@ -27,6 +28,21 @@ int int_env(const char* name, const char* value, int lo, int hi) {
     throw Error(std::string("data parallel: ") + name + "=" + value + " is not an integer in " +
                 std::to_string(lo) + ".." + std::to_string(hi));
   return static_cast<int>(v);
+}
+
+c10::intrusive_ptr<c10d::Store> make_tcp_store(const std::string& addr, c10d::TCPStoreOptions so) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  // LibTorch 2.4+ asks for the libuv store backend by default, and builds without libuv
+  // (Debian 13's libtorch 2.6) refuse it: use the classic backend there. Every rank runs the
+  // same library, so all of them fall back alike (the wire protocol is the same).
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(addr, so);
+  } catch (const c10::Error& e) {
+    if (!so.useLibUV || std::string(e.what()).find("libuv") == std::string::npos) throw;
+    so.useLibUV = false;
+  }
+#endif
+  return c10::make_intrusive<c10d::TCPStore>(addr, so);
 }
 
 bool loopback(const std::string& addr) {
@@ -82,7 +98,7 @@ DataParallel::DataParallel(const DistEnv& e, torch::Device device, std::chrono::
     so.numWorkers = static_cast<std::size_t>(env_.world);
     so.waitWorkers = true;
     so.timeout = timeout;
-    group_->store = c10::make_intrusive<c10d::TCPStore>(env_.addr, so);
+    group_->store = make_tcp_store(env_.addr, so);
     shared_gpu_ = compare_devices();
 #ifdef CBTM_HAVE_NCCL
     if (device_.is_cuda() && !shared_gpu_) {
