@@ -1,6 +1,6 @@
 // The README's example plugin: it compiles (docs/examples/nearest_router), the README shows
 // exactly that file, and a config loads it with `plugins:` and evaluates with it.
-#include <catch2/catch.hpp>
+#include "support/catch.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -55,16 +55,26 @@ TEST_CASE("example plugin: loaded from the config's plugins list and used as a r
 TEST_CASE("example plugin: built out of tree against the installed framework's CMake package, then loaded") {
   cbtm::test::TempDir t("oot");
   const std::string prefix = t / "prefix", build = t / "build";
-  auto sh = [](const std::string& cmd) {
-    const std::string full = cmd + " > /dev/null 2>&1";
+  // each step's output goes to a log that a failed REQUIRE shows
+  const std::string log = t / "step.log";
+  auto sh = [&](const std::string& cmd) {
+    const std::string full = cmd + " > " + log + " 2>&1";
     return std::system(full.c_str());
   };
+  auto step_log = [&] { return std::filesystem::exists(log) ? cbtm::read_file(log) : std::string(); };
   // install the framework (headers, library, CMake package) from this build tree
-  REQUIRE(sh("cmake --install " + std::string(CBTM_BINARY_DIR) + " --prefix " + prefix) == 0);
+  int st = sh("cmake --install " + std::string(CBTM_BINARY_DIR) + " --prefix " + prefix);
+  INFO(step_log());
+  REQUIRE(st == 0);
   CHECK(std::filesystem::exists(prefix + "/lib/cmake/cbtm/cbtmConfig.cmake"));
-  REQUIRE(sh("cmake -S " + cbtm::test::source_path("docs/examples/nearest_router") + " -B " + build + " -DCMAKE_PREFIX_PATH=" +
-             prefix + " -DCMAKE_BUILD_TYPE=Release") == 0);
-  REQUIRE(sh("cmake --build " + build) == 0);
+  // Ninja, as the README's build command: make is not among the packages cbtm installs
+  st = sh("cmake -S " + cbtm::test::source_path("docs/examples/nearest_router") + " -B " + build + " -G Ninja -DCMAKE_PREFIX_PATH=" +
+          prefix + " -DCMAKE_BUILD_TYPE=Release");
+  INFO(step_log());
+  REQUIRE(st == 0);
+  st = sh("cmake --build " + build);
+  INFO(step_log());
+  REQUIRE(st == 0);
   const std::string lib = build + "/libnearest_router.so";
   REQUIRE(std::filesystem::exists(lib));
   // the installed cbtm loads it from a config's plugins list: its options show in the resolved config
