@@ -5,6 +5,8 @@
 # machine's PyTorch has. The packages are the README's: scripts/install-deps.sh inside the chroot.
 #
 #   scripts/check-debian13.sh [ctest args...]      e.g. -R "data parallel"
+#   scripts/check-debian13.sh --run 'COMMAND'      build, then run COMMAND in /src there instead of
+#                                                  the tests (the build is /build: /build/bin/...)
 #
 # Needs root (chroot, mount) and Debian's mirror. Where either is missing it says SKIPPED, runs
 # scripts/check-libtorch2.sh (a compile check of the LibTorch sources against 2.x headers)
@@ -83,6 +85,11 @@ start=$(date +%s)
 in_root "cd /src && BUILD_DIR=/build JOBS=${JOBS:-$(nproc)} scripts/build.sh > /build.log 2>&1" ||
   { tail -40 "$root/build.log"; echo "check-debian13: FAILED: the build (log: $root/build.log)"; exit 1; }
 echo "check-debian13: built in $(($(date +%s) - start)) s"
+if [ "${1:-}" = "--run" ]; then
+  shift
+  in_root "cd /src && $*"
+  exit
+fi
 args=$(printf '%q ' "$@")
 in_root "cd /build && ctest --output-on-failure -j ${JOBS:-$(nproc)} $args" ||
   { echo "check-debian13: FAILED: tests on Debian 13"; exit 1; }
