@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <cerrno>
 #include <cstring>
@@ -160,6 +161,34 @@ double age_of(const std::string& path) {
   return static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec - st.st_mtim.tv_nsec);
 }
 
+// A file's identity and last modification, to tell whether it changed between two looks.
+struct Stamp {
+  ino_t ino = 0;
+  struct timespec mtime {};
+  bool operator==(const Stamp& o) const {
+    return ino == o.ino && mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec;
+  }
+  bool operator!=(const Stamp& o) const { return !(*this == o); }
+};
+std::optional<Stamp> stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return Stamp{st.st_ino, st.st_mtim};
+}
+
+// Whether `path` stays as `seen` for `seconds` of this host's monotonic clock (looked at every
+// 50 ms; false as soon as it changes or goes). Staleness judged by watching, not by comparing
+// the file's mtime with this host's clock: the file server's clock (or the writer's) may differ.
+bool unchanged_for(const std::string& path, const Stamp& seen, double seconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto now = stamp_of(path);
+    if (!now || *now != seen) return false;
+  }
+  return true;
+}
+
 // /proc/PID/stat's start time (clock ticks since boot), "" if the process does not exist.
 std::string process_start(pid_t pid) {
   std::string stat;
@@ -269,12 +298,21 @@ bool FileLock::take_owner_file(const std::string& path) {
       continue;  // removed in between: try again
     }
     const double age = age_of(owner);
-    if (age < 0) continue;
+    const auto seen = stamp_of(owner);
+    if (age < 0 || !seen) continue;
     const std::string who = trimmed(held.substr(0, held.find('\n')));
-    if (age <= stale_after && !dead_here(held)) {
+    // Silent by this host's clock, or the writer's process is gone (this host only). The clocks
+    // of this host and of the file's server may differ by more than the limit: before taking
+    // over on age alone, watch the file for two beats -- a live holder touches it meanwhile.
+    const bool dead = dead_here(held);
+    if (!dead && (age <= stale_after || !unchanged_for(owner, *seen, 2 * heartbeat_seconds()))) {
       char beat[128];
-      std::snprintf(beat, sizeof beat, " (last heartbeat %.0f s ago; a lock silent for %.0f s is free)",
-                    std::max(0.0, age), stale_after);
+      if (age <= stale_after)
+        std::snprintf(beat, sizeof beat, " (last heartbeat %.0f s ago; a lock silent for %.0f s is free)",
+                      std::max(0.0, age), stale_after);
+      else
+        std::snprintf(beat, sizeof beat, " (its heartbeat goes on, although its file looks %.0f s old here: "
+                      "clocks differ)", age);
       holder_ = (who.empty() ? std::string("another process") : who) + beat;
       return false;
     }
@@ -285,8 +323,10 @@ bool FileLock::take_owner_file(const std::string& path) {
     const std::string guard = owner + ".takeover";
     const int g = ::open(guard.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (g < 0) {
-      if (errno == EEXIST && age_of(guard) > 10) ::unlink(guard.c_str());  // a taker died mid-way
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      // a taker holds the guard for milliseconds: one that stays for a second is a taker's that
+      // died mid-way
+      const auto guard_seen = errno == EEXIST ? stamp_of(guard) : std::nullopt;
+      if (guard_seen && unchanged_for(guard, *guard_seen, 1.0)) ::unlink(guard.c_str());
       continue;
     }
     ::close(g);
@@ -295,7 +335,7 @@ bool FileLock::take_owner_file(const std::string& path) {
       again = read_file(owner);
     } catch (const Error&) {
     }
-    if (again == held && (age_of(owner) > stale_after || dead_here(again))) ::unlink(owner.c_str());
+    if (again == held && (dead ? dead_here(again) : stamp_of(owner) == seen)) ::unlink(owner.c_str());
     ::unlink(guard.c_str());
   }
   holder_ = "another process (its owner file " + owner + " keeps changing)";

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <sstream>
+#include <atomic>
 #include <thread>
 #include <set>
 #include <string>
@@ -158,6 +159,43 @@ TEST_CASE("fs: FileLock owner file: a dead holder's is taken over, the heartbeat
   CHECK_THAT(c.holder(), ContainsText("pid 2 on a-live-node (last heartbeat ") &&
                              ContainsText("a lock silent for 6 s is free)"));
   CHECK(cbtm::read_file(p + ".owner") == "pid 2 on a-live-node\n");  // untouched by the loser
+}
+
+TEST_CASE("fs: FileLock owner file that looks old by this host's clock but is still beaten is not taken over") {
+  // Another node's clock (or the file server's) behind this host's by more than the limit: the
+  // live holder's heartbeats leave its file looking old here. A taker watches it for two beats.
+  SetEnv mode("CBTM_LOCKS", "file");
+  SetEnv beat("CBTM_LOCK_HEARTBEAT_S", "0.5");  // stale after 3 s
+  cbtm::test::TempDir t{"fs"};
+  const std::string p = t / "s.lock";
+  auto a = std::make_unique<cbtm::FileLock>(p, false);
+  REQUIRE(a->locked());
+  const std::string mine = cbtm::read_file(p + ".owner");
+  // the holder's heartbeat, stamped with a clock an hour behind, at twice its pace
+  std::atomic<bool> stop{false};
+  std::thread skewed([&] {
+    while (!stop) {
+      set_mtime_ago(p + ".owner", 3600);
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  cbtm::FileLock b(p, false);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stop = true;
+  skewed.join();
+  CHECK_FALSE(b.locked());
+  CHECK_THAT(b.holder(), ContainsText("its heartbeat goes on") && ContainsText("clocks differ"));
+  CHECK(took < 1.0);  // decided at the first beat it saw, not after watching for two
+  CHECK(cbtm::read_file(p + ".owner") == mine);
+  // the same old-looking file without beats is free after two beats of watching
+  a.reset();
+  cbtm::test::write_text(p + ".owner", "pid 4 on a-node-that-died\n");
+  set_mtime_ago(p + ".owner", 3600);
+  const auto t1 = std::chrono::steady_clock::now();
+  cbtm::FileLock c(p, false);
+  CHECK(c.locked());
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() >= 0.95);
 }
 
 TEST_CASE("fs: FileLock owner file of a process of this host that is gone is taken over at once") {
