@@ -70,8 +70,10 @@ SlurmdTimeout=30
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
-  # munged: the system instance if one runs, else start it (as the munge user)
-  if ! pgrep -x munged >/dev/null; then
+  # munged: the system instance if one answers on this root's socket, else start it (as the
+  # munge user). A munged process alone says nothing: one of another root (a chroot's host)
+  # shows in pgrep but its socket is not ours.
+  if ! { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }; then
     [ -f /etc/munge/munge.key ] || { /usr/sbin/mungekey --create 2>/dev/null || dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 2>/dev/null; }
     chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key
     mkdir -p /run/munge /var/log/munge /var/lib/munge
@@ -82,8 +84,10 @@ CONF
   wait_gone "$dir/slurmd.pid"; wait_gone "$dir/slurmctld.pid"
   SLURM_CONF="$conf" /usr/sbin/slurmctld -f "$conf" -i
   SLURM_CONF="$conf" /usr/sbin/slurmd -f "$conf"
-  for _ in $(seq 100); do
-    if SLURM_CONF="$conf" sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
+  # 10 s in all: sinfo itself waits for a slurmctld that does not answer, so each call is bounded
+  local deadline=$(( $(date +%s) + 10 ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if SLURM_CONF="$conf" timeout 3 sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
       echo "slurm-local: up ($host, $cpus CPUs, ${mem} MB; logs in $dir)" >&2
       echo "export SLURM_CONF=$conf"
       return 0
