@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <cerrno>
 #include <cstring>
@@ -152,16 +153,9 @@ double heartbeat_seconds() {
   return s > 0 ? s : 10.0;
 }
 
-// Seconds since the last modification of `path` (-1 if it cannot be read).
-double age_of(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return -1;
-  struct timespec now {};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<double>(now.tv_sec - st.st_mtim.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec - st.st_mtim.tv_nsec);
-}
-
 // A file's identity and last modification, to tell whether it changed between two looks.
+// Read through open + fstat: an NFS client revalidates a file's attributes on open (close-to-
+// open consistency), where a plain stat() may answer from its attribute cache for up to a minute.
 struct Stamp {
   ino_t ino = 0;
   struct timespec mtime {};
@@ -171,14 +165,27 @@ struct Stamp {
   bool operator!=(const Stamp& o) const { return !(*this == o); }
 };
 std::optional<Stamp> stamp_of(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  const int rc = ::fstat(fd, &st);
+  ::close(fd);
+  if (rc != 0) return std::nullopt;
   return Stamp{st.st_ino, st.st_mtim};
 }
 
+// Seconds since the stamp's modification by this host's clock; 0 for a time ahead of it.
+double age_of(const Stamp& s) {
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const double age = static_cast<double>(now.tv_sec - s.mtime.tv_sec) +
+                     1e-9 * static_cast<double>(now.tv_nsec - s.mtime.tv_nsec);
+  return std::max(0.0, age);
+}
+
 // Whether `path` stays as `seen` for `seconds` of this host's monotonic clock (looked at every
-// 50 ms; false as soon as it changes or goes). Staleness judged by watching, not by comparing
-// the file's mtime with this host's clock: the file server's clock (or the writer's) may differ.
+// 50 ms; false as soon as it changes or goes). Silence confirmed by watching, not only by the
+// file's mtime against this host's clock: the file server's clock (or the writer's) may differ.
 bool unchanged_for(const std::string& path, const Stamp& seen, double seconds) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < until) {
@@ -278,6 +285,7 @@ bool FileLock::take_owner_file(const std::string& path) {
   // line 1 for messages; line 2 tells this process from a later one with the same pid
   const std::string content = me_as_holder() + "\nstart " + process_start(::getpid()) + "\n";
   const double stale_after = 6 * heartbeat_seconds();
+  std::optional<std::pair<std::string, Stamp>> silent;  // an owner file already watched in silence
   for (int attempt = 0; attempt < 5; ++attempt) {
     const int fd = ::open(owner.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd >= 0) {
@@ -297,46 +305,53 @@ bool FileLock::take_owner_file(const std::string& path) {
     } catch (const Error&) {
       continue;  // removed in between: try again
     }
-    const double age = age_of(owner);
     const auto seen = stamp_of(owner);
-    if (age < 0 || !seen) continue;
+    if (!seen) continue;  // removed in between: try again
+    const double age = age_of(*seen);
     const std::string who = trimmed(held.substr(0, held.find('\n')));
-    // Silent by this host's clock, or the writer's process is gone (this host only). The clocks
-    // of this host and of the file's server may differ by more than the limit: before taking
-    // over on age alone, watch the file for two beats -- a live holder touches it meanwhile.
+    // Dead: a process of this host that is gone, or silent for stale_after by this host's clock
+    // and then for stale_after more while watched on this host's monotonic clock -- a node or
+    // file server whose clock is behind makes a live holder's file look old here, and its
+    // beats, seen while watching, keep it.
     const bool dead = dead_here(held);
-    if (!dead && (age <= stale_after || !unchanged_for(owner, *seen, 2 * heartbeat_seconds()))) {
-      char beat[128];
+    const bool confirmed = silent && silent->first == held && silent->second == *seen;  // watched before
+    if (!dead && !confirmed && (age <= stale_after || !unchanged_for(owner, *seen, stale_after))) {
+      char beat[160];
       if (age <= stale_after)
-        std::snprintf(beat, sizeof beat, " (last heartbeat %.0f s ago; a lock silent for %.0f s is free)",
-                      std::max(0.0, age), stale_after);
+        std::snprintf(beat, sizeof beat, " (last heartbeat %.0f s ago; a lock silent for %.0f s is free)", age,
+                      stale_after);
       else
         std::snprintf(beat, sizeof beat, " (its heartbeat goes on, although its file looks %.0f s old here: "
                       "clocks differ)", age);
       holder_ = (who.empty() ? std::string("another process") : who) + beat;
       return false;
     }
-    // a dead holder's (silent too long, or a process of this host that no longer runs): remove
-    // it under a takeover guard (O_EXCL, so one taker at a time), after checking again that it
-    // is still the file judged dead -- only a guard holder removes an owner file that is not its
-    // own, and nobody can create one while it exists, so none is lost in between
+    if (!dead) silent = std::make_pair(held, *seen);
+    // Remove it under a takeover guard (O_EXCL, so one taker at a time), after checking again
+    // that it is still the file judged dead and that the guard is still this taker's -- only a
+    // guard holder removes an owner file that is not its own, and nobody can create one while
+    // it exists, so none is lost in between.
     const std::string guard = owner + ".takeover";
+    const std::string token = content + "nonce " + std::to_string(std::random_device{}()) + "\n";
     const int g = ::open(guard.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (g < 0) {
-      // a taker holds the guard for milliseconds: one that stays for a second is a taker's that
-      // died mid-way
+      // a taker holds the guard for milliseconds: one unchanged for the staleness limit is a
+      // taker's that died mid-way
       const auto guard_seen = errno == EEXIST ? stamp_of(guard) : std::nullopt;
-      if (guard_seen && unchanged_for(guard, *guard_seen, 1.0)) ::unlink(guard.c_str());
+      if (guard_seen && unchanged_for(guard, *guard_seen, stale_after)) ::unlink(guard.c_str());
       continue;
     }
+    const bool wrote = ::write(g, token.data(), token.size()) == static_cast<ssize_t>(token.size());
     ::close(g);
-    std::string again;
+    std::string again, guard_now;
     try {
       again = read_file(owner);
+      guard_now = read_file(guard);
     } catch (const Error&) {
     }
-    if (again == held && (dead ? dead_here(again) : stamp_of(owner) == seen)) ::unlink(owner.c_str());
-    ::unlink(guard.c_str());
+    if (wrote && guard_now == token && again == held && (dead ? dead_here(again) : stamp_of(owner) == seen))
+      ::unlink(owner.c_str());
+    if (guard_now == token) ::unlink(guard.c_str());
   }
   holder_ = "another process (its owner file " + owner + " keeps changing)";
   return false;

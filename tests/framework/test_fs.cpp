@@ -135,7 +135,7 @@ TEST_CASE("fs: FileLock owner files (no flock, or CBTM_LOCKS=file) are exclusive
 
 TEST_CASE("fs: FileLock owner file: a dead holder's is taken over, the heartbeat keeps a live one fresh") {
   SetEnv mode("CBTM_LOCKS", "file");
-  SetEnv beat("CBTM_LOCK_HEARTBEAT_S", "1");  // stale after 6 beats: 6 s
+  SetEnv beat("CBTM_LOCK_HEARTBEAT_S", "0.3");  // stale after 6 beats: 1.8 s, then watched 1.8 s
   cbtm::test::TempDir t{"fs"};
   const std::string p = t / "y.lock";
   cbtm::test::write_text(p + ".owner", "pid 1 on a-node-that-died\n");
@@ -148,7 +148,7 @@ TEST_CASE("fs: FileLock owner file: a dead holder's is taken over, the heartbeat
     CHECK(cbtm::read_file(p + ".owner").rfind("pid " + std::to_string(::getpid()), 0) == 0);
     CHECK_FALSE(fs::exists(p + ".owner.takeover"));
     set_mtime_ago(p + ".owner", 20);  // as if it had not beaten for 20 s: stale, unless a beat follows
-    std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two beats
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));  // two beats
     cbtm::FileLock b(p, false);
     CHECK_FALSE(b.locked());  // beaten since: still held
   }
@@ -157,7 +157,7 @@ TEST_CASE("fs: FileLock owner file: a dead holder's is taken over, the heartbeat
   cbtm::FileLock c(p, false);
   CHECK_FALSE(c.locked());
   CHECK_THAT(c.holder(), ContainsText("pid 2 on a-live-node (last heartbeat ") &&
-                             ContainsText("a lock silent for 6 s is free)"));
+                             ContainsText("a lock silent for 2 s is free)"));
   CHECK(cbtm::read_file(p + ".owner") == "pid 2 on a-live-node\n");  // untouched by the loser
 }
 
@@ -172,6 +172,7 @@ TEST_CASE("fs: FileLock owner file that looks old by this host's clock but is st
   REQUIRE(a->locked());
   const std::string mine = cbtm::read_file(p + ".owner");
   // the holder's heartbeat, stamped with a clock an hour behind, at twice its pace
+  set_mtime_ago(p + ".owner", 3600);
   std::atomic<bool> stop{false};
   std::thread skewed([&] {
     while (!stop) {
@@ -186,16 +187,16 @@ TEST_CASE("fs: FileLock owner file that looks old by this host's clock but is st
   skewed.join();
   CHECK_FALSE(b.locked());
   CHECK_THAT(b.holder(), ContainsText("its heartbeat goes on") && ContainsText("clocks differ"));
-  CHECK(took < 1.0);  // decided at the first beat it saw, not after watching for two
+  CHECK(took < 1.0);  // decided at the first beat it saw, not after watching for 3 s
   CHECK(cbtm::read_file(p + ".owner") == mine);
-  // the same old-looking file without beats is free after two beats of watching
+  // the same old-looking file without beats is free after watching it for the limit (3 s)
   a.reset();
   cbtm::test::write_text(p + ".owner", "pid 4 on a-node-that-died\n");
   set_mtime_ago(p + ".owner", 3600);
   const auto t1 = std::chrono::steady_clock::now();
   cbtm::FileLock c(p, false);
   CHECK(c.locked());
-  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() >= 0.95);
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count() >= 2.9);
 }
 
 TEST_CASE("fs: FileLock owner file of a process of this host that is gone is taken over at once") {
