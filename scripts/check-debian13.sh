@@ -16,11 +16,17 @@
 # once, ~25 s; the packages ~3 min; a first build ~15 min on 2 cores, later ones incremental
 # through ccache and the kept build folder /build). The source tree is copied in (tracked and
 # untracked, not ignored files), never mounted; ../shared and /dev are mounted read-only (and /sys,
-# whose files cannot be removed), and all is unmounted on exit and before a rerun, so removing the
-# folder afterwards touches nothing else.
+# bound recursively, for the Slurm test's cgroups), all is unmounted on exit and before a rerun,
+# and one run at a time holds ${CHROOT}.lock. After a run killed with SIGKILL, rerun the script
+# (or `umount -R` what `findmnt -R .cache/debian13` lists) before removing the folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(realpath -m "${CHROOT:-.cache/debian13}")
+case "$root" in
+  / | "$PWD" | /usr | /usr/* | /etc | /etc/* | /bin | /bin/* | /sbin | /sbin/* | /lib* | /proc* | /sys* | /dev* | /boot* | /var | /home | /root | /tmp)
+    echo "check-debian13: CHROOT=$root: not a folder of its own" >&2; exit 2 ;;
+esac
+case "$PWD/" in "$root"/*) echo "check-debian13: CHROOT=$root holds the source tree" >&2; exit 2 ;; esac
 shared=$(realpath -m ../shared)
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
@@ -44,6 +50,9 @@ skip() {
 }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (chroot and mounts)"
+mkdir -p "$(dirname "$root")"
+exec 9> "$root.lock"
+flock -n 9 || { echo "check-debian13: another run holds $root.lock" >&2; trap - EXIT; exit 1; }
 if ! command -v debootstrap > /dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap > /dev/null 2>&1 ||
     skip "debootstrap is not installed and cannot be"
@@ -63,7 +72,9 @@ mkdir -p "$root/proc" "$root/sys" "$root/dev" "$root/shared"
 mount -t proc proc "$root/proc" || skip "cannot mount proc in the chroot"
 # /sys with its submounts: slurmd (the Slurm test's private cluster) reads the host's cgroups
 { mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"; } || skip "cannot mount /sys in the chroot"
-{ mount --bind /dev "$root/dev" && mount -o remount,bind,ro "$root/dev"; } || skip "cannot mount /dev in the chroot"
+# make-rslave: on a host whose /dev is a shared mount, the tmpfs below must not appear there too
+{ mount --bind /dev "$root/dev" && mount --make-rslave "$root/dev" && mount -o remount,bind,ro "$root/dev"; } ||
+  skip "cannot mount /dev in the chroot"
 mount -t tmpfs -o size=2g tmpfs "$root/dev/shm" || skip "cannot mount /dev/shm in the chroot"
 if [ -d "$shared" ]; then
   { mount --bind "$shared" "$root/shared" && mount -o remount,bind,ro "$root/shared"; } ||
@@ -74,12 +85,20 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 # the source tree, as git sees it (mtimes kept, so the kept build is incremental)
 rm -rf "$root/src"
 mkdir -p "$root/src"
-git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$root/src"
+# (--ignore-failed-read: files deleted but not yet committed are still listed)
+git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C "$root/src"
 
+proxies=()
+for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
+  [ -n "${!v:-}" ] && proxies+=("$v=${!v}")
+done
 in_root() { chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-  TERM=dumb /bin/bash -c "$1"; }
-in_root "cd /src && scripts/install-deps.sh > /install.log 2>&1" ||
-  { tail -20 "$root/install.log"; skip "installing the Debian 13 packages failed (no network?)"; }
+  TERM=dumb "${proxies[@]}" /bin/bash -c "$1"; }
+# the mirror unreachable: skipped; anything else going wrong with the packages: a failure
+in_root "apt-get update -qq > /install.log 2>&1" ||
+  { tail -5 "$root/install.log"; skip "Debian's mirror cannot be reached from the chroot"; }
+in_root "cd /src && scripts/install-deps.sh >> /install.log 2>&1" ||
+  { tail -20 "$root/install.log"; echo "check-debian13: FAILED: installing the Debian 13 packages"; exit 1; }
 in_root '. /etc/os-release; echo "check-debian13: $PRETTY_NAME, $(g++ --version | head -1), LibTorch $(dpkg-query -W -f="\${Version}" libtorch-dev), Catch2 $(dpkg-query -W -f="\${Version}" catch2)"'
 start=$(date +%s)
 in_root "cd /src && BUILD_DIR=/build JOBS=${JOBS:-$(nproc)} scripts/build.sh > /build.log 2>&1" ||
@@ -90,7 +109,7 @@ if [ "${1:-}" = "--run" ]; then
   in_root "cd /src && $*"
   exit
 fi
-args=$(printf '%q ' "$@")
+args=${*:+$(printf '%q ' "$@")}
 in_root "cd /build && ctest --output-on-failure -j ${JOBS:-$(nproc)} $args" ||
   { echo "check-debian13: FAILED: tests on Debian 13"; exit 1; }
 echo "check-debian13: passed"

@@ -78,8 +78,11 @@ CONF
     chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key
     mkdir -p /run/munge /var/log/munge /var/lib/munge
     chown munge:munge /run/munge /var/log/munge /var/lib/munge
-    if command -v runuser >/dev/null; then runuser -u munge -- /usr/sbin/munged
-    else su -s /bin/sh munge -c /usr/sbin/munged; fi
+    # (a munged that runs but did not answer in time refuses a second one: checked below)
+    if command -v runuser >/dev/null; then runuser -u munge -- /usr/sbin/munged || true
+    else su -s /bin/sh munge -c /usr/sbin/munged || true; fi
+    munge -n 2>/dev/null | unmunge >/dev/null 2>&1 ||
+      die "munged does not answer on /run/munge (see /var/log/munge/munged.log)"
   fi
   wait_gone "$dir/slurmd.pid"; wait_gone "$dir/slurmctld.pid"
   SLURM_CONF="$conf" /usr/sbin/slurmctld -f "$conf" -i

@@ -9,7 +9,16 @@
 
 #include <string>
 
-#if __has_include(<catch2/catch_all.hpp>)
+// The major version CMake found (tests/CMakeLists.txt), else whichever headers are there.
+#if defined(CBTM_CATCH2_MAJOR)
+#define CBTM_CATCH2_V3 (CBTM_CATCH2_MAJOR >= 3)
+#elif __has_include(<catch2/catch_all.hpp>)
+#define CBTM_CATCH2_V3 1
+#else
+#define CBTM_CATCH2_V3 0
+#endif
+
+#if CBTM_CATCH2_V3
 #include <catch2/catch_all.hpp>
 using Catch::Approx;
 inline auto ContainsText(const std::string& text) {
