@@ -315,7 +315,14 @@ bool FileLock::take_owner_file(const std::string& path) {
     // beats, seen while watching, keep it.
     const bool dead = dead_here(held);
     const bool confirmed = silent && silent->first == held && silent->second == *seen;  // watched before
-    if (!dead && !confirmed && (age <= stale_after || !unchanged_for(owner, *seen, stale_after))) {
+    bool alive = !dead && !confirmed && age <= stale_after;
+    if (!dead && !confirmed && !alive) {
+      spdlog::info("lock {}: its owner ({}) has not beaten for {:.0f} s by this host's clock; watching it for "
+                   "{:.0f} s before taking it over",
+                   path, who.empty() ? "unnamed" : who, age, stale_after);
+      alive = !unchanged_for(owner, *seen, stale_after);
+    }
+    if (alive) {
       char beat[160];
       if (age <= stale_after)
         std::snprintf(beat, sizeof beat, " (last heartbeat %.0f s ago; a lock silent for %.0f s is free)", age,
