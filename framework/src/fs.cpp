@@ -350,12 +350,14 @@ bool FileLock::take_owner_file(const std::string& path) {
     }
     const bool wrote = ::write(g, token.data(), token.size()) == static_cast<ssize_t>(token.size());
     ::close(g);
-    std::string again, guard_now;
-    try {
-      again = read_file(owner);
-      guard_now = read_file(guard);
-    } catch (const Error&) {
-    }
+    auto read_or_empty = [](const std::string& f) {
+      try {
+        return read_file(f);
+      } catch (const Error&) {
+        return std::string();  // gone (the owner let go meanwhile)
+      }
+    };
+    const std::string again = read_or_empty(owner), guard_now = read_or_empty(guard);
     if (wrote && guard_now == token && again == held && (dead ? dead_here(again) : stamp_of(owner) == seen))
       ::unlink(owner.c_str());
     if (guard_now == token) ::unlink(guard.c_str());
