@@ -1,4 +1,6 @@
 // `cbtm generate` and `cbtm serve`: a finished run's ensemble, loaded once.
+#include <signal.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -17,8 +19,26 @@
 namespace cbtm::app {
 
 namespace {
+
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
+
+// Sets `sig`'s action (sigaction: no SysV reset-on-delivery quirks). Async-signal-safe.
+void set_action(int sig, void (*action)(int)) {
+  struct sigaction sa {};
+  sa.sa_handler = action;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(sig, &sa, nullptr);
+}
+
+// The first SIGINT/SIGTERM asks for a clean stop; it then restores the default actions, so
+// that a second one (an impatient Ctrl-C) ends the process at once.
+void on_signal(int) {
+  g_stop = true;
+  set_action(SIGINT, SIG_DFL);
+  set_action(SIGTERM, SIG_DFL);
+}
+
 }  // namespace
 
 int run_generate(const GenerateArgs& a, PluginHost& host) {
@@ -57,8 +77,11 @@ int run_serve(const ServeArgs& a, PluginHost& host) {
   so.queue_timeout_s = a.queue_timeout_s;  // over kHttpNoTimeout (1e6 s, inf): no limit
   // before listening: a SIGTERM sent as soon as the port (file) appears stops the server
   // cleanly instead of killing it
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
+  set_action(SIGINT, on_signal);
+  set_action(SIGTERM, on_signal);
+  // on stop, the requests not yet run get 503 and a generation ends before its next token,
+  // instead of the models working through the queue first
+  ens->shut_down_when(g_stop);
   HttpServer server(so, ensemble_api(*ens));
   const auto info = ens->info();
   spdlog::info("[serve] run {} ensemble '{}' ({} experts) on http://{}:{} -- GET /health, POST /score, POST /generate; "
@@ -68,9 +91,10 @@ int run_serve(const ServeArgs& a, PluginHost& host) {
   // once the main thread is lent, so that every request runs here
   std::thread accept;
   ens->run_requests_here(g_stop, [&] { accept = std::thread([&] { server.serve(g_stop); }); });
-  // the requests still in flight now run on the ensemble's own thread; serve() closes the
-  // listening socket, answers the requests not yet handled with 503 and returns after the rest
-  spdlog::info("[serve] stopping: new connections are refused; finishing the requests in flight");
+  // the ensemble is shut down (requests not yet run get 503); serve() closes the listening
+  // socket, answers the requests still arriving or queued with 503 and returns once the
+  // connections are closed
+  spdlog::info("[serve] stopping: new connections are refused, requests not yet run get 503 (a second Ctrl-C quits at once)");
   if (accept.joinable()) accept.join();
   const auto end = ens->info();
   spdlog::info("[serve] stopped after {} requests ({} texts scored in {} evaluations)", server.served(),

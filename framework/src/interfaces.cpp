@@ -1,6 +1,7 @@
 // Out-of-line destructors anchor each interface's vtable and type_info in the framework
 // library, so dynamic_cast works across plugin boundaries. Plus the interfaces' defaults.
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <numeric>
 
@@ -181,6 +182,10 @@ void keep_top_k(Matrix& w, int32_t top_k) {
   std::vector<int64_t> idx(static_cast<size_t>(K));
   for (int64_t r = 0; r < w.rows; ++r) {
     float* row = w.row(r);
+    for (int64_t j = 0; j < K; ++j)
+      if (!std::isfinite(row[j]) || row[j] < 0.f)
+        throw Error("routing weights: position " + std::to_string(r) + ": weight " + std::to_string(j) + " is " +
+                    std::to_string(row[j]) + " (weights must be finite and >= 0)");
     if (top_k > 0 && top_k < K) {
       std::iota(idx.begin(), idx.end(), 0);
       std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return row[a] > row[b]; });
@@ -188,8 +193,27 @@ void keep_top_k(Matrix& w, int32_t top_k) {
     }
     double s = 0;
     for (int64_t j = 0; j < K; ++j) s += row[j];
-    if (s > 0)
-      for (int64_t j = 0; j < K; ++j) row[j] = static_cast<float>(row[j] / s);
+    if (!(s > 0))
+      throw Error("routing weights: position " + std::to_string(r) + ": no expert has a weight above 0");
+    for (int64_t j = 0; j < K; ++j) row[j] = static_cast<float>(row[j] / s);
+  }
+}
+
+std::string weight_row_problem(const float* row, int64_t k) {
+  double s = 0;
+  for (int64_t j = 0; j < k; ++j) {
+    if (!std::isfinite(row[j]) || row[j] < 0.f)
+      return "weight " + std::to_string(j) + " is " + std::to_string(row[j]) + " (weights must be finite and >= 0)";
+    s += row[j];
+  }
+  if (std::abs(s - 1.0) > 1e-3) return "the weights sum to " + std::to_string(s) + ", not 1";
+  return "";
+}
+
+void check_weight_rows(const Matrix& w, const std::string& what) {
+  for (int64_t t = 0; t < w.rows; ++t) {
+    const std::string p = weight_row_problem(w.row(t), w.cols);
+    if (!p.empty()) throw Error(what + ": position " + std::to_string(t) + ": " + p);
   }
 }
 

@@ -10,7 +10,9 @@
 //   post_j(d) ∝ prior_j · p_j(d),   prior ← (1 − ema) · prior + ema · mean_{d in B} post(d).
 // A document's posterior is close to one-hot, so one EMA step per document (ema_batch 1) left
 // the prior to its last few documents (at ema 0.3 the last 5 weigh 83%: order-dependent and
-// noisy); averaging a batch first keeps the moving average over sequences of posteriors.
+// noisy); averaging a batch first keeps the moving average over sequences of posteriors. A
+// remainder shorter than ema_batch joins the last batch, and the final prior is floored at 1e-9
+// (renormalised) so that no expert is shut out of every document.
 // With calibration_docs 0 the prior stays uniform. Needs every expert's scores on the whole
 // document, so it saves no compute -- it is the BTM baseline, not a sparse router.
 //
@@ -47,7 +49,8 @@ class CachedPriorRouter : public Router {
         "held-out documents (after the evaluated ones in data.eval) the prior is estimated on (0: uniform prior)");
       v("ema", ema, "weight of each batch's mean posterior in the prior's moving average");
       v("ema_batch", ema_batch,
-        "calibration documents whose posteriors are averaged per moving-average step (1: one step per document)");
+        "calibration documents whose posteriors are averaged per moving-average step (1: one step per document; "
+        "a shorter remainder joins the last step)");
       v("update", update, "multiply the prior by each expert's likelihood of the document so far (false: prior only)");
       v("top_k", top_k, "keep the k largest weights per token, renormalised (0: all)");
       v("fix_experts_after", fix_experts_after,
@@ -79,8 +82,11 @@ class CachedPriorRouter : public Router {
   void calibrate(const std::vector<std::vector<std::vector<float>>>& docs) override {
     std::vector<double> logpost(static_cast<size_t>(k_));
     const size_t batch = static_cast<size_t>(opt_.ema_batch);
-    for (size_t b = 0; b < docs.size(); b += batch) {
-      const size_t end = std::min(docs.size(), b + batch);
+    for (size_t b = 0; b < docs.size();) {
+      // A remainder shorter than ema_batch joins the batch before it: a last batch of 4
+      // documents would otherwise weigh as much as 16 (7.5% of the prior each, with the defaults).
+      size_t end = std::min(docs.size(), b + batch);
+      if (docs.size() - end < batch) end = docs.size();
       std::vector<double> mean(static_cast<size_t>(k_), 0.0);
       for (size_t d = b; d < end; ++d) {  // each with the prior as it stands before this batch
         check_scores(docs[d], 0, "calibration document " + std::to_string(d));
@@ -93,7 +99,13 @@ class CachedPriorRouter : public Router {
         for (int32_t j = 0; j < k_; ++j) mean[j] += post[j] / static_cast<double>(end - b);
       }
       for (int32_t j = 0; j < k_; ++j) prior_[j] = (1 - opt_.ema) * prior_[j] + opt_.ema * mean[j];
+      b = end;
     }
+    // Posteriors of long documents are often exactly 0 for all but one expert; a prior of 0
+    // (ema 1) would shut an expert out of every document whatever its likelihood. Floor it.
+    double s = 0;
+    for (auto& p : prior_) s += (p = std::max(p, kPriorFloor));
+    for (auto& p : prior_) p /= s;
   }
 
   // Row r reads tokens 0..r-1 of every expert still updating: with fix_experts_after N, every
@@ -145,6 +157,7 @@ class CachedPriorRouter : public Router {
   }
 
  private:
+  static constexpr double kPriorFloor = 1e-9;  ///< smallest prior after calibration (then renormalised)
   // fix_experts_after applies: a prefix, then a set smaller than every expert.
   bool fixes_set() const { return opt_.fix_experts_after > 0 && opt_.top_k > 0 && opt_.top_k < k_; }
   void check_scores(const std::vector<std::vector<float>>& logp, int64_t min_len, const std::string& what) const {

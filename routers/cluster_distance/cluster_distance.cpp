@@ -12,9 +12,9 @@
 // kept for the rest of the document, and the rest is never embedded (the paper: routing on the
 // first half and fixing it for the second loses nothing).
 //
-// fix_experts_after N > 0 (with 0 < top_k < K): after N context tokens the top_k experts of
-// that position become the document's active set; every later position is routed by eq. 3
-// over that set only (renormalised). Causal -- the set depends only on the first N tokens --
+// fix_experts_after N > 0 (with 0 < top_k < K): after N context tokens (the beginning-of-
+// document piece not counted) the top_k experts of that position become the document's active
+// set; that position and every later one are routed by eq. 3 over that set only (renormalised). Causal -- the set depends only on the first N tokens --
 // and it is what makes top-k save compute: an expert outside the set runs on the first N
 // tokens at most (ensemble.h), so a document costs ~k full expert passes instead of one for
 // every expert some position ever preferred.
@@ -45,9 +45,10 @@ class ClusterDistanceRouter : public Router {
         "fraction of a document's positions routed from its context; the rest keep the last of those "
         "weights and are not embedded (1: re-route at every position; paper: 0.5 loses nothing)");
       v("fix_experts_after", fix_experts_after,
-        "context tokens after which the top_k experts of that position become the document's only "
-        "experts (later positions re-weight within them); experts outside run on that prefix only, so "
-        "top-k saves compute (0: every position picks its own top_k)");
+        "context tokens (the beginning-of-document token not counted) after which the top_k experts of "
+        "that position become the document's only experts (it and later positions re-weight within them); "
+        "experts outside run on the first N positions only, so top-k saves compute (0: every position "
+        "picks its own top_k)");
     }
     void validate() const {
       require(temperature > 0, "temperature", "must be > 0");
@@ -89,7 +90,7 @@ class ClusterDistanceRouter : public Router {
   }
 
   // Eq. 3 position by position: the weights (before top-k) after each context piece, with the
-  // active set fixed after fix_experts_after pieces. Row t depends on pieces 0..t only.
+  // active set fixed at row fix_experts_after. Row t depends on pieces 0..t only.
   class Walk {
    public:
     explicit Walk(const ClusterDistanceRouter& r)
@@ -103,13 +104,12 @@ class ClusterDistanceRouter : public Router {
       const int64_t k = c.rows;
       context_->append(piece);
       context_->current(h_.data());
-      double mx = -INFINITY;
-      for (int64_t j = 0; j < k; ++j) {
+      for (int64_t j = 0; j < k; ++j)
         logit_[j] = -static_cast<double>(squared_distance(h_.data(), c.row(j), c.cols)) / r_.opt_.temperature;
-        if (in_set_[j]) mx = std::max(mx, logit_[j]);
-      }
-      for (int64_t j = 0; j < k; ++j) row[j] = in_set_[j] ? static_cast<float>(std::exp(logit_[j] - mx)) : 0.f;
-      if (fixing_ && ++seen_ == static_cast<size_t>(r_.opt_.fix_experts_after)) {
+      // Row N (N context tokens seen, the beginning-of-document piece not counted) fixes the
+      // set from its own context and is the first row weighted within it -- as cached_prior,
+      // so both fix after the same tokens and run an expert outside the set on rows 0..N-1.
+      if (fixing_ && row_++ == static_cast<size_t>(r_.opt_.fix_experts_after)) {
         // the set: this position's top_k (ties keep the lower index)
         std::vector<int64_t> idx(static_cast<size_t>(k));
         for (int64_t j = 0; j < k; ++j) idx[j] = j;
@@ -117,6 +117,10 @@ class ClusterDistanceRouter : public Router {
         std::fill(in_set_.begin(), in_set_.end(), 0);
         for (int j = 0; j < r_.opt_.top_k; ++j) in_set_[idx[j]] = 1;
       }
+      double mx = -INFINITY;
+      for (int64_t j = 0; j < k; ++j)
+        if (in_set_[j]) mx = std::max(mx, logit_[j]);
+      for (int64_t j = 0; j < k; ++j) row[j] = in_set_[j] ? static_cast<float>(std::exp(logit_[j] - mx)) : 0.f;
     }
 
    private:
@@ -126,7 +130,7 @@ class ClusterDistanceRouter : public Router {
     std::vector<double> logit_;
     std::vector<char> in_set_;
     bool fixing_ = false;
-    size_t seen_ = 0;
+    size_t row_ = 0;  // rows walked so far
   };
 
   // Generation: one context piece per push, the embedder's incremental context carried over.

@@ -237,6 +237,45 @@ TEST_CASE("e2e assign: shards follow their input files - a changed file list is 
   std::sort(a.begin(), a.end());
   std::sort(b.begin(), b.end());
   CHECK(a == b);
+
+  // The merge checks each shard's parts against its shard.json: a part gone is named, not
+  // merged without its documents.
+  const std::string s2 = t / "run/assign/shard-00002";
+  REQUIRE(fs::exists(s2 + "/part-00002/part.json"));
+  fs::rename(s2 + "/part-00002", t / "part-aside");
+  fs::remove(t / "run/stages/assign.json");
+  r = cbtm_cli("assign " + cfg + out + " --merge");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("shard-00002: its shard.json counts 3 part(s) and 400 documents, but 2 part(s) with 300") !=
+        std::string::npos);
+  fs::rename(t / "part-aside", s2 + "/part-00002");
+  // ... and will not merge a shard that a task is (re)assigning now
+  {
+    cbtm::FileLock held(t / "run/locks/assign-shard-00001.lock", false);
+    REQUIRE(held.locked());
+    r = cbtm_cli("assign " + cfg + out + " --merge");
+    CHECK(r.status == 2);
+    CHECK(r.output.find("assign shard-00001 of " + t / "run" + " is being run by pid ") != std::string::npos);
+  }
+  // A part folder without its part.json (a removal killed half-way) is removed, and the shard
+  // resumes after its committed parts.
+  fs::remove(s2 + "/shard.json");
+  fs::remove(s2 + "/part-00002/part.json");
+  r = cbtm_cli("assign " + cfg + out + " --shard 2");
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("a part folder without part.json") != std::string::npos);
+  CHECK(r.output.find("resuming after 2 committed part(s), 300 documents") != std::string::npos);
+  REQUIRE(cbtm_cli("assign " + cfg + out + " --merge").status == 0);
+  CHECK(cbtm::read_file(t / "run/clusters/assignments.tsv") == again);
+
+  // A shard whose every line is bad is an error (as reading a corpus is), not 0 documents.
+  cbtm::test::write_text(t / "shards/train-5.jsonl", "not json\n{\"no_text\": 1}\n");
+  const std::string bad = " --out " + t / "bad" + " --set 'data.train=" + t / "shards/train-*.jsonl'";
+  REQUIRE(cbtm_cli("cluster " + cfg + bad).status == 0);
+  r = cbtm_cli("assign " + cfg + bad + " --shard 2");  // train-5.jsonl, after train-1, train-2
+  CHECK(r.status == 2);
+  CHECK(r.output.find("train-5.jsonl: no usable documents: all 2 line(s) were bad") != std::string::npos);
+  CHECK_FALSE(fs::exists(t / "bad/assign/shard-00002/shard.json"));
 }
 
 TEST_CASE("e2e assign: a corrupted or wrong-version clusterer artifact is refused - nothing written") {

@@ -83,6 +83,26 @@ TEST_CASE("keep_top_k keeps the largest weights and renormalises") {
   CHECK(w0.at(0, 2) == Approx(0.2));
 }
 
+TEST_CASE("keep_top_k and check_weight_rows refuse rows that are not weights - naming the position") {
+  cbtm::Matrix zero(2, 3, 0.f);
+  zero.at(0, 1) = 1.f;  // row 1 is all zeros
+  CHECK_THROWS_WITH(cbtm::keep_top_k(zero, 1), ContainsText("position 1") && ContainsText("no expert"));
+  cbtm::Matrix nan(1, 3, 0.5f);
+  nan.at(0, 2) = std::nanf("");
+  CHECK_THROWS_WITH(cbtm::keep_top_k(nan, 0), ContainsText("position 0") && ContainsText("weight 2"));
+  cbtm::Matrix neg(1, 2, 1.f);
+  neg.at(0, 0) = -0.5f;
+  CHECK_THROWS_WITH(cbtm::keep_top_k(neg, 0), ContainsText("finite and >= 0"));
+
+  cbtm::Matrix ok(2, 2, 0.5f);
+  CHECK_NOTHROW(cbtm::check_weight_rows(ok, "x"));
+  CHECK(cbtm::weight_row_problem(ok.row(0), 2).empty());
+  ok.at(1, 0) = 1.5f;  // sums to 2: would lower the perplexity without a word
+  CHECK_THROWS_WITH(cbtm::check_weight_rows(ok, "ensemble 'e'"), ContainsText("ensemble 'e': position 1") && ContainsText("sum to 2"));
+  ok.at(1, 0) = std::numeric_limits<float>::infinity();
+  CHECK_THROWS_WITH(cbtm::check_weight_rows(ok, "e"), ContainsText("weight 0 is inf"));
+}
+
 TEST_CASE("ensemble: weighted_positions marks where each expert has weight, up to its needed prefix - NaN elsewhere is never read") {
   cbtm::Matrix w(5, 3);
   w.at(0, 0) = 1.f;                   // expert 0: position 0, then again at 3

@@ -96,6 +96,26 @@ TEST_CASE("evaluate: an ensemble routed to one expert equals that expert, and on
   CHECK_FALSE(ev.has_oracle());
 }
 
+// Weights that do not sum to 1 at one position of one document (a buggy plugin).
+class LeakyRouter : public cbtm::Router {
+ public:
+  void bind(const cbtm::RoutingContext&) override {}
+  cbtm::Matrix route(const cbtm::Document& d, const std::vector<std::string>& pieces) const override {
+    cbtm::Matrix w(static_cast<int64_t>(pieces.size()), 2, 0.5f);
+    if (d.id == "d2") w.at(3, 0) = 0.f;  // sums to 0.5
+    return w;
+  }
+};
+
+TEST_CASE("evaluate: router weights that are not weights are an Error naming the ensemble - document and position") {
+  auto d = docs();
+  for (auto& x : d) x.doc.id = x.id;
+  cbtm::EnsembleEvaluator ev(d, 2);
+  LeakyRouter leaky;
+  CHECK_THROWS_WITH(ev.add("leaky", leaky), ContainsText("ensemble 'leaky'") && ContainsText("document 2 (d2)") &&
+                                                ContainsText("position 3") && ContainsText("sum to 0.5"));
+}
+
 // Expert 0 for the first `head` positions, expert 1 afterwards.
 class HeadRouter : public cbtm::Router {
  public:

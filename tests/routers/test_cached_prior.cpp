@@ -69,6 +69,33 @@ TEST_CASE("cached_prior router: prior from calibration, then prior x likelihood 
   CHECK(t1.at(2, 1) == 1.f);  // 0.05 < 0.1
 }
 
+TEST_CASE("cached_prior router: a short last calibration batch joins the one before and the prior is floored") {
+  cbtm::RoutingContext ctx;
+  ctx.experts = 2;
+  const float l3 = static_cast<float>(std::log(3.0));
+  const std::vector<std::vector<float>> skewed = {{-0.5f, -0.5f}, {-0.5f, -0.5f - l3}};  // posterior (3/4, 1/4)
+  const std::vector<std::vector<float>> even = {{-2.f}, {-2.f}};                          // posterior = prior
+  // ema_batch 2 over 3 documents: one batch of 3 (not 2 + 1), all under the uniform prior:
+  // mean of (3/4, 1/4), (1/2, 1/2), (3/4, 1/4) = (2/3, 1/3); prior = 0.5 uniform + 0.5 that = (7/12, 5/12).
+  auto r = make("{type: cached_prior, calibration_docs: 3, ema: 0.5, ema_batch: 2}");
+  r->bind(ctx);
+  r->calibrate({skewed, even, skewed});
+  const cbtm::Matrix w = r->route_scored({}, {""}, {{0.f}, {0.f}});
+  CHECK(w.at(0, 0) == Approx(7.0 / 12).epsilon(1e-6));
+  CHECK(w.at(0, 1) == Approx(5.0 / 12).epsilon(1e-6));
+
+  // ema 1 on one document 1000 nats apart: the prior would be (1, 0) and expert 1 could never
+  // win; floored at 1e-9 it wins once its likelihood is ahead by more than ln 1e9 = 20.7 nats.
+  auto one = make("{type: cached_prior, calibration_docs: 1, ema: 1, ema_batch: 1}");
+  one->bind(ctx);
+  one->calibrate({{{-1.f}, {-1001.f}}});
+  const cbtm::Matrix f = one->route_scored({}, {"", "a", "b"}, {{-1.f, -30.f, 0.f}, {-1.f, -1.f, 0.f}});
+  CHECK(f.at(0, 1) > 0.f);
+  CHECK(f.at(0, 1) == Approx(1e-9).epsilon(1e-3));
+  CHECK(f.at(1, 1) < 0.01f);  // level after one token
+  CHECK(f.at(2, 1) > 0.99f);  // 29 nats ahead after two
+}
+
 TEST_CASE("cached_prior router: text-only routing, wrong score shapes and bad options fail clearly") {
   auto r = make("{type: cached_prior}");
   cbtm::RoutingContext ctx;

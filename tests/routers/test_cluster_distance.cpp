@@ -134,14 +134,14 @@ TEST_CASE("cluster_distance router: fix_experts_after keeps the top-k of positio
   const std::vector<std::string> pieces = {"", "a", "a", "b", "c", "c", "c", "c"};
   const double T = 0.5;
   cbtm::ConfigNode n = router_yaml(T, 2);
-  n.node["fix_experts_after"] = 4;  // the set is fixed after 4 context pieces (position 3: "aab")
+  n.node["fix_experts_after"] = 3;  // the set is fixed after 3 context tokens (position 3: "aab"; the bos piece not counted)
   auto router = cbtm::test::plugins().registry().create<cbtm::Router>(n);
   router->bind({&emb, &cl, 3});
   const cbtm::Matrix w = router->route({}, pieces);
   std::string prefix;
   for (size_t t = 0; t < pieces.size(); ++t) {
     prefix += pieces[t];
-    if (t < 4) {  // as without the option: the position's own top-2
+    if (t < 3) {  // as without the option: the position's own top-2
       const auto want = expected(emb, c, prefix, T, 2);
       for (int j = 0; j < 3; ++j) CHECK(w.at(static_cast<int64_t>(t), j) == Approx(want[j]).margin(1e-6));
     } else {  // the set of "aab" is {0, 1}: eq. 3 over those two only, though centre 2 is nearer now
@@ -149,6 +149,10 @@ TEST_CASE("cluster_distance router: fix_experts_after keeps the top-k of positio
       CHECK(w.at(static_cast<int64_t>(t), 2) == 0.f);
       CHECK(w.at(static_cast<int64_t>(t), 0) == Approx(all[0] / (all[0] + all[1])).margin(1e-6));
       CHECK(w.at(static_cast<int64_t>(t), 1) == Approx(all[1] / (all[0] + all[1])).margin(1e-6));
+      if (t == 3) {  // position 3 is weighted within the set it chose: its own top-2
+        const auto own = expected(emb, c, prefix, T, 2);
+        for (int j = 0; j < 3; ++j) CHECK(w.at(3, j) == Approx(own[j]).margin(1e-6));
+      }
       if (t >= 5) CHECK(all[2] > all[1]);
     }
   }
@@ -156,7 +160,7 @@ TEST_CASE("cluster_distance router: fix_experts_after keeps the top-k of positio
   const auto need = cbtm::needed_positions(w);
   CHECK(need[0] == 8);
   CHECK(need[1] == 8);
-  CHECK(need[2] <= 4);
+  CHECK(need[2] <= 3);
   // shorter documents than N behave as without the option
   const cbtm::Matrix short_w = router->route({}, {"", "c", "c"});
   cbtm::ConfigNode plain_n = router_yaml(T, 2);

@@ -123,7 +123,16 @@ class Router : public Component {
 };
 
 /// Keeps the `top_k` largest entries of each row (0 or >= cols: all), zeroes the rest, and
-/// renormalises the row to sum to 1. Ties keep the lower index.
+/// renormalises the row to sum to 1. Ties keep the lower index. A row with a non-finite or
+/// negative entry, or nothing above 0, is an Error (naming the row).
 void keep_top_k(Matrix& weights, int32_t top_k);
+
+/// What every row of routing weights must be: finite, >= 0, summing to 1 (within 1e-3).
+/// Returns "" when `row` is one, else what is wrong with it ("weight 2 is nan", "the weights
+/// sum to 0"), for the caller's error message.
+std::string weight_row_problem(const float* row, int64_t k);
+/// Throws an Error "<what>: position <t>: <problem>" for the first row of `weights` that is not
+/// a weight row (above).
+void check_weight_rows(const Matrix& weights, const std::string& what);
 
 }  // namespace cbtm

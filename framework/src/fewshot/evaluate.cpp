@@ -275,6 +275,8 @@ nlohmann::json evaluate_fewshot_task(const FewShotTask& task, const FewShotSuite
           w.assign(rw.row(rw.rows - 1), rw.row(rw.rows - 1) + K);
         }
         if (w.size() != K) throw Error("ensemble " + e.first + ": " + std::to_string(w.size()) + " weights for " + std::to_string(K) + " experts");
+        if (const std::string p = weight_row_problem(w.data(), static_cast<int64_t>(K)); !p.empty())
+          throw Error("ensemble " + e.first + ": weights for test example " + std::to_string(i) + " of task " + task.name + ": " + p);
         pred.push_back(predict_mixed(ex, i, w));
         t.active += static_cast<double>(std::count_if(w.begin(), w.end(), [](float v) { return v > 0; }));
         ++t.active_n;

@@ -155,6 +155,10 @@ void EnsembleEvaluator::check_shapes(const std::string& name, const std::vector<
     if (w[i].rows != static_cast<int64_t>(docs_[i].pieces.size()) || w[i].cols != k_)
       throw Error("ensemble '" + name + "': router returned a " + std::to_string(w[i].rows) + "x" + std::to_string(w[i].cols) +
                   " matrix for a document of " + std::to_string(docs_[i].pieces.size()) + " positions and " + std::to_string(k_) + " experts");
+  // Values too: a row of zeros or NaNs would make the perplexity inf/NaN (written as null) and
+  // an unnormalised row would lower it without a word.
+  for (size_t i = 0; i < docs_.size(); ++i)
+    check_weight_rows(w[i], "ensemble '" + name + "': router weights for document " + std::to_string(i) + " (" + docs_[i].id + ")");
 }
 
 void EnsembleEvaluator::run(const std::function<std::unique_ptr<LanguageModel>(int32_t)>& load) {

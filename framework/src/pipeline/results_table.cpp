@@ -1,11 +1,16 @@
 #include "cbtm/pipeline/results_table.h"
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <set>
 #include <vector>
 
 namespace cbtm {
 namespace {
+
+// A number of the results; JSON writes a non-finite one (an infinite perplexity) as null.
+double num(const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN(); }
 
 std::string fmt(const char* f, double v) {
   char b[64];
@@ -24,7 +29,7 @@ std::string format_results(const nlohmann::json& r) {
   const nlohmann::json& models = r.at("models");
   double dense = 0;
   for (const auto& m : models)
-    if (m.value("role", "") == "dense") dense = m["ppl"].get<double>();
+    if (m.value("role", "") == "dense") dense = num(m["ppl"]);
   std::string out;
   const auto& ev = r.at("eval");
   out += "held-out: " + std::to_string(ev.value("docs", 0)) + " documents, " + std::to_string(ev.value("tokens", 0)) +
@@ -36,10 +41,10 @@ std::string format_results(const nlohmann::json& r) {
          pad("experts/token", 15, true) + "\n";
   out += std::string(w + 46, '-') + "\n";
   for (const auto& m : models) {
-    const double ppl = m["ppl"].get<double>();
+    const double ppl = num(m["ppl"]);
     out += pad(m["name"].get<std::string>(), w) + pad(fmt("%.3f", ppl), 10, true) +
-           pad(fmt("%.4f", m["bits_per_byte"].get<double>()), 11, true) +
-           pad(dense > 0 ? fmt("%.3f", ppl / dense) : "-", 10, true) +
+           pad(fmt("%.4f", num(m["bits_per_byte"])), 11, true) +
+           pad(dense > 0 && std::isfinite(dense) ? fmt("%.3f", ppl / dense) : "-", 10, true) +
            pad(m.contains("mean_token_experts") ? fmt("%.2f", m["mean_token_experts"].get<double>()) : "1", 15, true) + "\n";
   }
   // per-domain perplexity
@@ -62,7 +67,7 @@ std::string format_results(const nlohmann::json& r) {
         const size_t cw = std::max<size_t>(12, (*m)["name"].get<std::string>().size() + 2);
         if ((*m).contains("by_domain") && (*m)["by_domain"].contains(d)) {
           docs = (*m)["by_domain"][d]["docs"].get<int64_t>();
-          line += pad(fmt("%.3f", (*m)["by_domain"][d]["ppl"].get<double>()), cw, true);
+          line += pad(fmt("%.3f", num((*m)["by_domain"][d]["ppl"])), cw, true);
         } else {
           line += pad("-", cw, true);
         }

@@ -91,7 +91,10 @@ std::vector<std::pair<std::string, nlohmann::json>> committed_parts(const std::s
     if (n.rfind("part-", 0) == 0 && n.find(".tmp-") == std::string::npos && fs::exists(e.path() / "part.json"))
       names.push_back(n);
   }
-  std::sort(names.begin(), names.end());
+  // numeric order: part-99999 before part-100000 (shorter names first, then by name)
+  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
+  });
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i] != numbered("part", static_cast<int64_t>(i)))
       throw Error(shard_dir + ": parts are not numbered 0.." + std::to_string(names.size() - 1) + " (found " +
@@ -137,6 +140,34 @@ struct Tally {
   }
 };
 
+// Removes a shard's folder so that a kill half-way leaves nothing that looks like output: it is
+// renamed first (a removal interrupted part-way could leave a part folder without its
+// part.json, which a later commit of that part could not rename over).
+void discard_shard(const std::string& sdir) {
+  if (!fs::exists(sdir)) return;
+  const std::string gone = sdir + ".discarded";
+  fs::remove_all(gone);  // an earlier discard that was killed
+  fs::rename(sdir, gone);
+  fs::remove_all(gone);
+}
+
+// Part folders without a part.json: left by a removal interrupted before discard_shard renamed
+// first. Never output (a part is renamed into place after its part.json is written).
+void remove_broken_parts(const std::string& sdir) {
+  if (!fs::is_directory(sdir)) return;
+  std::vector<fs::path> broken;
+  for (const auto& e : fs::directory_iterator(sdir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("part-", 0) == 0 && n.find(".tmp-") == std::string::npos && e.is_directory() &&
+        !fs::exists(e.path() / "part.json"))
+      broken.push_back(e.path());
+  }
+  for (const auto& b : broken) {
+    spdlog::warn("removing {}: a part folder without part.json (left by an interrupted removal)", b.string());
+    fs::remove_all(b);
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> Pipeline::assign_inputs() const { return corpus_files(cfg_.data.train); }
@@ -170,9 +201,11 @@ void Pipeline::assign_shard(int64_t shard) {
   if (redo_assign() && !redo_.count("done:" + sdir)) {
     redo_.insert("done:" + sdir);
     if (fs::exists(sdir)) spdlog::info("{} --redo: discarding {}", label, sdir);
-    fs::remove_all(sdir);
+    discard_shard(sdir);
     dir_.forget("assign");
   }
+  fs::remove_all(sdir + ".discarded");  // a discard that was killed half-way
+  remove_broken_parts(sdir);
   // A shard made by another attempt (other config, clusterer or input file) is discarded.
   if (fs::exists(sdir + "/shard.json") || fs::is_directory(sdir)) {
     std::string why;
@@ -187,7 +220,7 @@ void Pipeline::assign_shard(int64_t shard) {
     for (const auto& [p, rec] : committed_parts(sdir)) check(rec);
     if (!why.empty()) {
       spdlog::info("{} discarding output of an earlier attempt with {}", label, why);
-      fs::remove_all(sdir);
+      discard_shard(sdir);
     }
   }
   if (fs::exists(sdir + "/shard.json")) {
@@ -214,6 +247,7 @@ void Pipeline::assign_shard(int64_t shard) {
   CorpusOptions co;
   co.text_field = d.text_field;
   co.id_field = d.id_field;
+  co.id_corpus = d.train;  // ids as when the whole corpus is read (files sharing a stem stay apart)
   co.on_bad_document = d.on_bad_document;
   co.max_docs = d.max_train_docs > 0 ? d.max_train_docs - done_docs : 0;
   co.skip_docs = done_docs;
@@ -338,6 +372,9 @@ void Pipeline::assign_shard(int64_t shard) {
   if (st.bad_total() > 0) spdlog::warn("{}: skipped {} bad line(s) (first: {})", input, st.bad_total(), st.first_bad);
   Tally total(k);
   for (const auto& [p, rec] : parts) total.add(rec);
+  if (total.total_docs() == 0 && st.bad_total() > 0)  // as read_corpus: not a shard of 0 documents
+    throw Error(input + ": no usable documents: all " + std::to_string(st.bad_total()) + " line(s) were bad (first: " +
+                st.first_bad + "); is it JSON Lines with a '" + d.text_field + "' field?");
   nlohmann::json shard_rec = total.json();
   shard_rec.update(id);
   shard_rec["parts"] = parts.size();
@@ -419,7 +456,26 @@ void Pipeline::merge_assign() {
   Tally total(k);
   int64_t nparts = 0;
   for (size_t s = 0; s < files.size(); ++s) {
-    const auto parts = committed_parts(assign_shard_dir(static_cast<int64_t>(s)));
+    // The shard's lock, so that a `--shard I --redo assign` running now cannot change it under us;
+    // and its committed parts must be the ones its shard.json counted.
+    const std::string lock = "assign-" + numbered("shard", static_cast<int64_t>(s));
+    take_lock(lock, "assign " + numbered("shard", static_cast<int64_t>(s)));
+    struct Release {
+      const Pipeline* p;
+      std::string name;
+      ~Release() { p->release_lock(name); }
+    } release{this, lock};
+    const std::string sdir = assign_shard_dir(static_cast<int64_t>(s));
+    const auto parts = committed_parts(sdir);
+    const nlohmann::json srec = read_json_file(sdir + "/shard.json");
+    Tally recorded(k), found(k);
+    recorded.add(srec);
+    for (const auto& [p, rec] : parts) found.add(rec);
+    if (static_cast<int64_t>(parts.size()) != srec.value("parts", int64_t{-1}) || found.docs != recorded.docs)
+      throw Error(sdir + ": its shard.json counts " + std::to_string(srec.value("parts", int64_t{-1})) + " part(s) and " +
+                  std::to_string(recorded.total_docs()) + " documents, but " + std::to_string(parts.size()) +
+                  " part(s) with " + std::to_string(found.total_docs()) +
+                  " documents are there; `cbtm assign ... --shard " + std::to_string(s) + " --redo assign` recomputes it");
     for (const auto& [p, rec] : parts) {
       total.add(rec);
       ++nparts;

@@ -31,8 +31,8 @@ CorpusOptions corpus_options(const DataOptions& d, int64_t limit) {
   o.id_field = d.id_field;
   o.on_bad_document = d.on_bad_document;
   o.max_docs = d.max_train_docs;
-  o.max_docs_per_file = limit == 0;  // max_train_docs is per input file (as in assign)
-  if (limit > 0) o.max_docs = o.max_docs > 0 ? std::min(o.max_docs, limit) : limit;
+  o.max_docs_per_file = true;  // max_train_docs is per input file (as in assign)
+  o.max_total_docs = limit;    // and the first `limit` of those in all
   return o;
 }
 

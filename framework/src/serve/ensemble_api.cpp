@@ -66,10 +66,12 @@ T get_number(const nlohmann::json& j, const std::string& key, T def) {
 HttpResponse handle(const EnsembleBackend& ens, const HttpRequest& req) {
   const bool known = req.path == "/health" || req.path == "/score" || req.path == "/generate";
   if (!known) return reply(404, {{"error", "no endpoint " + req.path + " (try GET /health, POST /score, POST /generate)"}});
-  const std::string want = req.path == "/health" ? "GET" : "POST";
-  if (req.method != want) {
+  // HEAD as GET: the server sends the headers of the answer without its body
+  const bool get = req.path == "/health";
+  if (get ? (req.method != "GET" && req.method != "HEAD") : req.method != "POST") {
+    const std::string want = get ? "GET" : "POST";
     HttpResponse r = reply(405, {{"error", req.path + " takes " + want + ", not " + req.method}});
-    r.headers["Allow"] = want;
+    r.headers["Allow"] = get ? "GET, HEAD" : "POST";
     return r;
   }
   if (req.path == "/health") {
@@ -128,6 +130,7 @@ HttpResponse handle(const EnsembleBackend& ens, const HttpRequest& req) {
   if (o.temperature < 0) throw BadRequest("'temperature' must be >= 0");
   if (!(o.top_p > 0 && o.top_p <= 1)) throw BadRequest("'top_p' must be in (0, 1]");
   o.seed = static_cast<uint64_t>(seed);
+  o.cancelled = req.client_gone;  // checked between tokens: nobody waits for the rest
   const Generation g = ens.generate(prompt, o);
   return reply(200, {{"text", g.text}, {"tokens", g.tokens.size()}, {"stop_reason", g.stop_reason}, {"experts", g.experts}});
 }
@@ -142,6 +145,10 @@ HttpHandler ensemble_api(EnsembleBackend backend) {
       return reply(400, {{"error", e.what()}});
     } catch (const UnprocessableRequest& e) {
       return reply(422, {{"error", e.what()}});
+    } catch (const ShuttingDown& e) {  // not run, or stopped early: the server is stopping
+      return reply(503, {{"error", e.what()}});
+    } catch (const GenerationCancelled& e) {  // its client hung up: the answer reaches nobody
+      return reply(503, {{"error", e.what()}});
     } catch (const std::exception& e) {  // the ensemble failed (a model, a router): not the client's doing
       spdlog::error("[serve] {} {}: internal error: {}", req.method, req.path, e.what());
       return reply(500, {{"error", std::string("internal error: ") + e.what()}});

@@ -41,6 +41,12 @@ std::vector<float> route_by_scores(const Router& router, const Document& doc, co
   return std::vector<float>(w.row(w.rows - 1), w.row(w.rows - 1) + w.cols);
 }
 
+// Stops the generation (GenerationCancelled) if its caller asks, e.g. because its client hung up.
+void check_cancelled(const GenerateOptions& opt, size_t generated) {
+  if (opt.cancelled && opt.cancelled())
+    throw GenerationCancelled("generation cancelled after " + std::to_string(generated) + " tokens");
+}
+
 }  // namespace
 
 Generation generate(const std::vector<LanguageModel*>& experts, const Router& router, const Tokenizer& tok,
@@ -49,6 +55,7 @@ Generation generate(const std::vector<LanguageModel*>& experts, const Router& ro
   if (!(opt.temperature >= 0)) throw Error("temperature must be >= 0");
   if (!(opt.top_p > 0 && opt.top_p <= 1)) throw Error("top_p must be in (0, 1]");
   if (experts.empty()) throw Error("generate: no experts");
+  check_cancelled(opt, 0);  // before the prompt's work (a request that waited in a queue)
   const size_t k = experts.size();
   std::vector<int32_t> row = {tok.bos_id()};
   for (int32_t t : tok.encode(prompt)) row.push_back(t);
@@ -82,6 +89,7 @@ Generation generate(const std::vector<LanguageModel*>& experts, const Router& ro
   Generation g;
   g.stop_reason = "max_tokens";
   for (int64_t step = 0; step < opt.max_tokens; ++step) {
+    check_cancelled(opt, g.tokens.size());
     if (static_cast<int64_t>(row.size()) >= max_length) {
       g.stop_reason = "max_length";
       break;

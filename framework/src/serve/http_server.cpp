@@ -26,9 +26,14 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxHead = 64 * 1024;
-constexpr size_t kDiscardBytes = size_t(4) << 20;  // read and dropped after an early answer, at most
+constexpr size_t kDiscardBytes = size_t(4) << 20;  // read and dropped after an answer, at most
 constexpr double kDiscardSeconds = 1;              // ... for at most this long
 constexpr ssize_t kTimedOut = -2;                  // recv_until: the deadline passed
+constexpr int64_t kMaxClosing = 64;                // refused connections closed on threads of their own, at most
+
+#ifndef POLLRDHUP
+#define POLLRDHUP 0  // not Linux: peer_closed's peek sees the end of the input instead
+#endif
 
 // "0.5", "30", "1e+10": seconds for messages.
 std::string seconds(double s) {
@@ -108,11 +113,11 @@ void drop_pending(int fd, size_t cap) {
   }
 }
 
-// After an answer sent before the request was read in full (408, 411, 413, 431, ...): ends
-// the sending side, so that the client sees the whole answer, then reads and drops what the
-// client still sends until it closes, kDiscardBytes or kDiscardSeconds. Closing a socket with
-// unread input resets the connection, and the client may then lose the answer (Python's
-// http.client reports BrokenPipe or ConnectionReset instead of the 413).
+// After an answer (one sent before the request was read in full -- 408, 411, 413, 431, ... --
+// or after it): ends the sending side, so that the client sees the whole answer, then reads
+// and drops what the client still sends until it closes, kDiscardBytes or kDiscardSeconds.
+// Closing a socket with unread input resets the connection, and the client may then lose the
+// answer (Python's http.client reports BrokenPipe or ConnectionReset instead of the 413).
 void discard_input(int fd) {
   ::shutdown(fd, SHUT_WR);
   const Clock::time_point deadline = deadline_in(kDiscardSeconds);
@@ -122,6 +127,23 @@ void discard_input(int fd) {
     if (n <= 0) return;
     total += static_cast<size_t>(n);
   }
+}
+
+// Whether the client of `fd` has hung up (closed or reset its connection, or ended its sending
+// side), without waiting or reading its input (HttpRequest::client_gone).
+bool peer_closed(int fd) {
+  pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
+  int r = 0;
+  do {
+    r = ::poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r <= 0) return false;  // nothing new (or poll failed: no reason to abandon the work)
+  if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return true;
+  if (!(p.revents & POLLIN)) return false;
+  // input, or its end: peek at it, leaving it for discard_input
+  char c;
+  const ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 // The length of the well-formed UTF-8 character at s[i] (1 to 4 bytes), 0 if there is none.
@@ -183,24 +205,15 @@ std::string json_error(const std::string& msg) {
   return out + "\"}";
 }
 
-std::string format_response(const HttpResponse& r) {
+// The answer's bytes; head_only (the answer to HEAD): without the body, but with the
+// Content-Length the body would have.
+std::string format_response(const HttpResponse& r, bool head_only) {
   std::string s = "HTTP/1.1 " + std::to_string(r.status) + " " + http_reason(r.status) + "\r\n";
   s += "Content-Type: " + r.content_type + "\r\n";
   s += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   for (const auto& [name, value] : r.headers) s += name + ": " + value + "\r\n";
   s += "Connection: close\r\n\r\n";
-  return s + r.body;
-}
-
-// Answers a connection that is not read (the server is full, or no thread could start): drops
-// what the request sent so far (closing with it unread would reset the connection), answers,
-// and closes.
-void refuse(int fd, const HttpResponse& resp) {
-  drop_pending(fd, kMaxHead);
-  send_all(fd, format_response(resp), deadline_in(1));
-  ::shutdown(fd, SHUT_WR);
-  drop_pending(fd, kDiscardBytes);
-  ::close(fd);
+  return head_only ? s : s + r.body;
 }
 
 std::string lower(std::string s) {
@@ -220,33 +233,67 @@ enum class Read {
   ended,     // the client (or the server, stopping) ended the input before the request was complete; `error` holds a 400
 };
 
-// Reads one request, all of it (header and body) by `deadline`.
-Read read_request(int fd, const HttpServerOptions& opt, Clock::time_point deadline, HttpRequest& req, HttpResponse& error) {
+// Where the header in `buf` ends: at its first empty line ("\r\n", or a bare "\n": a client
+// that ends its lines with LF alone is understood instead of left waiting for the 408).
+// Returns the header's length (the lines before the empty one) and sets `body` to the byte
+// after the empty line; npos while that has not arrived. `from` (a line start, 0 at first)
+// carries the scan over calls, so that a header arriving in pieces is scanned once.
+size_t find_head_end(const std::string& buf, size_t& from, size_t& body) {
+  for (;;) {
+    const size_t nl = buf.find('\n', from);
+    if (nl == std::string::npos) return std::string::npos;
+    if (nl == from || (nl == from + 1 && buf[from] == '\r')) {
+      body = nl + 1;
+      return from;
+    }
+    from = nl + 1;
+  }
+}
+
+// The line of `head` that starts at `at`, without its "\n" or a "\r" before that; `at` moves
+// to the next line (head.size() after the last).
+std::string next_line(const std::string& head, size_t& at) {
+  const size_t nl = head.find('\n', at);
+  std::string line = head.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  at = nl == std::string::npos ? head.size() : nl + 1;
+  return line;
+}
+
+// Reads one request, all of it: its header by `header_deadline`, the whole by `deadline`.
+// req.method is set as soon as the request line is read (an early answer to HEAD has no body).
+Read read_request(int fd, const HttpServerOptions& opt, Clock::time_point header_deadline, Clock::time_point deadline,
+                  HttpRequest& req, HttpResponse& error) {
   auto timed_out = [&](const std::string& where) {
     error = {408, json_error("the request did not arrive within " + seconds(opt.request_timeout_s) + " s (" + where + ")")};
     return Read::failed;
   };
   std::string buf;
   char chunk[8192];
-  size_t head_end = std::string::npos;
+  size_t head_end = std::string::npos, body_start = 0, scanned = 0;
   while (head_end == std::string::npos) {
-    const ssize_t n = recv_until(fd, chunk, sizeof chunk, deadline);
-    if (n == kTimedOut) return timed_out(std::to_string(buf.size()) + " bytes of its header received");
+    const ssize_t n = recv_until(fd, chunk, sizeof chunk, header_deadline);
+    if (n == kTimedOut) {
+      const std::string got = std::to_string(buf.size()) + " bytes of its header received";
+      if (!(opt.header_timeout_s < opt.request_timeout_s)) return timed_out(got);  // the earlier deadline passed
+      error = {408, json_error("the request header did not arrive within " + seconds(opt.header_timeout_s) + " s (" + got + ")")};
+      return Read::failed;
+    }
     if (n <= 0) {
       error = {400, json_error(buf.empty() ? "empty request" : "the request ended inside its header")};
       return Read::ended;
     }
     buf.append(chunk, static_cast<size_t>(n));
-    head_end = buf.find("\r\n\r\n");
+    head_end = find_head_end(buf, scanned, body_start);
     if ((head_end == std::string::npos && buf.size() > kMaxHead) || (head_end != std::string::npos && head_end > kMaxHead)) {
       error = {431, json_error("request header over 64 KiB")};
       return Read::failed;
     }
   }
   const std::string head = buf.substr(0, head_end);
-  std::string body = buf.substr(head_end + 4);
-  size_t line_end = head.find("\r\n");
-  const std::string line = head.substr(0, line_end);
+  std::string body = buf.substr(body_start);
+  size_t at = 0;
+  const std::string line = next_line(head, at);
   const size_t s1 = line.find(' '), s2 = line.rfind(' ');
   if (s1 == std::string::npos || s2 == s1 || line.compare(s2 + 1, 5, "HTTP/") != 0) {
     error = {400, json_error("malformed request line: '" + line.substr(0, 200) + "'")};
@@ -255,21 +302,38 @@ Read read_request(int fd, const HttpServerOptions& opt, Clock::time_point deadli
   req.method = line.substr(0, s1);
   req.path = line.substr(s1 + 1, s2 - s1 - 1);
   if (const size_t q = req.path.find('?'); q != std::string::npos) req.path.resize(q);
-  while (line_end != std::string::npos) {
-    const size_t next = head.find("\r\n", line_end + 2);
-    const std::string h = head.substr(line_end + 2, next == std::string::npos ? std::string::npos : next - line_end - 2);
-    line_end = next;
+  int lengths = 0;  // Content-Length headers seen
+  while (at < head.size()) {
+    const std::string h = next_line(head, at);
     if (h.empty()) continue;
     const size_t colon = h.find(':');
     if (colon == std::string::npos) {
       error = {400, json_error("malformed header line: '" + h.substr(0, 200) + "'")};
       return Read::failed;
     }
-    req.headers[lower(trim(h.substr(0, colon)))] = trim(h.substr(colon + 1));
+    // "Content-Length : 5" is not Content-Length to every reader: proxies and servers that
+    // disagree on a request's length disagree on where the next one starts
+    const std::string name = h.substr(0, colon);
+    if (name.empty() || name.find_first_of(" \t") != std::string::npos) {
+      error = {400, json_error("malformed header line (an empty header name, or one with spaces or tabs): '" + h.substr(0, 200) + "'")};
+      return Read::failed;
+    }
+    const std::string key = lower(name);
+    if (key == "content-length" && ++lengths > 1) {
+      error = {400, json_error("more than one Content-Length header")};
+      return Read::failed;
+    }
+    req.headers[key] = trim(h.substr(colon + 1));
   }
   // before the Content-Length checks: a chunked POST has no length, and is told why
   if (req.headers.count("transfer-encoding")) {
     error = {501, json_error("Transfer-Encoding is not supported; send a Content-Length body")};
+    return Read::failed;
+  }
+  const auto expect = req.headers.find("expect");
+  const bool wants_continue = expect != req.headers.end() && lower(expect->second) == "100-continue";
+  if (expect != req.headers.end() && !wants_continue) {
+    error = {417, json_error("Expect: '" + expect->second.substr(0, 100) + "' is not supported (only 100-continue is)")};
     return Read::failed;
   }
   size_t length = 0;
@@ -292,9 +356,7 @@ Read read_request(int fd, const HttpServerOptions& opt, Clock::time_point deadli
   }
   // A client that asks (curl does for bodies over 1 MiB) waits for this before sending the
   // body -- about a second when nobody answers
-  const auto expect = req.headers.find("expect");
-  if (expect != req.headers.end() && lower(expect->second) == "100-continue" && body.size() < length &&
-      !send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n", deadline))
+  if (wants_continue && body.size() < length && !send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n", deadline))
     return timed_out("while sending 100 Continue");
   while (body.size() < length) {
     const ssize_t n = recv_until(fd, chunk, std::min(sizeof chunk, length - body.size()), deadline);
@@ -324,6 +386,7 @@ const char* http_reason(int status) {
     case 408: return "Request Timeout";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
+    case 417: return "Expectation Failed";
     case 422: return "Unprocessable Entity";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -334,10 +397,14 @@ const char* http_reason(int status) {
 }
 
 HttpServer::HttpServer(const HttpServerOptions& opt, HttpHandler handler) : opt_(opt), handler_(std::move(handler)) {
+  // (htons would take 70000 for 4464)
+  if (opt.port < 0 || opt.port > 65535)
+    throw Error("serve: port must be 0 to 65535 (0: any free port), not " + std::to_string(opt.port));
   if (opt.max_connections < 1) throw Error("serve: max_connections must be >= 1");
   if (opt.max_queue < 0) throw Error("serve: max_queue must be >= 0");
   if (!(opt.queue_timeout_s >= 0)) throw Error("serve: queue_timeout_s must be >= 0");
   if (!(opt.request_timeout_s > 0)) throw Error("serve: request_timeout_s must be > 0");
+  if (!(opt.header_timeout_s > 0)) throw Error("serve: header_timeout_s must be > 0");
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw Error(std::string("serve: socket(): ") + std::strerror(errno));
   const int one = 1;
@@ -364,16 +431,27 @@ HttpServer::~HttpServer() {
 }
 
 // Waits (at most queue_timeout_s) for a free slot; false if none came or the server is stopping.
+// Slots go in arrival order: each waiter takes a ticket, and only the earliest waiting ticket
+// may take a free slot -- otherwise a request arriving as a slot frees could take it while
+// earlier ones, woken too late, time out.
 bool HttpServer::acquire_slot() {
   std::unique_lock<std::mutex> lock(slot_mu_);
-  const auto free_or_stopping = [this] { return stopping_.load() || active_ < opt_.max_connections; };
+  const uint64_t ticket = next_ticket_++;
+  slot_waiters_.insert(ticket);
+  const auto my_turn = [this, ticket] {
+    return stopping_.load() || (*slot_waiters_.begin() == ticket && active_ < opt_.max_connections);
+  };
+  bool turn = true;
   if (opt_.queue_timeout_s > kHttpNoTimeout)  // a duration that large would overflow wait_for's clock
-    slot_cv_.wait(lock, free_or_stopping);
-  else if (!slot_cv_.wait_for(lock, std::chrono::duration<double>(opt_.queue_timeout_s), free_or_stopping))
-    return false;
-  if (stopping_) return false;
-  ++active_;
-  return true;
+    slot_cv_.wait(lock, my_turn);
+  else
+    turn = slot_cv_.wait_for(lock, std::chrono::duration<double>(opt_.queue_timeout_s), my_turn);
+  slot_waiters_.erase(ticket);
+  const bool got = turn && !stopping_;
+  if (got) ++active_;
+  // the next waiter may go now: a slot is still free, or this one gave up its turn
+  if (!slot_waiters_.empty() && active_ < opt_.max_connections) slot_cv_.notify_all();
+  return got;
 }
 
 void HttpServer::release_slot() {
@@ -381,7 +459,7 @@ void HttpServer::release_slot() {
     std::lock_guard<std::mutex> lock(slot_mu_);
     --active_;
   }
-  slot_cv_.notify_one();
+  slot_cv_.notify_all();  // every waiter checks whether it is the earliest: notify_one might wake another
 }
 
 // Registers a socket whose request is being read, so that stopping can end the read; when the
@@ -412,19 +490,60 @@ void HttpServer::begin_stop() {
   slot_cv_.notify_all();
 }
 
+// Sends `resp` (a client that does not read it is dropped at the deadline), gives up the
+// connection's place, then ends the sending side and reads what the client still sends
+// (discard_input) before the caller closes: closing a socket with unread input resets the
+// connection, and a client still sending (bytes after its request, a body not read) would
+// get ECONNRESET instead of the answer.
+void HttpServer::answer(int fd, const HttpResponse& resp, bool head_only) {
+  const bool sent = send_all(fd, format_response(resp, head_only), deadline_in(opt_.request_timeout_s));
+  ++served_;
+  --connections_;  // answered: lingering does not hold a place
+  if (sent) discard_input(fd);
+}
+
+// Answers a connection that is not read (the server is full, or no thread could start): drops
+// what the request sent so far, answers, and closes after discard_input, on a thread of its own
+// so that the accept loop does not wait; with kMaxClosing such threads running (or none to be
+// had), only what has already arrived is dropped.
+void HttpServer::refuse(int fd, const HttpResponse& resp) {
+  drop_pending(fd, kMaxHead);
+  const bool sent = send_all(fd, format_response(resp, false), deadline_in(1));
+  if (sent && closing_.load() < kMaxClosing) {
+    ++threads_;
+    ++closing_;
+    try {
+      std::thread([this, fd] {
+        discard_input(fd);
+        ::close(fd);
+        --closing_;
+        --threads_;  // last: serve() may return (and the server go) once no thread is left
+      }).detach();
+      return;
+    } catch (const std::system_error&) {  // no thread to be had: close here
+      --closing_;
+      --threads_;
+    }
+  }
+  ::shutdown(fd, SHUT_WR);
+  drop_pending(fd, kDiscardBytes);
+  ::close(fd);
+}
+
 void HttpServer::handle(int fd) {
   const Clock::time_point deadline = deadline_in(opt_.request_timeout_s);
+  // an idle connection holds a place among the limits only this long (slowloris)
+  const Clock::time_point header_deadline = std::min(deadline, deadline_in(opt_.header_timeout_s));
   HttpRequest req;
   HttpResponse resp;
   start_reading(fd);
-  const Read got = read_request(fd, opt_, deadline, req, resp);
+  const Read got = read_request(fd, opt_, header_deadline, deadline, req, resp);
+  const bool head_only = req.method == "HEAD";  // a HEAD answer has no body, whatever its status
   if (got != Read::complete) {
     if (got == Read::ended && stopping_) resp = stopping_response();
-    send_all(fd, format_response(resp), deadline_in(opt_.request_timeout_s));
-    discard_input(fd);  // still registered: stopping ends it too
-    done_reading(fd);
+    answer(fd, resp, head_only);  // still registered: stopping ends its discard too
+    done_reading(fd);             // before the close: the number may be reused at once
     ::close(fd);
-    ++served_;
     return;
   }
   done_reading(fd);
@@ -435,6 +554,7 @@ void HttpServer::handle(int fd) {
                      : HttpResponse{503, json_error("busy: " + std::to_string(opt_.max_connections) + " requests in flight for over " +
                                                     seconds(opt_.queue_timeout_s) + " s; retry")};
   } else {
+    req.client_gone = [fd] { return peer_closed(fd); };
     try {
       resp = handler_(req);
     } catch (const std::exception& e) {
@@ -442,12 +562,11 @@ void HttpServer::handle(int fd) {
     } catch (...) {
       resp = {500, json_error("internal error")};
     }
+    req.client_gone = nullptr;
     release_slot();
   }
-  send_all(fd, format_response(resp), deadline_in(opt_.request_timeout_s));  // a client that does not read is dropped
-  ::shutdown(fd, SHUT_WR);
+  answer(fd, resp, head_only);
   ::close(fd);
-  ++served_;
 }
 
 void HttpServer::serve(const std::atomic<bool>& stop) {
@@ -464,19 +583,22 @@ void HttpServer::serve(const std::atomic<bool>& stop) {
       continue;
     }
     if (connections_.load() >= limit) {
-      // (connections being read count: a slow client holds its place until the 408 deadline)
+      // (connections being read count: a slow client holds its place until the 408 deadline,
+      // one that has not sent its header until header_timeout_s)
       refuse(fd, {503, json_error("busy: " + std::to_string(limit) + " connections open (" + std::to_string(opt_.max_connections) +
                                   " handled at once, " + std::to_string(opt_.max_queue) + " more read or queued); retry")});
       continue;
     }
-    ++connections_;
+    ++connections_;  // handle() gives it up once answered
+    ++threads_;
     try {
       std::thread([this, fd] {
         handle(fd);
-        --connections_;
+        --threads_;  // last: serve() may return (and the server go) once no thread is left
       }).detach();
     } catch (const std::system_error& e) {  // no thread to be had (resource limits)
       --connections_;
+      --threads_;
       refuse(fd, {503, json_error(std::string("busy: cannot start a thread for the connection (") + e.what() + "); retry")});
     }
   }
@@ -484,7 +606,7 @@ void HttpServer::serve(const std::atomic<bool>& stop) {
   ::close(listen_fd_);
   listen_fd_ = -1;
   begin_stop();
-  while (connections_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (threads_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 HttpResponse http_call(int port, const std::string& method, const std::string& path, const std::string& body,
@@ -516,7 +638,8 @@ HttpResponse http_call(int port, const std::string& method, const std::string& p
     ::close(fd);
     return out;
   }
-  ::shutdown(fd, SHUT_WR);
+  // a request cut short must end; a well-formed one must not look like a client that hung up
+  if (!raw.empty()) ::shutdown(fd, SHUT_WR);
   std::string buf;
   char chunk[8192];
   for (;;) {

@@ -61,89 +61,6 @@ class BorrowedModel : public LanguageModel {
 
 }  // namespace
 
-// Runs submitted jobs one at a time: on its own long-lived thread, or on a thread that lends
-// itself with run_here() (the process's main thread runs the models about twice as fast as any
-// other thread here -- measured with bench/serve_bench, cause not yet known -- so `cbtm serve`
-// lends it). Model calls made from many short-lived connection threads would also each start
-// a fresh OpenMP team.
-class Worker {
- public:
-  Worker() : thread_([this] { loop(); }) {}
-  ~Worker() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  template <class F> auto run(F f) -> decltype(f()) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto result = task.get_future();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      jobs_.emplace_back([&task] { task(); });
-    }
-    cv_.notify_all();
-    return result.get();  // rethrows what the job threw
-  }
-  // Queues `job` and returns at once (`job` must not throw).
-  void post(std::function<void()> job) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      jobs_.push_back(std::move(job));
-    }
-    cv_.notify_all();
-  }
-  // Runs the jobs on the calling thread (the own thread then idles) until `stop` is true.
-  void run_here(const std::atomic<bool>& stop, const std::function<void()>& lent) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++lent_;
-    }
-    if (lent) lent();
-    while (!stop.load()) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (!cv_.wait_for(lock, std::chrono::milliseconds(10), [this] { return !jobs_.empty(); })) continue;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      std::lock_guard<std::mutex> one(running_);
-      job();
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --lent_;
-    }
-    cv_.notify_all();
-  }
-
- private:
-  void loop() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || (lent_ == 0 && !jobs_.empty()); });
-        if (stop_ && jobs_.empty()) return;
-        if (jobs_.empty() || lent_ > 0) continue;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      std::lock_guard<std::mutex> one(running_);  // one job at a time, whichever thread runs it
-      job();
-    }
-  }
-  std::mutex mu_, running_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  int lent_ = 0;
-  bool stop_ = false;
-  std::thread thread_;
-};
-
 struct RunEnsemble::Impl {
   std::string run, name, router_yaml;
   std::unique_ptr<Tokenizer> tok;
@@ -155,7 +72,7 @@ struct RunEnsemble::Impl {
   int64_t max_len = 0;
   std::string domain_field;
   std::unique_ptr<BatchQueue<std::string, TextScore>> scores;  // /score texts gathered into evaluations (batch_queue.h)
-  Worker worker;  // declared last: joined first, before the models (and queued scores) go away
+  ModelWorker worker;  // declared last: joined first, before the models (and queued scores) go away
 };
 
 RunEnsemble::~RunEnsemble() = default;
@@ -208,9 +125,12 @@ std::unique_ptr<RunEnsemble> RunEnsemble::open(const std::string& run, const std
   ctx.domain_field = im->domain_field;
   im->router->bind(ctx);
   RunEnsemble* me = self.get();
-  Worker* worker = &im->worker;
+  ModelWorker* worker = &im->worker;
   im->scores = std::make_unique<BatchQueue<std::string, TextScore>>(
-      [me](const std::vector<std::string>& texts) { return me->score_now(texts); },
+      [me](const std::vector<std::string>& texts) {
+        me->throw_if_shut_down();  // texts queued before the shutdown are not scored
+        return me->score_now(texts);
+      },
       [worker](std::function<void()> job) { worker->post(std::move(job)); });
   self->impl_ = std::move(im);
   return self;
@@ -231,7 +151,16 @@ void RunEnsemble::set_max_batch(int64_t n) {
 
 int64_t RunEnsemble::max_batch() const { return impl_->scores->max_batch(); }
 
-TextScore RunEnsemble::score(const std::string& text) { return impl_->scores->call(text); }
+TextScore RunEnsemble::score(const std::string& text) {
+  throw_if_shut_down();
+  return impl_->scores->call(text);
+}
+
+void RunEnsemble::shut_down_when(const std::atomic<bool>& stop) { impl_->worker.close_when(stop); }
+
+void RunEnsemble::throw_if_shut_down() const {
+  if (impl_->worker.closed()) throw ShuttingDown(kShuttingDownNotRun);
+}
 
 void RunEnsemble::run_with_this_thread(const std::function<void()>& work) {
   std::exception_ptr error;
@@ -294,7 +223,16 @@ Generation RunEnsemble::generate_now(const std::string& prompt, const GenerateOp
   Impl& im = *impl_;
   std::vector<LanguageModel*> experts;
   for (auto& e : im.experts) experts.push_back(e.get());
-  return cbtm::generate(experts, *im.router, *im.tok, im.max_len, prompt, opt);
+  // between tokens: stop for the caller's reason (its client hung up) or for the shutdown
+  GenerateOptions o = opt;
+  const ModelWorker& worker = im.worker;
+  o.cancelled = [&worker, &opt] { return worker.closed() || (opt.cancelled && opt.cancelled()); };
+  try {
+    return cbtm::generate(experts, *im.router, *im.tok, im.max_len, prompt, o);
+  } catch (const GenerationCancelled& e) {
+    if (worker.closed()) throw ShuttingDown(std::string("the server is shutting down: ") + e.what());
+    throw;
+  }
 }
 
 }  // namespace cbtm

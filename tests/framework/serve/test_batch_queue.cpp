@@ -1,18 +1,23 @@
 // BatchQueue (framework/include/cbtm/serve/batch_queue.h): callers waiting while the worker
 // is busy are answered in batches of at most max_batch, in arrival order, each with its own
-// answer; a failing batch is retried input by input.
+// answer; a failing batch is retried input by input. ModelWorker (worker.h): once closed, the
+// calls not started are answered with ShuttingDown instead of being run.
 #include "support/catch.h"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "cbtm/serve/batch_queue.h"
+#include "cbtm/serve/worker.h"
 
 namespace {
 
@@ -196,4 +201,45 @@ TEST_CASE("BatchQueue: many threads calling at once each get their own answer") 
   CHECK(q.calls() == kThreads * kCalls);
   CHECK(q.batches() <= q.calls());
   CHECK(q.batches() >= q.calls() / 5);  // never more than max_batch per batch
+}
+
+TEST_CASE("ModelWorker: once closed - a call queued behind a running one throws ShuttingDown without running - so do new calls") {
+  cbtm::ModelWorker w;
+  std::atomic<bool> closed{false}, entered{false}, release{false}, queued_ran{false};
+  w.close_when(closed);
+  CHECK(w.run([] { return 7; }) == 7);
+  int running_result = -1;
+  std::thread running([&] {
+    running_result = w.run([&] {
+      entered = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      return 1;
+    });
+  });
+  while (!entered) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  std::string queued_error;
+  std::thread queued([&] {
+    try {
+      w.run([&] {
+        queued_ran = true;
+        return 2;
+      });
+    } catch (const cbtm::ShuttingDown& e) {
+      queued_error = e.what();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));  // queued behind the running call
+  closed = true;
+  release = true;
+  running.join();
+  queued.join();
+  CHECK(running_result == 1);  // started before the close: it finishes
+  CHECK(!queued_ran);
+  CHECK(queued_error.find("shutting down") != std::string::npos);
+  CHECK(w.closed());
+  CHECK_THROWS_AS(w.run([] { return 3; }), cbtm::ShuttingDown);
+  // posted jobs still run: they answer callers that wait (BatchQueue)
+  std::promise<void> posted;
+  w.post([&posted] { posted.set_value(); });
+  CHECK(posted.get_future().wait_for(std::chrono::seconds(2)) == std::future_status::ready);
 }

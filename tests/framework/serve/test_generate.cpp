@@ -195,3 +195,21 @@ TEST_CASE("generate: bad options and a prompt that leaves no room fail clearly")
   auto two = make_router("{type: uniform}", {nullptr, nullptr, 2});
   CHECK_THROWS_WITH(cbtm::generate(experts, *two, tok, 64, "a", opt), ContainsText("2 experts"));
 }
+
+TEST_CASE("generate: a cancel callback asked before the prompt and every token stops the generation") {
+  LetterLM e0(1);
+  std::vector<cbtm::LanguageModel*> experts = {&e0};
+  ByteTokenizer tok;
+  auto router = make_router("{type: uniform}", {nullptr, nullptr, 1});
+  cbtm::GenerateOptions opt;
+  opt.max_tokens = 20;
+  opt.stop_at_eos = false;
+  int asked = 0;
+  opt.cancelled = [&asked] { return ++asked > 3; };  // yes on the 4th question: before the 3rd token
+  CHECK_THROWS_AS(cbtm::generate(experts, *router, tok, 64, "ab", opt), cbtm::GenerationCancelled);
+  CHECK(asked == 4);
+  asked = 0;
+  CHECK_THROWS_WITH(cbtm::generate(experts, *router, tok, 64, "ab", opt), ContainsText("cancelled after 2 tokens"));
+  opt.cancelled = [] { return false; };
+  CHECK(cbtm::generate(experts, *router, tok, 64, "ab", opt).tokens.size() == 20);
+}

@@ -1,5 +1,5 @@
 // The HTTP server and client: round trips, concurrent clients, malformed requests, limits,
-// slow clients, stopping.
+// slow and idle clients, clients that hang up or keep sending, slot order, stopping.
 #include "support/catch.h"
 
 #include <arpa/inet.h>
@@ -12,8 +12,11 @@
 #include <chrono>
 #include <climits>
 #include <limits>
+#include <mutex>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -355,4 +358,183 @@ TEST_CASE("http server: a port in use - a bad address or bad options fail clearl
   o = {};
   o.request_timeout_s = 0;
   CHECK_THROWS_WITH(cbtm::HttpServer(o, echo), ContainsText("request_timeout_s must be > 0"));
+  o = {};
+  o.header_timeout_s = -1;
+  CHECK_THROWS_WITH(cbtm::HttpServer(o, echo), ContainsText("header_timeout_s must be > 0"));
+  // not taken modulo 65536 (70000 would listen on 4464)
+  for (int port : {70000, 65536, -1}) {
+    o = {};
+    o.port = port;
+    CHECK_THROWS_WITH(cbtm::HttpServer(o, echo), ContainsText("port must be 0 to 65535 (0: any free port), not " + std::to_string(port)));
+  }
+}
+
+TEST_CASE("http server: the answer to HEAD has the headers of the full answer but no body") {
+  Running s({}, echo);
+  const int p = s.server.port();
+  for (const std::string req : {"HEAD /x HTTP/1.1\r\n\r\n", "HEAD /get-only HTTP/1.1\r\n\r\n", "HEAD / HTTP/1.1\r\nno colon\r\n\r\n"}) {
+    RawClient c(p);
+    REQUIRE(c.fd >= 0);
+    REQUIRE(c.send(req));
+    REQUIRE(c.readable(2000));
+    const std::string resp = c.read_all(2);
+    INFO(req << " -> " << resp);
+    CHECK(status_of(resp) == (req.find("/x") != std::string::npos ? 200 : req.find("get-only") != std::string::npos ? 405 : 400));
+    CHECK(resp.find("\r\n\r\n") == resp.size() - 4);  // nothing after the header
+    CHECK(resp.find("Content-Length: 0\r\n") == std::string::npos);  // the length of the body not sent
+  }
+  auto r = cbtm::http_call(p, "HEAD", "/x");
+  CHECK(r.status == 200);
+  CHECK(r.body.empty());
+  CHECK(r.headers["content-length"] == "8");  // "HEAD /x "
+}
+
+TEST_CASE("http server: line endings of LF alone are understood at once") {
+  Running s({}, echo);
+  RawClient c(s.server.port());
+  REQUIRE(c.fd >= 0);
+  const auto t0 = Clock::now();
+  REQUIRE(c.send("POST /lf HTTP/1.1\nHost: x\nContent-Length: 3\n\nabc"));
+  REQUIRE(c.readable(2000));
+  const std::string resp = c.read_all(2);
+  INFO(resp);
+  CHECK(status_of(resp) == 200);
+  CHECK(body_of(resp) == "POST /lf abc");
+  CHECK(seconds_since(t0) < 1.0);  // not the 408 deadline
+}
+
+TEST_CASE("http server: a repeated Content-Length - a header name with whitespace - an unknown Expect are refused") {
+  std::atomic<int> calls{0};
+  Running s({}, [&](const cbtm::HttpRequest& r) {
+    ++calls;
+    return echo(r);
+  });
+  const int p = s.server.port();
+  auto r = cbtm::http_call(p, "", "", "", 10, "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("more than one Content-Length") != std::string::npos);
+  r = cbtm::http_call(p, "", "", "", 10, "POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc");
+  CHECK(r.status == 400);  // even when they agree
+  for (const std::string bad : {"Content-Length : 3", "Content Length: 3", "\tX-Folded: 3", ": 3"}) {
+    r = cbtm::http_call(p, "", "", "", 10, "POST / HTTP/1.1\r\n" + bad + "\r\n\r\nabc");
+    INFO(bad << " -> " << r.body);
+    CHECK(r.status == 400);
+    CHECK(r.body.find("header name") != std::string::npos);
+  }
+  r = cbtm::http_call(p, "", "", "", 10, "POST / HTTP/1.1\r\nContent-Length: 2\r\nExpect: 200-ok\r\n\r\nab");
+  CHECK(r.status == 417);
+  CHECK(r.body.find("200-ok") != std::string::npos);
+  CHECK(calls == 0);
+  CHECK(cbtm::http_call(p, "", "", "", 10, "POST / HTTP/1.1\r\nContent-Length: 2\r\nX-A: b c\r\n\r\nab").status == 200);
+}
+
+TEST_CASE("http server: connections that send no header are dropped with 408 after header_timeout_s") {
+  cbtm::HttpServerOptions o;
+  o.max_connections = 1;
+  o.max_queue = 1;
+  o.header_timeout_s = 0.3;
+  o.request_timeout_s = 10;
+  Running s(o, echo);
+  const int p = s.server.port();
+  const auto t0 = Clock::now();
+  RawClient idle1(p), idle2(p);  // connect, then send nothing
+  REQUIRE(idle1.fd >= 0);
+  REQUIRE(idle2.fd >= 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(cbtm::http_call(p, "GET", "/x").status == 503);  // both places are taken
+  for (RawClient* c : {&idle1, &idle2}) {
+    REQUIRE(c->readable(2000));
+    const std::string resp = c->read_all(1);
+    INFO(resp);
+    CHECK(status_of(resp) == 408);
+    CHECK(body_of(resp).find("header did not arrive within 0.3 s") != std::string::npos);
+  }
+  CHECK(seconds_since(t0) < 1.0);  // not request_timeout_s
+  CHECK(cbtm::http_call(p, "GET", "/x").status == 200);  // their places are free again
+}
+
+TEST_CASE("http server: requests waiting for a slot get it in arrival order") {
+  std::atomic<bool> entered{false}, release{false};
+  std::mutex mu;
+  std::vector<std::string> order;
+  cbtm::HttpServerOptions o;
+  o.max_connections = 1;
+  o.queue_timeout_s = 10;
+  Running s(o, [&](const cbtm::HttpRequest& r) {
+    if (r.path == "/hold") {
+      entered = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    } else {
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back(r.path);
+    }
+    return echo(r);
+  });
+  const int p = s.server.port();
+  std::thread holder([p] { cbtm::http_call(p, "GET", "/hold"); });
+  while (!entered) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::vector<std::string> want;
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 5; ++i) {
+    want.push_back("/w" + std::to_string(i));
+    waiters.emplace_back([p, i] { cbtm::http_call(p, "GET", "/w" + std::to_string(i)); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));  // queued before the next arrives
+  }
+  release = true;
+  holder.join();
+  for (auto& w : waiters) w.join();
+  std::lock_guard<std::mutex> lock(mu);
+  CHECK(order == want);
+}
+
+TEST_CASE("http server: a client still sending after its request gets the answer - not a reset") {
+  Running s({}, echo);
+  RawClient c(s.server.port());
+  REQUIRE(c.fd >= 0);
+  // a whole request, then 1 MiB more that the server does not read as a request: closing with
+  // it unread would reset the connection
+  REQUIRE(c.send("GET /x HTTP/1.1\r\n\r\n" + std::string(size_t(1) << 20, 'x')));
+  const std::string resp = c.read_all(2);
+  CHECK(status_of(resp) == 200);
+  CHECK(body_of(resp) == "GET /x ");
+}
+
+TEST_CASE("http server: a handler can tell that its client has hung up") {
+  std::atomic<int> gone_at_start{-1};
+  std::atomic<bool> started{false}, noticed{false}, done{false};
+  Running s({}, [&](const cbtm::HttpRequest& r) {
+    if (!r.client_gone) {
+      done = true;
+      return cbtm::HttpResponse{500, "{}"};
+    }
+    if (r.path == "/stay") {  // a client waiting for its answer has not gone
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return cbtm::HttpResponse{200, r.client_gone() ? "gone" : "here", "text/plain"};
+    }
+    gone_at_start = r.client_gone() ? 1 : 0;
+    started = true;
+    const auto t0 = Clock::now();
+    while (!r.client_gone() && seconds_since(t0) < 1.5) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    noticed = r.client_gone();
+    done = true;
+    return echo(r);
+  });
+  const int p = s.server.port();
+  const auto stay = cbtm::http_call(p, "GET", "/stay");
+  CHECK(stay.status == 200);
+  CHECK(stay.body == "here");
+  RawClient c(p);
+  REQUIRE(c.fd >= 0);
+  REQUIRE(c.send("GET /hangup HTTP/1.1\r\n\r\n"));
+  const auto t_start = Clock::now();
+  while (!started && seconds_since(t_start) < 2) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  REQUIRE(started);
+  const auto t0 = Clock::now();
+  ::close(c.fd);
+  c.fd = -1;
+  while (!done && seconds_since(t0) < 2) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  CHECK(done);
+  CHECK(gone_at_start == 0);
+  CHECK(noticed);
+  CHECK(seconds_since(t0) < 0.5);
 }

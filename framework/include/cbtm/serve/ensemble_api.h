@@ -2,7 +2,7 @@
 /// \file ensemble_api.h
 /// The JSON API of `cbtm serve` over a RunEnsemble:
 ///
-///   GET  /health    -> {"status": "ok", "run", "ensemble", "router", "experts", ...}
+///   GET  /health    -> {"status": "ok", "run", "ensemble", "router", "experts", ...} (HEAD too)
 ///   POST /score     {"text": S, "tokens": false}
 ///                   -> {"tokens", "nll", "ppl", "bits_per_byte", "mean_active_experts"
 ///                       (+ "token_logprobs", "token_pieces" when "tokens": true)}
@@ -15,8 +15,11 @@
 /// Errors get {"error": message}: a body that is not a JSON object (numbers out of range
 /// included), an unknown key, a key of the wrong type or out of range (400), an unknown path
 /// (404), the wrong method (405, with an Allow header), a well-formed request the ensemble
-/// cannot do (422: a prompt that leaves no room in the model's length); anything else the
-/// ensemble throws is an internal error (500, logged).
+/// cannot do (422: a prompt that leaves no room in the model's length), a call the ensemble
+/// did not run or stopped because the server is shutting down (503: ShuttingDown) or a
+/// generation stopped because its client hung up (503: GenerationCancelled; a generation is
+/// given HttpRequest::client_gone as GenerateOptions::cancelled); anything else the ensemble
+/// throws is an internal error (500, logged).
 #include <functional>
 #include <string>
 #include <vector>
@@ -37,7 +40,8 @@ class UnprocessableRequest : public Error {
 };
 
 /// What the API calls: a RunEnsemble's methods (tests substitute their own). Whatever they
-/// throw other than UnprocessableRequest is answered as an internal error (500).
+/// throw other than UnprocessableRequest, ShuttingDown and GenerationCancelled is answered as
+/// an internal error (500).
 struct EnsembleBackend {
   std::function<nlohmann::json()> info;
   std::function<TextScore(const std::string&)> score;

@@ -18,6 +18,7 @@
 ///   Generation g = generate(experts, router, tok, max_length, "Once", {.max_tokens = 20});
 /// \endcode
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -33,6 +34,13 @@ class PromptTooLong : public Error {
   using Error::Error;
 };
 
+/// generate()'s Error when GenerateOptions::cancelled returned true (the client hung up, or the
+/// server is stopping): `cbtm serve` answers 503.
+class GenerationCancelled : public Error {
+ public:
+  using Error::Error;
+};
+
 class LanguageModel;
 class Router;
 class Tokenizer;
@@ -43,6 +51,10 @@ struct GenerateOptions {
   double top_p = 1.0;        ///< nucleus: sample from the smallest set of tokens with mass >= top_p
   uint64_t seed = 0;         ///< the same seed and inputs give the same text
   bool stop_at_eos = true;   ///< stop at the end-of-document token (not included in the text)
+  /// If set, asked before the prompt is read and before every new token: true stops the
+  /// generation with GenerationCancelled (`cbtm serve`: the client hung up, or the server is
+  /// stopping). Called on the generating thread; keep it cheap.
+  std::function<bool()> cancelled = {};
 };
 
 struct Generation {
@@ -55,7 +67,7 @@ struct Generation {
 /// Continues `prompt` (after a beginning-of-document token) with the ensemble of `experts`
 /// (expert j: the router's column j) routed by a bound `router`. max_length: the experts'
 /// length in tokens. Error for bad options, a prompt that leaves no room, or a router whose
-/// weights have the wrong shape.
+/// weights have the wrong shape; GenerationCancelled when opt.cancelled says so.
 Generation generate(const std::vector<LanguageModel*>& experts, const Router& router, const Tokenizer& tok,
                     int64_t max_length, const std::string& prompt, const GenerateOptions& opt);
 

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cbtm/serve/generate.h"
+#include "cbtm/serve/worker.h"
 
 namespace cbtm {
 
@@ -69,8 +70,16 @@ class RunEnsemble {
   /// Most texts scored together (>= 1; 1: one at a time). Default 16.
   void set_max_batch(int64_t n);
   int64_t max_batch() const;
-  /// Thread-safe, as score(). Error if the prompt does not fit the model.
+  /// Thread-safe, as score(). Error if the prompt does not fit the model; GenerationCancelled
+  /// when opt.cancelled says so between tokens (the client hung up).
   Generation generate(const std::string& prompt, const GenerateOptions& opt);
+  /// Shuts the ensemble down for good once `stop` is true (`cbtm serve`'s SIGINT/SIGTERM flag;
+  /// it must outlive the ensemble), so that stopping does not wait for the queue to drain:
+  /// from then on score(), score_many() and generate() throw ShuttingDown (worker.h) at once,
+  /// the calls queued but not started throw it instead of running, and a generation in
+  /// progress throws it before its next token. No thread watches `stop`: it is read when a
+  /// call is made, when a queued call's turn comes, and between generated tokens.
+  void shut_down_when(const std::atomic<bool>& stop);
   /// Lends the calling thread to run score() and generate() calls (made from other threads)
   /// until `stop` becomes true (checked every 10 ms). `cbtm serve` and `cbtm generate` lend
   /// their main thread: the models run about twice as fast there as on any other thread once
@@ -91,6 +100,7 @@ class RunEnsemble {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Generation generate_now(const std::string& prompt, const GenerateOptions& opt);
+  void throw_if_shut_down() const;
 };
 
 }  // namespace cbtm
