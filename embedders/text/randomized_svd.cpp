@@ -318,9 +318,17 @@ SvdResult randomized_svd(const CsrMatrix& a, const RandomizedSvdOptions& o) {
       evecs = evecs.flip(1).narrow(1, 0, k);
       TP("final-eig");
       torch::Tensor c = torch::matmul(rinv, evecs);  // l x k
-      if (!wide) c = c / evals.narrow(0, 0, k).clamp_min(1e-300).unsqueeze(0);
-      cf = c.to(torch::kFloat32).contiguous();
       s = evals.to(torch::kFloat32);
+      // V = W R^-1 U S^-1 divides by the singular values: one at the noise level of the
+      // double algebra (dims at the matrix's rank) would blow its component up to inf/NaN, and
+      // l2 would then spread that to every embedding. Such a range takes the explicit route.
+      const double smax = evals[0].item<double>();
+      const bool tiny = !wide && evals.narrow(0, 0, k).min().item<double>() <=
+                                     std::sqrt(static_cast<double>(l) * 1e-15) * std::max(smax, 1e-300);
+      if (!tiny) {
+        if (!wide) c = c / evals.narrow(0, 0, k).unsqueeze(0);
+        cf = c.to(torch::kFloat32).contiguous();
+      }
     }
   }
   // Term-major projection (a.cols x k) = (wide ? Y : W) C, rows in the renumbered order: a

@@ -5,7 +5,9 @@
 /// Gaussian test matrix with `oversamples` extra columns, `power_iters` power iterations,
 /// the range of the transpose when rows < cols, an orthonormal basis Q of the range, and
 /// the exact SVD of the small projected matrix B = Q^T M; signs fixed so that the
-/// largest-magnitude entry of every component is positive.
+/// largest-magnitude entry of every component (the term side, V^T) is positive -- scikit-learn
+/// 1.2 fixes them on the document side (U), so about half the embedding dimensions have the
+/// opposite sign of its TruncatedSVD (distances, and so clusterings, are the same).
 ///
 /// The arithmetic is arranged for speed without changing what is computed (every step
 /// below leaves the ranges, hence Q and B, unchanged in exact arithmetic): the columns are

@@ -300,14 +300,18 @@ CsrMatrix transpose(const CsrMatrix& a, int threads) {
   }
   row_begin[0] = 0;
   row_begin[nt] = a.rows;
+  // Blocks are handed out by `omp for`, not by thread number: OpenMP may give the region
+  // fewer threads than nt (OMP_THREAD_LIMIT, OMP_DYNAMIC, a nested region), and a block
+  // nobody owned would leave its counts empty and its entries unscattered.
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    const int j = omp_get_thread_num();
-    std::vector<int64_t>& c = count[static_cast<size_t>(j)];
-    c.assign(static_cast<size_t>(a.cols), 0);
-    const int64_t p0 = a.indptr[row_begin[j]], p1 = a.indptr[row_begin[j + 1]];
-    for (int64_t p = p0; p < p1; ++p) ++c[a.indices[p]];
-#pragma omp barrier
+#pragma omp for schedule(static)
+    for (int j = 0; j < nt; ++j) {
+      std::vector<int64_t>& c = count[static_cast<size_t>(j)];
+      c.assign(static_cast<size_t>(a.cols), 0);
+      const int64_t p0 = a.indptr[row_begin[j]], p1 = a.indptr[row_begin[j + 1]];
+      for (int64_t p = p0; p < p1; ++p) ++c[a.indices[p]];
+    }
 #pragma omp single
     {
       t.indptr.assign(static_cast<size_t>(a.cols + 1), 0);
@@ -316,18 +320,22 @@ CsrMatrix transpose(const CsrMatrix& a, int threads) {
         t.indptr[col] = at;
         for (int i = 0; i < nt; ++i) {
           const int64_t n = count[i][col];
-          count[i][col] = at;  // becomes thread i's next slot in column col
+          count[i][col] = at;  // becomes block i's next slot in column col
           at += n;
         }
       }
       t.indptr[a.cols] = at;
     }
-    for (int64_t r = row_begin[j]; r < row_begin[j + 1]; ++r)
-      for (int64_t p = a.indptr[r]; p < a.indptr[r + 1]; ++p) {
-        const int64_t q = c[a.indices[p]]++;
-        t.indices[q] = static_cast<int32_t>(r);
-        t.values[q] = a.values[p];
-      }
+#pragma omp for schedule(static)
+    for (int j = 0; j < nt; ++j) {
+      std::vector<int64_t>& c = count[static_cast<size_t>(j)];
+      for (int64_t r = row_begin[j]; r < row_begin[j + 1]; ++r)
+        for (int64_t p = a.indptr[r]; p < a.indptr[r + 1]; ++p) {
+          const int64_t q = c[a.indices[p]]++;
+          t.indices[q] = static_cast<int32_t>(r);
+          t.values[q] = a.values[p];
+        }
+    }
   }
   return t;
 }

@@ -49,8 +49,9 @@ struct TfidfOptions {
     v("max_df", max_df,
       "keep terms that occur in at most this fraction of the training documents (0 < max_df <= 1)");
     v("max_features", max_features,
-      "keep only this many terms, those of highest total count in the training documents (0: no "
-      "limit)");
+      "keep only this many terms, those of highest total count in the training documents; ties at "
+      "the cut go to the terms first in byte order (scikit-learn's pick among ties follows numpy's "
+      "unstable argsort and can differ) (0: no limit)");
     v("sublinear_tf", sublinear_tf, "term frequency 1 + ln(count) instead of the raw count");
     v("stop_words", stop_words, "stop-word list: english (scikit-learn's 318 words) | none");
     v("drop_numbers", drop_numbers,

@@ -68,6 +68,15 @@ void sync_directory(const std::string& dir) {
   ::close(fd);
 }
 
+void sync_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error("cannot open " + path + " to sync it: " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0 && err != EINVAL) throw Error("cannot sync " + path + " to disk: " + std::strerror(err));
+}
+
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty()) make_dirs(parent.string());

@@ -36,7 +36,9 @@ void PluginHost::load(const std::string& path) {
 
   boost::dll::shared_library lib;
   try {
-    lib.load(canon, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
+    // rtld_now: a framework symbol the plugin needs and this build lacks fails the load, naming it,
+    // instead of a "symbol lookup error" exit mid-run
+    lib.load(canon, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
     throw Error("cannot load plugin library " + canon + ": " + e.what());
   }

@@ -159,6 +159,14 @@ TensorFile TensorFile::read(const std::string& path) {
       Info info;
       info.dtype = parse_dtype(it->at("dtype").get<std::string>(), path);
       info.shape = it->at("shape").get<std::vector<int64_t>>();
+      // every dimension >= 0 and their product (in bytes) representable: a shape of two 2^32s
+      // would overflow to 0 elements and pass the size check below
+      int64_t elements = 1;
+      for (int64_t d : info.shape) {
+        if (d < 0) throw Error("negative dimension in shape");
+        if (d > 0 && elements > (int64_t{1} << 62) / d) throw Error("shape too large");
+        elements *= d;
+      }
       auto offs = it->at("data_offsets").get<std::vector<size_t>>();
       if (offs.size() != 2 || offs[1] < offs[0]) throw Error("bad data_offsets");
       info.begin = offs[0];

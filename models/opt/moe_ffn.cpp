@@ -38,7 +38,10 @@ torch::Tensor MoeFfnImpl::forward(const torch::Tensor& x) {
   }
   const auto top = probs.topk(K, -1);
   const torch::Tensor topv = std::get<0>(top), topi = std::get<1>(top);  // [N, K]
-  const torch::Tensor weight = topv / topv.sum(-1, true);
+  // Top-2 and up: weights renormalised over the token's choices (fairseq's top2gating). Top-1:
+  // the gate probability itself (fairseq's top1gating, Switch): renormalised it would be 1,
+  // whose gradient is 0, and the router would learn from the balancing loss alone.
+  const torch::Tensor weight = K == 1 ? topv : topv / topv.sum(-1, true);
 
   // Assignments in priority order: every token's first choice, then every second choice, ...
   const torch::Tensor expert = topi.t().reshape({-1});                        // [K N]
@@ -55,7 +58,7 @@ torch::Tensor MoeFfnImpl::forward(const torch::Tensor& x) {
   // A token's weights are renormalised over its assignments that were kept (fairseq's
   // default for top-2 gating); one with none kept keeps its residual only
   torch::Tensor w = weight.t().reshape({-1});  // [K N]
-  if (last_dropped > 0) {
+  if (last_dropped > 0 && K > 1) {
     const torch::Tensor kept_w = (w * kept.to(w.scalar_type())).view({K, N});
     w = (kept_w / kept_w.sum(0, true).clamp_min(1e-9)).reshape({-1});
   }

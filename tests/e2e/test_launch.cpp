@@ -55,6 +55,8 @@ TEST_CASE("e2e: launch runs the experts as parallel processes and equals the seq
   r = cbtm_cli("launch " + cfg + " --out " + t / "par");
   REQUIRE(r.status == 0);
   CHECK(r.output.find("started") == std::string::npos);
+  r = cbtm_cli("launch " + cfg + " --out " + t / "par" + " --set launch.max_parallel=0");  // "all" of no job: was a division by zero
+  CHECK(r.status == 0);
 
   // Expert 1's data disappears: expert 0 still trains, the launch fails naming expert-001 and
   // its log, eval does not run. (No baseline here: the dense one reads every cluster's data.)

@@ -69,6 +69,25 @@ TEST_CASE("e2e: stage subcommands in order - one expert per invocation - and res
   m = json::parse(cbtm::read_file(t / "out/manifest.json"));
   CHECK(m["experts"][0]["trained"] == true);
 
+  // --redo of a stage this command only needs deletes nothing; a misspelt stage is named
+  r = cbtm_cli("eval " + cfg + out + " --redo experts");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("does not run stage 'expert-000'") != std::string::npos);
+  CHECK(fs::exists(t / "out/experts/expert-000/final/model.safetensors"));
+  r = cbtm_cli("eval " + cfg + out + " --redo expert-3");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("--redo expert-3: no such stage") != std::string::npos);
+  // a finished stage whose output is gone runs again
+  fs::remove(t / "out/results.json");
+  r = cbtm_cli("eval " + cfg + out);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("its output " + t / "out/results.json" + " is gone: running it again") != std::string::npos);
+  CHECK(fs::exists(t / "out/results.json"));
+  // --set into a number is a clear error, not an internal one
+  r = cbtm_cli("config " + cfg + " --set seed.value=2");
+  CHECK(r.status == 2);
+  CHECK(r.output.find("'seed' is not a map") != std::string::npos);
+
   // A second run that loads this run's tokenizer instead of training one tokenizes the
   // corpus identically.
   const std::string from = " --set data.tokenizer_from=" + t / "out/tokenizer.safetensors";

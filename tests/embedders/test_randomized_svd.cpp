@@ -284,3 +284,19 @@ TEST_CASE("tfidf: sparse products with half-precision operands", "[tfidf][svd]")
   }
   cbtm::tfidf::detail::use_portable_kernels(false);
 }
+
+TEST_CASE("tfidf: components at a rank-deficient matrix's full width stay finite", "[tfidf][svd]") {
+  // 50 x 50 with two equal columns (two terms that always occur together): rank 49, and
+  // 50 components asked for. Dividing by the 50th singular value (float noise) used to give
+  // inf/NaN components for some seeds.
+  for (uint64_t seed = 0; seed < 30; ++seed) {
+    torch::manual_seed(seed + 100);
+    torch::Tensor m = torch::rand({50, 50}) * (torch::rand({50, 50}) < 0.3).to(torch::kFloat32);
+    m.select(1, 1).copy_(m.select(1, 0));
+    const CsrMatrix a = csr_of(m.contiguous());
+    const SvdResult r = randomized_svd(a, {50, 10, 5, seed, 1});
+    INFO("seed " << seed);
+    for (float x : r.projection) REQUIRE(std::isfinite(x));
+    for (float x : r.singular_values) REQUIRE(std::isfinite(x));
+  }
+}

@@ -73,3 +73,22 @@ TEST_CASE("tensor file: truncated - foreign and wrong-kind files are named in er
   auto f = cbtm::TensorFile::read(t / "c.safetensors");
   CHECK(error_of([&] { f.f32("nope"); }).find("has no tensor 'nope'") != std::string::npos);
 }
+
+TEST_CASE("tensor file: a negative or overflowing shape is refused naming the tensor") {
+  TempDir t("tf");
+  // a hand-made safetensors file: 8-byte little-endian header length, JSON header, data
+  auto make = [&](const std::string& name, const std::string& shape) {
+    const std::string header = "{\"x\":{\"dtype\":\"F32\",\"shape\":" + shape + ",\"data_offsets\":[0,0]}}";
+    std::string raw(8, '\0');
+    uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i) raw[static_cast<size_t>(i)] = static_cast<char>((n >> (8 * i)) & 0xff);
+    cbtm::write_file_atomic(t / name, raw + header);
+    return error_of([&] { cbtm::TensorFile::read(t / name); });
+  };
+  const std::string neg = make("neg.safetensors", "[-1,-1]");  // would count 1 element
+  CHECK(neg.find("neg.safetensors") != std::string::npos);
+  CHECK(neg.find("negative dimension") != std::string::npos);
+  const std::string big = make("big.safetensors", "[4294967296,4294967296]");  // would overflow to 0 elements
+  CHECK(big.find("shape too large") != std::string::npos);
+  CHECK(make("empty.safetensors", "[0,5]").empty());  // 0 elements in 0 bytes is fine
+}

@@ -211,3 +211,32 @@ TEST_CASE("moe: checkpoints round-trip, and counts include every expert") {
   bad.moe_top_k = 4;
   CHECK_THROWS_AS(bad.validate(), cbtm::OptionError);
 }
+
+TEST_CASE("moe: top-1 scales each token's expert output by its gate probability - so the output trains the router") {
+  torch::manual_seed(3);
+  const int64_t D = 6, F = 10, E = 3, N = 8;
+  MoeFfn m(D, F, E, 1, 4.0);  // capacity E / top_k or more: nothing dropped
+  {
+    torch::NoGradGuard g;
+    m->gate.normal_(0, 1.0);
+    m->fc1_weight.normal_(0, 0.5);
+    m->fc2_weight.normal_(0, 0.5);
+    m->fc1_bias.normal_(0, 0.1);
+    m->fc2_bias.normal_(0, 0.1);
+  }
+  const torch::Tensor x = torch::randn({1, N, D});
+  const torch::Tensor y = m->forward(x);
+  REQUIRE(m->last_dropped == 0.0);
+  // by hand: p = softmax(gate x), e = argmax p, y = p_e * FFN_e(x)
+  const torch::Tensor xf = x.reshape({N, D});
+  const torch::Tensor p = torch::softmax(torch::matmul(xf, m->gate.t()), -1);
+  for (int64_t t = 0; t < N; ++t) {
+    const int64_t e = p[t].argmax().item<int64_t>();
+    const torch::Tensor h = torch::relu(torch::matmul(m->fc1_weight[e], xf[t]) + m->fc1_bias[e]);
+    const torch::Tensor want = p[t][e] * (torch::matmul(m->fc2_weight[e], h) + m->fc2_bias[e]);
+    CHECK(torch::allclose(y[0][t], want, 1e-4, 1e-5));
+  }
+  // the output alone (no balancing loss) reaches the router
+  y.sum().backward();
+  CHECK(m->gate.grad().abs().sum().item<double>() > 0);
+}

@@ -22,6 +22,9 @@ void replace_directory(const std::string& src, const std::string& dst);
 /// fsync of a directory, so that renames in it survive a crash (best effort: ignored where the
 /// filesystem cannot).
 void sync_directory(const std::string& dir);
+/// fsync of a file written by other means (e.g. torch::save), so that it is on disk before
+/// something that relies on it happens (older checkpoints deleted). Error naming it on failure.
+void sync_file(const std::string& path);
 bool path_exists(const std::string& path);
 
 /// An exclusive lock on the file `path` (created if missing), held until the object is

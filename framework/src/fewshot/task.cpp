@@ -129,7 +129,11 @@ FewShotSuite load_fewshot_suite(const std::string& path, const std::vector<std::
   for (const auto& o : overrides) {
     const size_t eq = o.find('=');
     if (eq == std::string::npos || eq == 0) throw Error("--set '" + o + "': expected KEY=VALUE");
-    s.yaml[o.substr(0, eq)] = YAML::Load(o.substr(eq + 1));
+    try {
+      s.yaml[o.substr(0, eq)] = YAML::Load(o.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      throw Error("--set '" + o + "': value is not valid YAML (" + e.msg + ")");
+    }
   }
   const ConfigNode root{s.yaml, "", path};
   check_keys(root, {"demonstrations", "seeds", "test_examples", "baselines", "seed_model", "ensembles", "tasks"});

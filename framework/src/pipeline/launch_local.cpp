@@ -62,8 +62,11 @@ int launch_local(const LaunchRequest& req, Pipeline& p) {
 
   std::vector<TrainJobSpec> pending = unfinished_train_jobs(req, p);
   const int64_t procs = o.procs_per_expert;
-  const int64_t parallel = std::min<int64_t>(o.max_parallel == 0 ? static_cast<int64_t>(pending.size()) : o.max_parallel,
-                                             std::max<size_t>(pending.size(), 1));
+  // at least 1: with nothing pending (a rerun of a finished launch) and max_parallel 0 ("all")
+  // it would be 0, and the thread count below a division by zero
+  const int64_t parallel = std::max<int64_t>(
+      1, std::min<int64_t>(o.max_parallel == 0 ? static_cast<int64_t>(pending.size()) : o.max_parallel,
+                           std::max<size_t>(pending.size(), 1)));
   const int threads = o.threads_per_job > 0
                           ? static_cast<int>(o.threads_per_job)
                           : std::max(1, static_cast<int>(runtime().resolved_threads() / (parallel * procs)));

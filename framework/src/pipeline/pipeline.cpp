@@ -52,7 +52,21 @@ int32_t Pipeline::experts() const {
   return k.as<int32_t>();
 }
 
-void Pipeline::redo(const std::set<std::string>& stages) { redo_ = stages; }
+void Pipeline::redo(const std::set<std::string>& stages) {
+  // A misspelt name (expert-3 for expert-003) would redo nothing and say nothing.
+  std::set<std::string> known = {"all", "tokenizer", "cluster", "assign", "seed", "experts", "baselines", "eval"};
+  const int32_t k = experts();
+  for (int32_t j = 0; j < k; ++j) known.insert(expert_stage(j));
+  for (const auto& b : baseline_types()) known.insert("baseline-" + b);
+  for (const auto& s : stages)
+    if (!known.count(s)) {
+      std::string list = "all, tokenizer, cluster, assign, seed, experts, " + expert_stage(0) + ".." + expert_stage(k - 1) +
+                         ", baselines";
+      for (const auto& b : baseline_types()) list += ", baseline-" + b;
+      throw Error("--redo " + s + ": no such stage (stages: " + list + ", eval)");
+    }
+  redo_ = stages;
+}
 
 // ---- fingerprints ----------------------------------------------------------------------
 namespace {
@@ -164,12 +178,15 @@ std::string Pipeline::fp_with(const std::string& stage, std::string text) const 
   return fingerprint(text);
 }
 
+bool Pipeline::redo_requested(const std::string& stage) const {
+  const auto& redo = redo_;
+  return redo.count("all") || redo.count(stage) || (starts_with(stage, "expert-") && redo.count("experts")) ||
+         (starts_with(stage, "baseline-") && redo.count("baselines"));
+}
+
 bool Pipeline::done(const std::string& stage) const {
   auto& redo = redo_;
-  const bool in_group = redo.count("all") || redo.count(stage) ||
-                        (starts_with(stage, "expert-") && redo.count("experts")) ||
-                        (starts_with(stage, "baseline-") && redo.count("baselines"));
-  if (in_group && !redo.count("done:" + stage)) {
+  if (redo_requested(stage) && !redo.count("done:" + stage)) {
     redo.insert("done:" + stage);  // redo once per invocation
     // data-parallel ranks > 0 redo too, but only the lead deletes: a slower rank must not
     // remove what the lead has begun since
@@ -183,6 +200,13 @@ bool Pipeline::done(const std::string& stage) const {
   if (f.empty()) return false;
   const std::string now = config_text(stage);
   const nlohmann::json r = dir_.record(stage);
+  if (!r.is_null()) {
+    const std::string gone = missing_output(stage, r);
+    if (!gone.empty()) {  // e.g. results.json deleted: "finished earlier" would print nothing
+      spdlog::warn("[{}] finished earlier, but its output {} is gone: running it again", stage, gone);
+      return false;
+    }
+  }
   // Evaluation is cheap and writes only results.json: changed eval settings re-evaluate
   // (Pipeline::eval) instead of refusing the run -- in `cbtm run` and in a suite's cells alike.
   if (stage == "eval" && !r.is_null() && !same_settings(r.value("config", ""), now)) return false;
@@ -220,8 +244,28 @@ bool Pipeline::done(const std::string& stage) const {
 }
 
 void Pipeline::require_done(const std::string& stage, const std::string& how) const {
+  // A stage this command only needs is never redone here: done() would delete its outputs
+  // (a trained expert) and then find it missing.
+  if (redo_requested(stage) && !redo_.count("done:" + stage))
+    throw Error("--redo: this command does not run stage '" + stage + "', it needs it finished; nothing was deleted. "
+                "Redo it with the command that runs it (e.g. `" + how + " --redo " + stage + "`), or drop --redo");
   if (!done(stage))
     throw Error("stage '" + stage + "' has not finished in " + dir_.root() + ": run `" + how + "` first");
+}
+
+std::string Pipeline::missing_output(const std::string& stage, const nlohmann::json& record) const {
+  std::string main;
+  if (stage == "tokenizer") main = dir_.tokenizer();
+  else if (stage == "cluster") main = dir_.clusterer();
+  else if (stage == "assign") main = dir_.clusters();
+  else if (stage == "eval") main = dir_.results();
+  else if (record.contains("summary") && record["summary"].is_object() && record["summary"].contains("checkpoint") &&
+           record["summary"]["checkpoint"].is_string()) {
+    const std::string c = record["summary"]["checkpoint"].get<std::string>();
+    if (fs::path(c).is_absolute()) return "";  // an external init (seed_lm.init): not this run's output
+    main = dir_.path(c);
+  }
+  return main.empty() || fs::exists(main) ? "" : main;
 }
 
 std::vector<std::string> Pipeline::outputs(const std::string& stage) const {

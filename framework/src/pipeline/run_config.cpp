@@ -141,6 +141,9 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
       throw Error("--set '" + assignment + "': index " + parts.back() + " is past the end of the list");
     last[idx] = value;
   } else {
+    if (last.IsScalar() || last.IsSequence())  // seed.value=2: 'seed' holds a number (yaml-cpp would throw BadSubscript)
+      throw Error("--set '" + assignment + "': '" + (parts.size() > 1 ? parts[parts.size() - 2] : std::string("the config")) +
+                  "' is not a map" + (last.IsSequence() ? " (it is a list: use an index)" : ""));
     last[parts.back()] = value;
   }
 }

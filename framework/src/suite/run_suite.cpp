@@ -316,6 +316,11 @@ int run_suite(const SuiteRequest& req, PluginHost& host) {
       if (!req.wait) {
         spdlog::info("[suite] {} cell(s) submitted to Slurm; rerun with --tables once they finished (squeue shows them)",
                      waiting.size());
+        if (!failed.empty()) {  // the submitted ones are on their way; these are not
+          std::string msg = std::to_string(failed.size()) + " of " + std::to_string(plan.size()) + " cells failed:";
+          for (const auto& [name, why] : failed) msg += "\n  " + name + ": " + why;
+          throw Error(msg + "\n(" + std::to_string(waiting.size()) + " other cell(s) were submitted to Slurm)");
+        }
         return 0;
       }
       wait_for_slurm_jobs(submitted, waiting.front()->poll_s);

@@ -118,6 +118,7 @@ class TrainingRun {
   };
   StepStats train_step(const Batch& batch, int64_t step);
   void write_checkpoint();
+  void check_ranks_agree();
   TrainResult write_final();
   [[noreturn]] void non_finite(const char* what, double value, int64_t step) const;
   json extra() const;
@@ -225,10 +226,19 @@ void TrainingRun::restore_or_start() {
   // A checkpoint that cannot be used is set aside (renamed DIR.unreadable), not left where the
   // next commit would delete it as "newer than the checkpoint just written": it may be good on
   // another machine, or worth a look.
+  // Only the lead renames (data-parallel ranks share the directory); every rank then checks
+  // that all start from the same step and weights (check_ranks_agree).
   auto set_aside = [&](const std::string& dir, const std::string& why) {
+    if (!lead()) {
+      spdlog::warn("{}: skipping checkpoint {} ({})", name_, dir, why);
+      return;
+    }
     const std::string aside = dir + ".unreadable";
     std::error_code ec;
-    fs::remove_all(aside, ec);
+    if (fs::exists(aside, ec)) {  // an earlier one is kept: never deleted to make room
+      spdlog::warn("{}: skipping checkpoint {} ({}); it stays in place ({} exists)", name_, dir, why, aside);
+      return;
+    }
     fs::rename(dir, aside, ec);
     spdlog::warn("{}: skipping checkpoint {} ({}); {}", name_, dir, why,
                  ec ? "it stays in place" : "kept as " + aside);
@@ -250,12 +260,20 @@ void TrainingRun::restore_or_start() {
                        ? " (to go on from these weights under the new recipe -- e.g. a lower lr after a divergence -- "
                          "give the new job this checkpoint as its init)"
                        : std::string()));
+    // Damage (a file that does not parse) sets the checkpoint aside; running out of memory on
+    // the device or the host does not -- the checkpoint is fine, and falling back to an older
+    // one would throw its progress (and the metrics after it) away.
     try {
       net_ = models::load_checkpoint(dir);
       net_->to(device_);
       make_optimizer();
       // onto this run's device: a checkpoint written on another one (CUDA <-> CPU) resumes
       torch::load(*optimizer_, (fs::path(dir) / "optimizer.pt").string(), device_);
+    } catch (const c10::OutOfMemoryError& e) {
+      throw Error(name_ + ": out of memory loading checkpoint " + dir + " (" + e.what_without_backtrace() +
+                  "); it is left as it is -- free the device and rerun");
+    } catch (const std::bad_alloc&) {
+      throw Error(name_ + ": out of memory loading checkpoint " + dir + "; it is left as it is -- rerun with more memory");
     } catch (const c10::Error& e) {
       set_aside(dir, std::string("unreadable: ") + e.what_without_backtrace());
       continue;
@@ -381,13 +399,36 @@ TrainingRun::StepStats TrainingRun::train_step(const Batch& batch, int64_t step)
   return {loss, grad_norm, aux_sum / micro, dropped_sum / micro};
 }
 
+// Every rank must start from the same step and weights: a rank that could not load the newest
+// checkpoint (or, with a node-local out_dir, saw none) would otherwise average its gradients
+// with the others' from another point of training. Each rank compares through the mean and
+// the mean square over ranks, so all of them see a difference and stop together.
+void TrainingRun::check_ranks_agree() {
+  const double step = static_cast<double>(state_.step);
+  double sum = 0;
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : net_->parameters()) sum += p.to(torch::kDouble).sum().item<double>();
+  }
+  const double ms = dp_->average(step), ms2 = dp_->average(step * step);
+  const double mw = dp_->average(sum), mw2 = dp_->average(sum * sum);
+  if (ms2 - ms * ms > 0.25 || mw2 - mw * mw > 1e-9 * (mw * mw + 1))
+    throw Error(name_ + ": the data-parallel ranks start from different points: this rank (" + std::to_string(dp_->rank()) +
+                ") from step " + std::to_string(state_.step) + ", the mean over ranks is step " + std::to_string(ms) +
+                (ms2 - ms * ms > 0.25 ? "" : " (the weights differ)") +
+                "; every rank must read the same checkpoints (a shared out_dir) -- look for a checkpoint set aside as "
+                "unreadable, and rerun");
+}
+
 void TrainingRun::write_checkpoint() {
   const std::string target = store_.step_dir(state_.step);
   state_.seconds = seconds_so_far();
   if (lead()) {  // every rank holds the same model: one writes it
     const std::string staging = store_.staging_for(target);
     models::save_checkpoint(net_, staging, extra(), {job_.bos_id, job_.eos_id, job_.pad_id});
-    torch::save(*optimizer_, (fs::path(staging) / "optimizer.pt").string());
+    const std::string opt_file = (fs::path(staging) / "optimizer.pt").string();
+    torch::save(*optimizer_, opt_file);
+    sync_file(opt_file);  // durable before commit_step deletes older checkpoints
     store_.commit_step(staging, state_);
   }
   if (dp_) dp_->barrier();
@@ -443,6 +484,7 @@ TrainResult TrainingRun::run() {
   // (after the rendezvous: the lead's pipeline may just have discarded an earlier attempt's final)
   if (store_.has_final()) return finished();
   restore_or_start();
+  if (dp_ && dp_->active()) check_ranks_agree();
   check_model();
   const BlockDataset data = BlockDataset::load(job_.data, job_.bos_id, o_.seq_len, job_.seed, job_.eos_id);
   check_data(data);

@@ -396,4 +396,24 @@ TEST_CASE("lm trainer: 2 data-parallel processes train as 1 with the same global
   std::ifstream err(tmp / "err.txt");
   const std::string msg((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
   CHECK(msg.find("cannot be split evenly over 2 data-parallel ranks") != std::string::npos);
+
+  // Ranks that start from different weights (here: differently seeded inits; in practice a rank
+  // that could not read the newest checkpoint) stop together, naming the cause, instead of
+  // averaging gradients of two models.
+  const std::string other = write_init(tmp / "init-seed5", 5, /*dropout=*/0.0);
+  const std::string mix = tmp / "mix";
+  const std::string env2 = "OMP_NUM_THREADS=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                           std::to_string(free_port()) + " ";
+  const std::string apart = "sh -c \"" + env2 + "RANK=0 '" + worker + "' '" + init + "' '" + in.data + "' '" + mix +
+                            "' 3 8 2>'" + (tmp / "e0.txt") + "' & p0=\\$!; " + env2 + "RANK=1 '" + worker + "' '" + other +
+                            "' '" + in.data + "' '" + mix + "' 3 8 2>'" + (tmp / "e1.txt") +
+                            "' & p1=\\$!; wait \\$p0; r0=\\$?; wait \\$p1; r1=\\$?; [ \\$r0 -ne 0 ] && [ \\$r1 -ne 0 ]\"";
+  CHECK(std::system(apart.c_str()) == 0);  // both failed
+  for (const char* e : {"e0.txt", "e1.txt"}) {
+    std::ifstream f(tmp / e);
+    const std::string m((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    INFO(e << ": " << m);
+    CHECK(m.find("the data-parallel ranks start from different points") != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(mix + "/final"));
 }

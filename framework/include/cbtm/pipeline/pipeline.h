@@ -87,6 +87,10 @@ class Pipeline {
   /// config differs and the user's settings and the inputs are those of the record: a build
   /// that added an option at its default must not refuse a finished run.
   bool done(const std::string& stage) const;
+  /// Whether --redo names this stage (itself, its group -- experts, baselines -- or all).
+  bool redo_requested(const std::string& stage) const;
+  /// The main output of a finished stage (its record) when it is gone from disk, else "".
+  std::string missing_output(const std::string& stage, const nlohmann::json& record) const;
   void require_done(const std::string& stage, const std::string& how) const;
   std::string seed_checkpoint() const;
   /// Directories a training stage writes (its trainer's out_dir).
