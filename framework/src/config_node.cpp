@@ -1,5 +1,7 @@
 #include "cbtm/config_node.h"
 
+#include <map>
+
 #include "cbtm/error.h"
 
 namespace cbtm {
@@ -40,5 +42,30 @@ std::string ConfigNode::type(const std::string& kind) const {
     throw Error(where() + ": " + path + ": missing `type:` (which " + kind + " plugin to use)");
   return t.as<std::string>();
 }
+
+namespace {
+void check_duplicates(const YAML::Node& n, const std::string& path, const std::string& file) {
+  if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i) check_duplicates(n[i], path + "." + std::to_string(i), file);
+    return;
+  }
+  if (!n.IsMap()) return;
+  std::map<std::string, int> first_line;
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    if (!it->first.IsScalar()) continue;
+    const std::string key = it->first.Scalar();
+    const YAML::Mark m = it->first.Mark();
+    const auto [at, fresh] = first_line.emplace(key, m.line + 1);
+    if (!fresh) {
+      const std::string where = file + (m.line >= 0 ? ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) : "");
+      throw Error(where + ": key '" + key + "' appears twice in '" + (path.empty() ? std::string("the top level") : path) +
+                  "' (first at line " + std::to_string(at->second) + "); remove one");
+    }
+    check_duplicates(it->second, path.empty() ? key : path + "." + key, file);
+  }
+}
+}  // namespace
+
+void reject_duplicate_keys(const YAML::Node& root, const std::string& file) { check_duplicates(root, "", file); }
 
 }  // namespace cbtm

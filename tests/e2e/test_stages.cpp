@@ -83,6 +83,13 @@ TEST_CASE("e2e: stage subcommands in order - one expert per invocation - and res
   CHECK(r.status == 0);
   CHECK(r.output.find("its output " + t / "out/results.json" + " is gone: running it again") != std::string::npos);
   CHECK(fs::exists(t / "out/results.json"));
+  // fp32 scoring gives other numbers: it evaluates again (once)
+  r = cbtm_cli("eval " + cfg + out + " --set runtime.bf16=false");
+  CHECK(r.status == 0);
+  CHECK(r.output.find("[eval] finished earlier") == std::string::npos);
+  r = cbtm_cli("eval " + cfg + out + " --set runtime.bf16=false");
+  CHECK(r.status == 0);
+  CHECK(r.output.find("[eval] finished earlier") != std::string::npos);
   // --set into a number is a clear error, not an internal one
   r = cbtm_cli("config " + cfg + " --set seed.value=2");
   CHECK(r.status == 2);

@@ -137,3 +137,15 @@ TEST_CASE("run config: runtime.device and runtime.expert_devices - cuda:N accept
   CHECK(cbtm::expert_device(3).empty());
   cbtm::runtime() = saved;
 }
+
+TEST_CASE("run config: a key given twice in one map is an error naming both lines") {
+  // yaml-cpp keeps both and reads the first: k 4 would run where the user's last word was 8
+  std::string e = error_of(std::string(kMinimal) + "clusterer:\n  type: balanced_kmeans\n  k: 4\n  k: 8\n");
+  CHECK(e.find("/cfg/run.yaml:9:3") != std::string::npos);
+  CHECK(e.find("key 'k' appears twice in 'clusterer' (first at line 8)") != std::string::npos);
+  e = error_of(std::string(kMinimal) + "eval:\n  ensembles:\n    a: {type: uniform}\n    a: {type: random}\n");
+  CHECK(e.find("key 'a' appears twice in 'eval.ensembles'") != std::string::npos);
+  e = error_of(std::string(kMinimal) + "seed: 1\nseed: 2\n");
+  CHECK(e.find("appears twice in 'the top level'") != std::string::npos);
+  CHECK(error_of(std::string(kMinimal) + "clusterer: {type: balanced_kmeans, k: 4}\n").empty());
+}

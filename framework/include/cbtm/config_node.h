@@ -25,4 +25,9 @@ struct ConfigNode {
   std::string type(const std::string& kind) const;
 };
 
+/// Throws an Error "file:line:col: key 'k' appears twice in 'path' (first at line N)" for the
+/// first map (at any depth of `root`) holding a key twice: yaml-cpp keeps both and reads the
+/// first, so `k: 4, k: 8` would run with one of them without a word.
+void reject_duplicate_keys(const YAML::Node& root, const std::string& file);
+
 }  // namespace cbtm

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "cbtm/corpus.h"
+#include "cbtm/config_node.h"
 #include "cbtm/error.h"
 
 namespace cbtm {
@@ -126,6 +127,7 @@ FewShotSuite load_fewshot_suite(const std::string& path, const std::vector<std::
   } catch (const YAML::Exception& e) {
     throw Error(path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
   }
+  reject_duplicate_keys(s.yaml, path);
   for (const auto& o : overrides) {
     const size_t eq = o.find('=');
     if (eq == std::string::npos || eq == 0) throw Error("--set '" + o + "': expected KEY=VALUE");

@@ -90,6 +90,13 @@ std::string cluster_text_keys(const RunConfig& cfg) {
   if (cfg.data.cluster_text == "window") keys.push_back("seed");
   return cfg.section_text(keys);
 }
+// runtime.bf16 when it is off, for the eval stage: fp32 scoring gives other numbers, so
+// `cbtm eval --set runtime.bf16=false` evaluates again instead of reporting the bf16 results
+// (runs made before keep their fingerprints: the default is on). Training stages leave it out:
+// experts trained in bf16 may be evaluated in fp32.
+std::string precision_keys(const RunConfig& cfg) {
+  return cfg.runtime.bf16 ? std::string() : cfg.section_text({"runtime.bf16"});
+}
 }  // namespace
 
 static std::vector<std::string> upstream_of(const std::string& stage, int32_t k,
@@ -139,7 +146,7 @@ std::string Pipeline::config_text(const std::string& stage, bool user) const {
         return text({"seed", "branch.tokens", "branch.trainer", "baselines." + std::to_string(i)});
     throw Error("no baseline '" + name + "' in the config (baselines: " + std::to_string(names.size()) + ")");
   }
-  if (stage == "eval") return text({"data.eval", "data.text_field", "data.domain_field", "eval"});
+  if (stage == "eval") return text({"data.eval", "data.text_field", "data.domain_field", "eval"}) + precision_keys(cfg_);
   throw std::logic_error("unknown stage " + stage);
 }
 

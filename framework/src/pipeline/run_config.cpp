@@ -210,6 +210,7 @@ RunConfig RunConfig::parse(const std::string& text, const std::string& file,
   }
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw Error(file + ": expected a map of sections at the top level");
+  reject_duplicate_keys(root, file);
   const std::string base_dir = fs::absolute(fs::path(file)).parent_path().string();
   absolutise_paths(root, base_dir);
   for (const auto& o : overrides) apply_override(root, o);

@@ -133,6 +133,7 @@ Suite Suite::parse(const std::string& yaml, const std::string& file, const std::
     throw Error(file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML (" + e.msg + ")");
   }
   if (!s.tree.IsMap()) throw Error(file + ": a suite file is a map (base, set, share_seed, axes, figures)");
+  reject_duplicate_keys(s.tree, file);
   for (const auto& o : overrides) apply_override(s.tree, o);
   const ConfigNode root{s.tree, "", file};
   for (auto it = s.tree.begin(); it != s.tree.end(); ++it)
