@@ -99,6 +99,11 @@ class HttpServer {
   void serve(const std::atomic<bool>& stop);
   /// Requests answered so far.
   long long served() const { return served_.load(); }
+  /// Requests read and waiting for a slot now (queued behind max_connections).
+  size_t waiting() const {
+    std::lock_guard<std::mutex> lock(slot_mu_);
+    return slot_waiters_.size();
+  }
 
  private:
   void handle(int fd);
@@ -117,7 +122,7 @@ class HttpServer {
   std::atomic<int64_t> threads_{0};      ///< connection threads still running, closing ones included
   std::atomic<int64_t> closing_{0};      ///< threads that only close a refused connection
   std::atomic<bool> stopping_{false};    ///< set once serve()'s accept loop has ended
-  std::mutex slot_mu_;
+  mutable std::mutex slot_mu_;
   std::condition_variable slot_cv_;
   int active_ = 0;                       ///< handled now (guarded by slot_mu_)
   uint64_t next_ticket_ = 0;             ///< the arrival number of the next slot waiter (guarded by slot_mu_)
